@@ -1,0 +1,9 @@
+// Command workermand is the stock daemon: the CLI plus the built-in handlers.
+package main
+
+import (
+	"github.com/workermand/workermand/cli"
+	_ "github.com/workermand/workermand/handlers/echo"
+)
+
+func main() { cli.Main() }

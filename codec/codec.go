@@ -1,0 +1,173 @@
+// Package codec defines how a workermand connection turns a byte stream into
+// messages and messages back into bytes: Workerman's protocol interface
+// (input/decode/encode), reshaped for Go.
+//
+// A Protocol is registered by scheme name ("text", "frame", "http", …) and
+// makes one Codec per connection, so a codec may keep per-connection state (a
+// handshake phase, a partially parsed header, a compressor). The event loop
+// drives the codec:
+//
+//  1. Input(buf) is called with every buffered inbound byte. It returns 0 to
+//     wait for more, n > 0 when the first n bytes form one packet (n may exceed
+//     len(buf) when a header already tells the full length: the loop then
+//     waits for n bytes), or an error to close the connection.
+//  2. Decode(pkt) turns the packet into a Message for OnMessage. A Message of
+//     KindNone delivers nothing: the codec consumed the bytes itself, e.g. it
+//     answered a ping with WriteRaw.
+//  3. Encode(dst, payload) appends the wire form of an outgoing payload.
+//
+// Packets are limited to Conn.MaxPackageSize bytes; a protocol that carries
+// larger bodies streams them by returning pieces of the body as packets, so
+// the buffered input never exceeds the limit. Codecs switch a connection to
+// another protocol with Conn.SetCodec (http → websocket).
+//
+// This package is public so that programs built on workermand can add their
+// own protocols: it imports nothing from workermand and is safe to depend on.
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+)
+
+// Kind tells OnMessage what a Message holds.
+type Kind uint8
+
+const (
+	// KindNone means the codec consumed the packet itself; nothing is delivered.
+	KindNone Kind = iota
+	// KindData is a payload of a protocol with a single kind of message
+	// (text, frame, raw tcp).
+	KindData
+	// KindText is a text message of a protocol that tells text from binary.
+	KindText
+	// KindBinary is a binary message of a protocol that tells text from binary.
+	KindBinary
+)
+
+// Message is one decoded packet.
+type Message struct {
+	// Data is the payload. It points into the event loop's buffers and is
+	// valid only until the callback that receives it returns: copy it (or
+	// convert it to a string) to keep it.
+	Data []byte
+	// Value carries a structured message for protocols that build one (an
+	// HTTP request); nil otherwise.
+	Value any
+	// Kind says what Data holds; KindNone messages are not delivered.
+	Kind Kind
+}
+
+// Conn is the view of a connection that a codec gets. Its methods may only be
+// called on the connection's event loop, which is where codecs run.
+type Conn interface {
+	// WriteRaw queues b as-is, bypassing Encode: pongs, "100 Continue", the
+	// 101 reply of an upgrade. It reports false when the bytes were dropped
+	// because the connection is closing or its send buffer is full.
+	WriteRaw(b []byte) bool
+	// SetCodec makes c the connection's codec from the next packet on. Bytes
+	// already buffered after the current packet are handed to c.
+	SetCodec(c Codec)
+	// MaxPackageSize is the largest packet this connection accepts.
+	MaxPackageSize() int
+	// RemoteAddr and LocalAddr are the connection's peer and local addresses.
+	RemoteAddr() netip.AddrPort
+	LocalAddr() netip.AddrPort
+}
+
+// Codec frames, decodes and encodes the messages of one connection. A codec
+// is used by one event loop only and needs no locking.
+type Codec interface {
+	// Input reports the length of the first packet in buf: 0 when more bytes
+	// are needed, n > 0 for a packet of n bytes, or an error to close the
+	// connection (ErrClose for a clean close, anything else is counted as a
+	// protocol error).
+	Input(buf []byte) (int, error)
+	// Decode turns one packet into a message. pkt is valid only during the
+	// call and the OnMessage callback that follows.
+	Decode(pkt []byte) (Message, error)
+	// Encode appends the wire form of payload to dst and returns it.
+	Encode(dst, payload []byte) ([]byte, error)
+}
+
+// ValueEncoder is implemented by codecs that send structured values (an HTTP
+// response, a websocket message of a chosen kind) besides plain payloads.
+type ValueEncoder interface {
+	EncodeValue(dst []byte, v any) ([]byte, error)
+}
+
+// Opener is implemented by codecs that act when the connection is
+// established (a websocket client sends its handshake).
+type Opener interface {
+	Open() error
+}
+
+// Closer is implemented by codecs that release resources when their
+// connection closes.
+type Closer interface {
+	Close()
+}
+
+// Protocol makes the codec of each new connection.
+type Protocol interface {
+	NewCodec(c Conn) Codec
+}
+
+// ProtocolFunc adapts a function to Protocol.
+type ProtocolFunc func(c Conn) Codec
+
+// NewCodec calls f(c).
+func (f ProtocolFunc) NewCodec(c Conn) Codec { return f(c) }
+
+// ErrClose asks the loop to flush queued output and close the connection. It
+// is not counted as a protocol error.
+var ErrClose = errors.New("codec: close requested")
+
+// ErrPackageTooLarge reports a packet above the connection's MaxPackageSize.
+var ErrPackageTooLarge = errors.New("codec: package exceeds max_package_size")
+
+// DefaultMaxPackageSize is Workerman's default package limit (10 MiB).
+const DefaultMaxPackageSize = 10 << 20
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Protocol{}
+)
+
+// Register makes p available under scheme name (the part before "://" in a
+// listen address). It is meant to be called from init and panics on an empty
+// or duplicate name, since both are programming errors.
+func Register(name string, p Protocol) {
+	if name == "" || p == nil {
+		panic("codec: Register needs a name and a protocol")
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("codec: protocol %q registered twice", name))
+	}
+	registry[name] = p
+}
+
+// Lookup returns the protocol registered under name.
+func Lookup(name string) (Protocol, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	p, ok := registry[name]
+	return p, ok
+}
+
+// Names lists the registered protocol names in order.
+func Names() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

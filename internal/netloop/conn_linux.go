@@ -1,0 +1,705 @@
+package netloop
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/codec"
+)
+
+const (
+	flagPaused uint8 = 1 << iota
+	flagResumeQueued
+	flagCounted // included in Stats.Connections
+)
+
+// DefaultMaxSendBuffer is Workerman's default send buffer limit (1 MiB).
+const DefaultMaxSendBuffer = 1 << 20
+
+// Conn is one TCP connection on a loop. Its methods are loop-only unless the
+// doc says otherwise. A Conn is a value inside the caller's own connection
+// object (see Listener config NewConn), so a connection costs one allocation.
+type Conn struct {
+	loop    *Loop
+	handler Handler
+	codec   codec.Codec
+	in      []byte // bytes of an incomplete packet
+	out     outQueue
+	remote  netip.AddrPort
+
+	id           uint64
+	bytesRead    uint64
+	bytesWritten uint64
+	maxSend      int
+	maxPkg       int
+	pending      int // length of the packet being awaited, from Input
+	dialTimer    TimerID
+
+	fd     int
+	gen    uint32
+	events uint32
+	status Status
+	flags  uint8
+}
+
+var _ codec.Conn = (*Conn)(nil)
+
+// SetHandler sets the receiver of c's events; call it before c is handed to
+// a loop.
+func (c *Conn) SetHandler(h Handler) { c.handler = h }
+
+// Handler returns c's event receiver.
+func (c *Conn) Handler() Handler { return c.handler }
+
+// ID is the connection's number, unique within its loop.
+func (c *Conn) ID() uint64 { return c.id }
+
+// Loop is the loop that owns c. Safe from any goroutine.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// Status is where c is in its life cycle.
+func (c *Conn) Status() Status { return c.status }
+
+// RemoteAddr is the peer's address (the target, for an outbound connection).
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// LocalAddr is the connection's local address, or the zero value once closed.
+func (c *Conn) LocalAddr() netip.AddrPort {
+	if c.fd < 0 {
+		return netip.AddrPort{}
+	}
+	sa, err := unix.Getsockname(c.fd)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return sockaddrToAddrPort(sa)
+}
+
+// MaxPackageSize is the largest packet c accepts.
+func (c *Conn) MaxPackageSize() int { return c.maxPkg }
+
+// SetMaxPackageSize changes c's packet limit.
+func (c *Conn) SetMaxPackageSize(n int) {
+	if n <= 0 {
+		n = codec.DefaultMaxPackageSize
+	}
+	c.maxPkg = n
+}
+
+// MaxSendBuffer is the send buffer limit of c.
+func (c *Conn) MaxSendBuffer() int { return c.maxSend }
+
+// SetMaxSendBuffer changes c's send buffer limit.
+func (c *Conn) SetMaxSendBuffer(n int) {
+	if n <= 0 {
+		n = DefaultMaxSendBuffer
+	}
+	c.maxSend = n
+}
+
+// BytesRead and BytesWritten count the bytes moved through the socket.
+func (c *Conn) BytesRead() uint64    { return c.bytesRead }
+func (c *Conn) BytesWritten() uint64 { return c.bytesWritten }
+
+// SendQueueSize is the number of bytes waiting to be written.
+func (c *Conn) SendQueueSize() int {
+	n := c.out.size
+	if c.loop != nil && c.loop.corkConn == c {
+		n += len(c.loop.cork)
+	}
+	return n
+}
+
+// RecvQueueSize is the number of received bytes not yet framed into a packet.
+func (c *Conn) RecvQueueSize() int { return len(c.in) }
+
+// Paused reports whether reading is paused.
+func (c *Conn) Paused() bool { return c.flags&flagPaused != 0 }
+
+// Codec is the connection's current codec.
+func (c *Conn) Codec() codec.Codec { return c.codec }
+
+// SetCodec switches c to another protocol: the bytes after the current packet
+// go to cd.
+func (c *Conn) SetCodec(cd codec.Codec) {
+	c.codec = cd
+	c.pending = 0
+	if c.loop.corkConn != c && len(c.in) > 0 {
+		c.queueResume()
+	}
+}
+
+func (c *Conn) init(l *Loop, fd int, remote netip.AddrPort, cd codec.Codec) {
+	c.loop = l
+	c.fd = fd
+	c.remote = remote
+	c.codec = cd
+	if c.id == 0 {
+		c.id = l.nextConnID()
+	}
+	if c.maxPkg <= 0 {
+		c.maxPkg = codec.DefaultMaxPackageSize
+	}
+	if c.maxSend <= 0 {
+		c.maxSend = DefaultMaxSendBuffer
+	}
+}
+
+func (c *Conn) handleEvents(ev uint32) {
+	defer c.loop.recoverPanic(c, "connection")
+	if c.status == StatusConnecting {
+		c.finishConnect()
+		return
+	}
+	if ev&unix.EPOLLOUT != 0 && !c.out.empty() {
+		c.writable()
+		if c.status == StatusClosed {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 && c.status == StatusEstablished && c.flags&flagPaused == 0 {
+		c.readable(ev)
+		return
+	}
+	if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.destroy()
+	}
+}
+
+func (c *Conn) readable(ev uint32) {
+	l := c.loop
+	n, err := unix.Read(c.fd, l.rbuf)
+	if n <= 0 {
+		switch {
+		case n == 0 && err == nil:
+			c.peerEOF()
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		default:
+			l.log.Debug("read failed", zap.Uint64("conn", c.id), zap.String("errno", errnoName(err)))
+			c.destroy()
+		}
+		return
+	}
+	c.bytesRead += uint64(n)
+	data := l.rbuf[:n]
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	c.consume(data)
+	// EPOLLRDHUP with a short read means the peer's FIN came after all of
+	// this data: no need for another read to learn it.
+	if ev&unix.EPOLLRDHUP != 0 && n < len(l.rbuf) && c.status == StatusEstablished {
+		c.peerEOF()
+	}
+}
+
+// processBuffered frames input kept while reading was paused or before a
+// codec switch.
+func (c *Conn) processBuffered() {
+	if c.status != StatusEstablished || c.flags&flagPaused != 0 || len(c.in) == 0 {
+		return
+	}
+	defer c.loop.recoverPanic(c, "connection")
+	c.consume(c.in)
+}
+
+// consume frames and delivers the packets in data with output corked, then
+// keeps the unconsumed tail and writes the corked output.
+func (c *Conn) consume(data []byte) {
+	l := c.loop
+	l.corkConn = c
+	used := c.process(data)
+	l.corkConn = nil
+	if c.status == StatusClosed {
+		return
+	}
+	c.keep(data, used)
+	c.flushCork()
+}
+
+func (c *Conn) process(data []byte) int {
+	l := c.loop
+	off := 0
+	for off < len(data) && c.status == StatusEstablished && c.flags&flagPaused == 0 {
+		buf := data[off:]
+		n := c.pending
+		if n == 0 {
+			var err error
+			n, err = c.codec.Input(buf)
+			switch {
+			case err != nil:
+				c.protocolError(err)
+				return len(data)
+			case n == 0:
+				if len(buf) >= c.maxPkg {
+					c.protocolError(codec.ErrPackageTooLarge)
+					return len(data)
+				}
+				return off
+			case n < 0:
+				c.protocolError(errBadInputLength)
+				return len(data)
+			case n > c.maxPkg:
+				c.protocolError(codec.ErrPackageTooLarge)
+				return len(data)
+			}
+		}
+		if n > len(buf) {
+			c.pending = n
+			return off
+		}
+		c.pending = 0
+		pkt := buf[:n]
+		off += n
+		msg, err := c.codec.Decode(pkt)
+		if err != nil {
+			c.protocolError(err)
+			return len(data)
+		}
+		if msg.Kind != codec.KindNone {
+			l.stats.TotalRequest++
+			c.handler.OnMessage(c, msg)
+			if poisonMessages {
+				poison(msg.Data)
+			}
+		}
+	}
+	return off
+}
+
+var errBadInputLength = errors.New("codec: Input returned a negative length")
+
+func poison(b []byte) {
+	for i := range b {
+		b[i] = 0xDB
+	}
+}
+
+// keep stores the unconsumed tail of data as c's inbound buffer.
+func (c *Conn) keep(data []byte, used int) {
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		if cap(c.in) > keptInboundCap {
+			c.in = nil
+		} else {
+			c.in = c.in[:0]
+		}
+	case len(c.in) > 0 && unsafe.SliceData(data) == unsafe.SliceData(c.in):
+		c.in = c.in[:copy(c.in, rest)]
+	default:
+		c.in = append(c.in[:0], rest...)
+	}
+}
+
+func (c *Conn) protocolError(err error) {
+	l := c.loop
+	if errors.Is(err, codec.ErrClose) {
+		c.closeNow()
+		return
+	}
+	l.stats.ProtocolErrors++
+	l.log.Debug("closing connection on malformed input", zap.Uint64("conn", c.id),
+		zap.Stringer("remote", c.remote), zap.Error(err))
+	c.closeNow()
+}
+
+// peerEOF handles the peer's FIN: output already produced is still written,
+// then the connection closes.
+func (c *Conn) peerEOF() {
+	c.closeNow()
+}
+
+// Send encodes payload with the connection's codec and sends it. On the loop
+// it reports Sent, Queued or Dropped; off the loop it copies payload, posts
+// the send and reports Posted. Safe from any goroutine.
+func (c *Conn) Send(payload []byte) SendResult {
+	if !c.loop.OnLoop() {
+		p := bytes.Clone(payload)
+		c.loop.Post(func() { c.send(p) })
+		return Posted
+	}
+	return c.send(payload)
+}
+
+// SendValue sends a structured value through a codec that implements
+// codec.ValueEncoder. Off the loop it posts and reports Posted; v must not be
+// changed afterwards. Safe from any goroutine.
+func (c *Conn) SendValue(v any) (SendResult, error) {
+	if !c.loop.OnLoop() {
+		c.loop.Post(func() { _, _ = c.sendValue(v) })
+		return Posted, nil
+	}
+	return c.sendValue(v)
+}
+
+func (c *Conn) send(payload []byte) SendResult {
+	if c.status >= StatusClosing {
+		return Dropped
+	}
+	if c.bufferFull() {
+		return c.dropFull()
+	}
+	l := c.loop
+	if l.corkConn == c && c.out.empty() {
+		enc, err := c.codec.Encode(l.cork, payload)
+		if err != nil {
+			return c.encodeFailed(err)
+		}
+		l.cork = enc
+		return c.corked()
+	}
+	enc, err := c.codec.Encode(l.scratch[:0], payload)
+	if err != nil {
+		return c.encodeFailed(err)
+	}
+	l.scratch = enc
+	return c.write(enc)
+}
+
+func (c *Conn) sendValue(v any) (SendResult, error) {
+	if c.status >= StatusClosing {
+		return Dropped, nil
+	}
+	ve, ok := c.codec.(codec.ValueEncoder)
+	if !ok {
+		if b, isBytes := v.([]byte); isBytes {
+			return c.send(b), nil
+		}
+		if s, isString := v.(string); isString {
+			return c.send([]byte(s)), nil
+		}
+		return Dropped, errors.New("netloop: the connection's protocol cannot send structured values")
+	}
+	if c.bufferFull() {
+		return c.dropFull(), nil
+	}
+	l := c.loop
+	if l.corkConn == c && c.out.empty() {
+		enc, err := ve.EncodeValue(l.cork, v)
+		if err != nil {
+			return Dropped, err
+		}
+		l.cork = enc
+		return c.corked(), nil
+	}
+	enc, err := ve.EncodeValue(l.scratch[:0], v)
+	if err != nil {
+		return Dropped, err
+	}
+	l.scratch = enc
+	return c.write(enc), nil
+}
+
+// WriteRaw queues b without encoding it (codec.Conn). Loop-only.
+func (c *Conn) WriteRaw(b []byte) bool {
+	if c.status >= StatusClosing {
+		return false
+	}
+	if c.bufferFull() {
+		c.dropFull()
+		return false
+	}
+	l := c.loop
+	if l.corkConn == c && c.out.empty() {
+		l.cork = append(l.cork, b...)
+		c.corked()
+		return true
+	}
+	return c.write(b) != Dropped
+}
+
+func (c *Conn) corked() SendResult {
+	l := c.loop
+	if len(l.cork) >= corkLimit {
+		c.flushCork()
+		if c.status == StatusClosed {
+			return Dropped
+		}
+	}
+	c.checkFull()
+	return Sent
+}
+
+func (c *Conn) bufferFull() bool { return c.SendQueueSize() >= c.maxSend }
+
+func (c *Conn) dropFull() SendResult {
+	c.loop.stats.SendFail++
+	c.handler.OnError(c, SendFail, ErrSendBufferFull)
+	return Dropped
+}
+
+func (c *Conn) checkFull() {
+	if c.SendQueueSize() >= c.maxSend {
+		c.handler.OnBufferFull(c)
+	}
+}
+
+func (c *Conn) encodeFailed(err error) SendResult {
+	c.loop.stats.SendFail++
+	c.handler.OnError(c, SendFail, err)
+	return Dropped
+}
+
+// write sends b now when nothing is queued ahead of it, and queues what the
+// socket does not take.
+func (c *Conn) write(b []byte) SendResult {
+	if c.status != StatusEstablished || !c.out.empty() {
+		c.out.append(b)
+		c.checkFull()
+		return Queued
+	}
+	n, err := unix.Write(c.fd, b)
+	if n > 0 {
+		c.bytesWritten += uint64(n)
+	} else {
+		n = 0
+	}
+	if n == len(b) {
+		return Sent
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+		c.loop.stats.SendFail++
+		c.handler.OnError(c, SendFail, ErrPeerClosed)
+		c.destroy()
+		return Dropped
+	}
+	c.out.append(b[n:])
+	c.setWriteInterest(true)
+	c.checkFull()
+	return Queued
+}
+
+// flushCork writes the output corked for c during input processing.
+func (c *Conn) flushCork() {
+	l := c.loop
+	if len(l.cork) == 0 {
+		return
+	}
+	b := l.cork
+	l.cork = l.cork[:0]
+	if c.status == StatusClosed {
+		return
+	}
+	c.writeQuiet(b)
+	if cap(l.cork) > 4*corkLimit {
+		l.cork = nil
+	}
+}
+
+// writeQuiet is write for output already accepted as Sent: a failure closes
+// the connection without another OnError.
+func (c *Conn) writeQuiet(b []byte) {
+	if !c.out.empty() || c.status != StatusEstablished && c.status != StatusClosing {
+		c.out.append(b)
+		return
+	}
+	n, err := unix.Write(c.fd, b)
+	if n > 0 {
+		c.bytesWritten += uint64(n)
+	} else {
+		n = 0
+	}
+	if n == len(b) {
+		return
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+		c.loop.stats.SendFail++
+		c.destroy()
+		return
+	}
+	c.out.append(b[n:])
+	c.setWriteInterest(true)
+}
+
+// writable writes the backlog after EPOLLOUT.
+func (c *Conn) writable() {
+	l := c.loop
+	for !c.out.empty() {
+		iov := l.iovecs[:0]
+		for i, ch := range c.out.chunks {
+			if i == maxIovecs {
+				break
+			}
+			if i == 0 {
+				iov = append(iov, (*ch)[c.out.head:])
+			} else {
+				iov = append(iov, *ch)
+			}
+		}
+		n, err := writev(c.fd, iov)
+		clear(iov)
+		l.iovecs = iov[:0]
+		if n > 0 {
+			c.bytesWritten += uint64(n)
+			c.out.consume(n)
+		}
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				return
+			}
+			l.stats.SendFail++
+			l.log.Debug("write failed", zap.Uint64("conn", c.id), zap.String("errno", errnoName(err)))
+			c.destroy()
+			return
+		}
+		if len(iov) < maxIovecs && !c.out.empty() {
+			return // a short write: the socket is full
+		}
+	}
+	c.setWriteInterest(false)
+	c.handler.OnBufferDrain(c)
+	if c.status == StatusClosing && c.out.empty() {
+		c.destroy()
+	}
+}
+
+func writev(fd int, iov [][]byte) (int, error) {
+	if len(iov) == 1 {
+		return unix.Write(fd, iov[0])
+	}
+	return unix.Writev(fd, iov)
+}
+
+func (c *Conn) setWriteInterest(on bool) {
+	ev := c.events &^ unix.EPOLLOUT
+	if on {
+		ev |= unix.EPOLLOUT
+	}
+	c.modEvents(ev)
+}
+
+func (c *Conn) modEvents(ev uint32) {
+	if ev == c.events || c.fd < 0 {
+		return
+	}
+	if err := c.loop.ctl(unix.EPOLL_CTL_MOD, c.fd, ev, c.gen); err != nil {
+		c.loop.log.Warn("cannot change connection events", zap.Uint64("conn", c.id), zap.Error(err))
+		return
+	}
+	c.events = ev
+}
+
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
+
+// PauseRecv stops reading from c until ResumeRecv; the peer is slowed down by
+// TCP flow control. Loop-only.
+func (c *Conn) PauseRecv() {
+	c.flags |= flagPaused
+	c.modEvents(c.events &^ readEvents)
+}
+
+// ResumeRecv resumes reading, and processes input buffered meanwhile at the
+// end of the current loop turn. Loop-only.
+func (c *Conn) ResumeRecv() {
+	if c.flags&flagPaused == 0 || c.status >= StatusClosing {
+		return
+	}
+	c.flags &^= flagPaused
+	if c.status == StatusEstablished {
+		c.modEvents(c.events | readEvents)
+	}
+	if len(c.in) > 0 {
+		c.queueResume()
+	}
+}
+
+func (c *Conn) queueResume() {
+	if c.flags&flagResumeQueued == 0 {
+		c.flags |= flagResumeQueued
+		c.loop.resumed = append(c.loop.resumed, c)
+	}
+}
+
+// Close writes what is queued, then closes c. Input arriving meanwhile is
+// ignored. Safe from any goroutine: off the loop it posts the close.
+func (c *Conn) Close() {
+	if !c.loop.OnLoop() {
+		c.loop.Post(c.closeNow)
+		return
+	}
+	c.closeNow()
+}
+
+func (c *Conn) closeNow() {
+	switch c.status {
+	case StatusInitial, StatusConnecting:
+		c.destroy()
+		return
+	case StatusClosing, StatusClosed:
+		return
+	}
+	c.status = StatusClosing
+	if c.loop.corkConn == c {
+		c.flushCork()
+		if c.status == StatusClosed {
+			return
+		}
+	}
+	c.flags |= flagPaused
+	c.modEvents(c.events &^ readEvents)
+	if c.out.empty() {
+		c.destroy()
+	}
+}
+
+// Destroy closes c at once, dropping queued output. Safe from any goroutine:
+// off the loop it posts the destroy.
+func (c *Conn) Destroy() {
+	if !c.loop.OnLoop() {
+		c.loop.Post(c.destroy)
+		return
+	}
+	c.destroy()
+}
+
+// destroy closes the socket, forgets the connection and runs OnClose exactly
+// once. Bookkeeping is done before OnClose so a panic there leaks nothing.
+func (c *Conn) destroy() {
+	if c.status == StatusClosed {
+		return
+	}
+	l := c.loop
+	if c.dialTimer != 0 {
+		l.DelTimer(c.dialTimer)
+		c.dialTimer = 0
+	}
+	if c.fd >= 0 {
+		if c.fd < len(l.conns) && l.conns[c.fd] == c {
+			l.conns[c.fd] = nil
+		}
+		// Explicit removal: a copy of the socket handed to another process
+		// would keep it in this epoll set after close.
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		_ = unix.Close(c.fd)
+		c.fd = -1
+	}
+	c.status = StatusClosed
+	if c.flags&flagCounted != 0 {
+		l.stats.Connections--
+	}
+	c.flags = 0
+	c.events = 0
+	if l.corkConn == c {
+		l.cork = l.cork[:0]
+	}
+	c.out.release()
+	c.in = nil
+	c.pending = 0
+	cd := c.codec
+	c.notifyClose()
+	if cl, ok := cd.(codec.Closer); ok {
+		cl.Close()
+	}
+}
+
+func (c *Conn) notifyClose() {
+	defer c.loop.recoverPanic(nil, "OnClose")
+	c.handler.OnClose(c)
+}

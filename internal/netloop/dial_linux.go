@@ -1,0 +1,119 @@
+package netloop
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/codec"
+)
+
+// PrepareOutbound makes c an outbound connection of l that speaks proto,
+// in status Initial: output sent now is queued (within the send buffer limit)
+// and written once Dial connects. A closed outbound connection is prepared
+// again to reconnect; it keeps its ID. Loop-only.
+func (c *Conn) PrepareOutbound(l *Loop, proto codec.Protocol) {
+	c.init(l, -1, c.remote, nil)
+	c.status = StatusInitial
+	c.codec = proto.NewCodec(c)
+}
+
+// Dial starts a non-blocking connect of the prepared connection c to addr.
+// The outcome is always reported later, never from inside Dial: OnOpen on
+// success; OnError(ConnectFail) then OnClose on failure, including when
+// timeout (if > 0) passes first. Loop-only.
+func (l *Loop) Dial(c *Conn, addr netip.AddrPort, timeout time.Duration) {
+	if c.status != StatusInitial || c.loop != l {
+		return
+	}
+	c.remote = addr
+	c.status = StatusConnecting
+	fail := func(err error) {
+		// Report on the next turn, so callers never see callbacks from Dial.
+		l.Post(func() {
+			if c.status == StatusConnecting && c.fd < 0 {
+				c.connectFailed(err)
+			}
+		})
+	}
+	domain := unix.AF_INET
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		domain = unix.AF_INET6
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		fail(os.NewSyscallError("socket", err))
+		return
+	}
+	err = unix.Connect(fd, addrPortToSockaddr(addr))
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) && !errors.Is(err, unix.EINTR) {
+		unix.Close(fd)
+		fail(fmt.Errorf("connect %s: %w", addr, err))
+		return
+	}
+	c.fd = fd
+	if err := l.register(c, unix.EPOLLOUT); err != nil {
+		unix.Close(fd)
+		c.fd = -1
+		fail(err)
+		return
+	}
+	c.flags |= flagCounted
+	l.stats.Connections++
+	if timeout > 0 {
+		c.dialTimer = l.AddTimer(timeout, false, func() {
+			c.dialTimer = 0
+			if c.status == StatusConnecting {
+				c.connectFailed(fmt.Errorf("connect %s: %w after %s", addr, ErrConnectTimeout, timeout))
+			}
+		})
+	}
+}
+
+// FailConnect reports that a prepared connection could not be dialled (its
+// name did not resolve): OnError(ConnectFail), then OnClose. Loop-only.
+func (c *Conn) FailConnect(err error) {
+	if c.status == StatusInitial || c.status == StatusConnecting {
+		c.connectFailed(err)
+	}
+}
+
+func (c *Conn) finishConnect() {
+	l := c.loop
+	soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soErr != 0 {
+		err = unix.Errno(soErr)
+	}
+	if err != nil {
+		c.connectFailed(fmt.Errorf("connect %s: %w", c.remote, err))
+		return
+	}
+	if c.dialTimer != 0 {
+		l.DelTimer(c.dialTimer)
+		c.dialTimer = 0
+	}
+	_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c.status = StatusEstablished
+	ev := uint32(readEvents)
+	if !c.out.empty() {
+		ev |= unix.EPOLLOUT
+	}
+	c.modEvents(ev)
+	if op, ok := c.codec.(codec.Opener); ok {
+		if err := op.Open(); err != nil {
+			c.protocolError(err)
+			return
+		}
+	}
+	c.handler.OnOpen(c)
+}
+
+func (c *Conn) connectFailed(err error) {
+	defer c.loop.recoverPanic(c, "connect")
+	c.handler.OnError(c, ConnectFail, err)
+	c.destroy()
+}

@@ -1,0 +1,20 @@
+// Package netloop is the event loop a workermand child runs: one epoll
+// reactor per process, in the manner of one Workerman process.
+//
+// A Loop owns an epoll instance, the listeners and connections registered on
+// it, a heap of timers and a queue of tasks posted from other goroutines.
+// Every callback (Handler methods, timers, posted tasks) runs on the goroutine
+// that called Run, which is locked to its OS thread for the loop's life; that
+// is how Conn.Send tells a call on the loop from a call on another goroutine.
+//
+// Methods are loop-only unless their doc says otherwise. Loop.Post, Conn.Send,
+// Conn.SendValue, Conn.Close and Conn.Destroy are safe from any goroutine:
+// off the loop they post a task and return at once.
+//
+// I/O is level-triggered. Reads go through one shared buffer per loop; a
+// connection keeps only the bytes of an incomplete packet. Output produced
+// while a connection's input is being processed is corked and written with
+// one write when processing ends; output the socket cannot take at once is
+// kept in pooled chunks and written with writev when EPOLLOUT reports room,
+// which is armed only while such a backlog exists.
+package netloop

@@ -1,0 +1,185 @@
+package netloop
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/codec"
+)
+
+// ListenerConfig says how a listener's connections are built.
+type ListenerConfig struct {
+	// Protocol makes each connection's codec.
+	Protocol codec.Protocol
+	// NewConn returns the Conn for an accepted connection, with its handler
+	// set (Conn.SetHandler); usually a field of the caller's own connection
+	// object. Required.
+	NewConn func() *Conn
+	// Shared marks a socket that other processes accept from too; it is
+	// registered with EPOLLEXCLUSIVE so a connection wakes one of them.
+	Shared bool
+	// MaxPackageSize and MaxSendBuffer are the limits of new connections,
+	// unless NewConn set them.
+	MaxPackageSize int
+	MaxSendBuffer  int
+}
+
+// Listener accepts connections from one listening socket.
+type Listener struct {
+	loop     *Loop
+	cfg      ListenerConfig
+	fd       int
+	addr     netip.AddrPort
+	paused   bool
+	closed   bool
+	accepted uint64
+}
+
+// AddListener registers the listening socket fd; the loop owns it from now
+// on and closes it when the listener or the loop closes. Loop-only (or before
+// Run).
+func (l *Loop) AddListener(fd int, cfg ListenerConfig) (*Listener, error) {
+	if cfg.Protocol == nil || cfg.NewConn == nil {
+		return nil, errors.New("netloop: listener needs a protocol and NewConn")
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
+	}
+	ln := &Listener{loop: l, cfg: cfg, fd: fd}
+	if sa, err := unix.Getsockname(fd); err == nil {
+		ln.addr = sockaddrToAddrPort(sa)
+	}
+	if err := ln.arm(); err != nil {
+		return nil, err
+	}
+	l.listeners[fd] = ln
+	return ln, nil
+}
+
+func (ln *Listener) arm() error {
+	events := uint32(unix.EPOLLIN)
+	if ln.cfg.Shared {
+		events |= unix.EPOLLEXCLUSIVE
+	}
+	return ln.loop.ctl(unix.EPOLL_CTL_ADD, ln.fd, events, 0)
+}
+
+// Addr is the bound address (with the real port when listening on port 0).
+func (ln *Listener) Addr() netip.AddrPort { return ln.addr }
+
+// Accepted counts the connections this listener accepted.
+func (ln *Listener) Accepted() uint64 { return ln.accepted }
+
+// accept takes at most AcceptBatch connections per wakeup: with a shared
+// listener the rest of a burst is left to sibling processes, and with level
+// triggering this loop is woken again for whatever is left.
+func (ln *Listener) accept() {
+	l := ln.loop
+	for range l.cfg.AcceptBatch {
+		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				return
+			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
+				continue
+			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE),
+				errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+				ln.pauseAccept(err)
+				return
+			default:
+				l.log.Error("accept4 failed", zap.Stringer("listen", ln.addr), zap.String("errno", errnoName(err)))
+				return
+			}
+		}
+		ln.accepted++
+		l.stats.Accepted++
+		ln.adopt(fd, sockaddrToAddrPort(sa), sa)
+	}
+}
+
+func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
+	l := ln.loop
+	switch sa.(type) {
+	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	c := ln.cfg.NewConn()
+	if c.maxPkg <= 0 {
+		c.maxPkg = ln.cfg.MaxPackageSize
+	}
+	if c.maxSend <= 0 {
+		c.maxSend = ln.cfg.MaxSendBuffer
+	}
+	c.init(l, fd, remote, nil)
+	c.status = StatusEstablished
+	if err := l.register(c, readEvents); err != nil {
+		l.log.Error("cannot register connection", zap.Error(err))
+		_ = unix.Close(fd)
+		c.fd = -1
+		c.status = StatusClosed
+		return
+	}
+	c.flags |= flagCounted
+	l.stats.Connections++
+	ln.open(c)
+}
+
+// open creates the codec and runs OnOpen under the panic guard.
+func (ln *Listener) open(c *Conn) {
+	defer ln.loop.recoverPanic(c, "OnOpen")
+	c.codec = ln.cfg.Protocol.NewCodec(c)
+	c.handler.OnOpen(c)
+}
+
+// pauseAccept takes the listener out of epoll for AcceptPause when the
+// process is out of descriptors or memory: spinning on a readable listener
+// that cannot be accepted from would burn the CPU, and ending the loop would
+// drop every open connection.
+func (ln *Listener) pauseAccept(cause error) {
+	l := ln.loop
+	l.stats.AcceptPauses++
+	if ln.paused {
+		return
+	}
+	l.log.Warn("accept paused: out of resources", zap.Stringer("listen", ln.addr),
+		zap.String("errno", errnoName(cause)), zap.Duration("retry_in", l.cfg.AcceptPause))
+	if err := l.ctl(unix.EPOLL_CTL_DEL, ln.fd, 0, 0); err != nil {
+		l.log.Error("cannot pause listener", zap.Error(err))
+		return
+	}
+	ln.paused = true
+	l.AddTimer(l.cfg.AcceptPause, false, func() {
+		if ln.closed || !ln.paused {
+			return
+		}
+		ln.paused = false
+		if err := ln.arm(); err != nil {
+			l.log.Error("cannot resume listener", zap.Error(err))
+		}
+	})
+}
+
+// Close stops accepting and closes the listening socket. Loop-only.
+func (ln *Listener) Close() {
+	if ln.closed {
+		return
+	}
+	delete(ln.loop.listeners, ln.fd)
+	ln.close()
+}
+
+func (ln *Listener) close() {
+	ln.closed = true
+	if !ln.paused {
+		_ = ln.loop.ctl(unix.EPOLL_CTL_DEL, ln.fd, 0, 0)
+	}
+	_ = unix.Close(ln.fd)
+}
+
+func (ln *Listener) String() string { return fmt.Sprintf("listener %s", ln.addr) }

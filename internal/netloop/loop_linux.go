@@ -1,0 +1,371 @@
+package netloop
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// Config tunes a Loop. Zero values pick the defaults.
+type Config struct {
+	Logger *zap.Logger
+	// ReadBufferSize is the size of the loop's shared read buffer (64 KiB).
+	ReadBufferSize int
+	// AcceptBatch caps the connections one listener accepts per wakeup (32),
+	// so a child sharing a listener leaves part of a burst to its siblings.
+	AcceptBatch int
+	// AcceptPause is how long a listener rests after EMFILE/ENFILE (100 ms).
+	AcceptPause time.Duration
+}
+
+const (
+	defaultReadBuffer  = 64 << 10
+	defaultAcceptBatch = 32
+	defaultAcceptPause = 100 * time.Millisecond
+	// corkLimit bounds output corked during one dispatch; beyond it the
+	// output is written at once so a large reply does not wait.
+	corkLimit = 64 << 10
+	// maxIovecs is the kernel's IOV_MAX.
+	maxIovecs = 1024
+	// keptInboundCap: an emptied inbound buffer larger than this is freed
+	// rather than kept for the next partial packet.
+	keptInboundCap = 4 << 10
+)
+
+// Loop is one epoll reactor. Create it with New, register listeners, then
+// call Run on the goroutine that will own it.
+type Loop struct {
+	log   *zap.Logger
+	cfg   Config
+	epfd  int
+	efd   int
+	start time.Time
+
+	conns     []*Conn // indexed by fd
+	listeners map[int]*Listener
+	events    []unix.EpollEvent
+	rbuf      []byte
+	scratch   []byte   // encode buffer for direct writes
+	iovecs    [][]byte // writev argument, reused
+	lastGen   uint32
+	lastID    uint64
+
+	// cork collects output for corkConn while its input is processed.
+	cork     []byte
+	corkConn *Conn
+
+	timers      timerHeap
+	timerByID   map[TimerID]*timer
+	lastTimerID TimerID
+
+	// resumed holds connections whose buffered input must be processed after
+	// the current dispatch (ResumeRecv, SetCodec).
+	resumed []*Conn
+
+	stats Stats
+
+	tid        atomic.Int64 // thread running the loop, 0 before Run
+	running    atomic.Bool
+	stopping   bool
+	wakeSignal atomic.Bool
+	taskMu     sync.Mutex
+	tasks      []func()
+	spare      []func()
+	closeOnce  sync.Once
+
+	// BeforeShutdown runs on the loop when Run is about to tear down
+	// listeners and connections (the worker's OnWorkerStop).
+	BeforeShutdown func()
+}
+
+// New creates a loop with its epoll instance and wakeup eventfd.
+func New(cfg Config) (*Loop, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = defaultReadBuffer
+	}
+	if cfg.AcceptBatch <= 0 {
+		cfg.AcceptBatch = defaultAcceptBatch
+	}
+	if cfg.AcceptPause <= 0 {
+		cfg.AcceptPause = defaultAcceptPause
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	l := &Loop{
+		log:       cfg.Logger.Named("netloop"),
+		cfg:       cfg,
+		epfd:      epfd,
+		efd:       efd,
+		start:     time.Now(),
+		listeners: map[int]*Listener{},
+		events:    make([]unix.EpollEvent, 128),
+		rbuf:      make([]byte, cfg.ReadBufferSize),
+		timerByID: map[TimerID]*timer{},
+	}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, efd, unix.EPOLLIN, 0); err != nil {
+		l.closeFDs()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Loop) now() int64 { return int64(time.Since(l.start)) }
+
+// Logger is the loop's logger.
+func (l *Loop) Logger() *zap.Logger { return l.log }
+
+// Stats returns the loop's counters. Loop-only.
+func (l *Loop) Stats() Stats {
+	s := l.stats
+	s.Timers = len(l.timers)
+	return s
+}
+
+// OnLoop reports whether the caller runs on the loop goroutine. Safe from any
+// goroutine. Before Run it reports true: setup code owns the loop then.
+func (l *Loop) OnLoop() bool {
+	tid := l.tid.Load()
+	return tid == 0 || int64(unix.Gettid()) == tid
+}
+
+// Running reports whether Run is in progress. Safe from any goroutine.
+func (l *Loop) Running() bool { return l.running.Load() }
+
+// Post runs fn on the loop goroutine at its next turn. Safe from any
+// goroutine. Tasks run in the order they were posted; a task posted after the
+// loop stopped never runs.
+func (l *Loop) Post(fn func()) {
+	l.taskMu.Lock()
+	l.tasks = append(l.tasks, fn)
+	l.taskMu.Unlock()
+	// One eventfd write per batch: later posters see the flag set and know a
+	// wakeup is already on its way.
+	if l.wakeSignal.CompareAndSwap(false, true) {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		if _, err := unix.Write(l.efd, one[:]); err != nil && !errors.Is(err, unix.EAGAIN) {
+			l.log.Warn("eventfd write failed", zap.Error(err))
+		}
+	}
+}
+
+func (l *Loop) runTasks() {
+	var drain [8]byte
+	_, _ = unix.Read(l.efd, drain[:])
+	l.wakeSignal.Store(false)
+	l.taskMu.Lock()
+	batch := l.tasks
+	l.tasks = l.spare[:0]
+	l.taskMu.Unlock()
+	for i, fn := range batch {
+		l.callTask(fn)
+		batch[i] = nil
+	}
+	l.spare = batch[:0]
+}
+
+// Guard runs fn under the loop's panic guard: a panic is logged with its
+// stack and counted in Stats.Exceptions instead of ending the loop.
+// Loop-only.
+func (l *Loop) Guard(where string, fn func()) {
+	defer l.recoverPanic(nil, where)
+	fn()
+}
+
+func (l *Loop) callTask(fn func()) {
+	defer l.recoverPanic(nil, "task")
+	fn()
+}
+
+// Stop asks the loop to shut down: Run returns after closing every listener
+// and connection. Safe from any goroutine.
+func (l *Loop) Stop() { l.Post(func() { l.stopping = true }) }
+
+// Run dispatches events until Stop. It locks the calling goroutine to its
+// thread for the loop's life.
+func (l *Loop) Run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l.tid.Store(int64(unix.Gettid()))
+	l.running.Store(true)
+	defer l.running.Store(false)
+
+	for !l.stopping {
+		timeout := l.timeoutMillis()
+		if len(l.resumed) > 0 {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return os.NewSyscallError("epoll_wait", err)
+		}
+		for i := range n {
+			ev := &l.events[i]
+			l.dispatch(int(ev.Fd), uint32(ev.Pad), ev.Events)
+		}
+		if n == len(l.events) && n < 4096 {
+			l.events = make([]unix.EpollEvent, 2*n)
+		}
+		l.processResumed()
+		l.runTimers()
+	}
+	l.shutdown()
+	return nil
+}
+
+func (l *Loop) dispatch(fd int, gen uint32, events uint32) {
+	if fd == l.efd {
+		l.runTasks()
+		return
+	}
+	if fd < len(l.conns) {
+		if c := l.conns[fd]; c != nil && c.gen == gen {
+			c.handleEvents(events)
+			return
+		}
+	}
+	if ln, ok := l.listeners[fd]; ok {
+		ln.accept()
+		return
+	}
+	// A stale event for an fd closed earlier in this batch (and maybe already
+	// reused by a connection with a newer generation): nothing to do.
+}
+
+func (l *Loop) processResumed() {
+	for len(l.resumed) > 0 {
+		batch := l.resumed
+		l.resumed = nil
+		for _, c := range batch {
+			c.flags &^= flagResumeQueued
+			c.processBuffered()
+		}
+	}
+}
+
+func (l *Loop) shutdown() {
+	if l.BeforeShutdown != nil {
+		func() {
+			defer l.recoverPanic(nil, "shutdown hook")
+			l.BeforeShutdown()
+		}()
+	}
+	for fd, ln := range l.listeners {
+		delete(l.listeners, fd)
+		ln.close()
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			c.destroy()
+		}
+	}
+	l.DelAllTimers()
+	// Tasks that raced with the stop are dropped; run nothing after shutdown.
+	l.taskMu.Lock()
+	l.tasks = nil
+	l.taskMu.Unlock()
+	l.closeFDs()
+}
+
+func (l *Loop) closeFDs() {
+	l.closeOnce.Do(func() {
+		unix.Close(l.efd)
+		unix.Close(l.epfd)
+	})
+}
+
+// Close releases a loop that was never run. A loop that ran is released by
+// Run itself.
+func (l *Loop) Close() {
+	if !l.running.Load() {
+		l.closeFDs()
+	}
+}
+
+func (l *Loop) ctl(op, fd int, events uint32, gen uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(gen)}
+	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+		name := "epoll_ctl"
+		switch op {
+		case unix.EPOLL_CTL_ADD:
+			name = "epoll_ctl add"
+		case unix.EPOLL_CTL_MOD:
+			name = "epoll_ctl mod"
+		case unix.EPOLL_CTL_DEL:
+			name = "epoll_ctl del"
+		}
+		return os.NewSyscallError(name, err)
+	}
+	return nil
+}
+
+// recoverPanic is deferred around every callback. A panic is logged with its
+// stack and counted, and the connection it came from (if any) is destroyed;
+// the loop and every other connection carry on.
+func (l *Loop) recoverPanic(c *Conn, where string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	l.stats.Exceptions++
+	fields := []zap.Field{zap.String("in", where), zap.Any("panic", r), zap.Stack("stack")}
+	if c != nil {
+		fields = append(fields, zap.Uint64("conn", c.id))
+	}
+	l.log.Error("callback panicked", fields...)
+	if c != nil {
+		if l.corkConn == c {
+			l.corkConn = nil
+			l.cork = l.cork[:0]
+		}
+		c.destroy()
+	}
+}
+
+func (l *Loop) register(c *Conn, events uint32) error {
+	l.lastGen++
+	c.gen = l.lastGen
+	if err := l.ctl(unix.EPOLL_CTL_ADD, c.fd, events, c.gen); err != nil {
+		return err
+	}
+	c.events = events
+	for c.fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*Conn, max(64, len(l.conns)))...)
+	}
+	l.conns[c.fd] = c
+	return nil
+}
+
+func (l *Loop) nextConnID() uint64 {
+	l.lastID++
+	return l.lastID
+}
+
+func errnoName(err error) string {
+	var en unix.Errno
+	if errors.As(err, &en) {
+		return unix.ErrnoName(en)
+	}
+	return fmt.Sprint(err)
+}

@@ -1,0 +1,5 @@
+//go:build race || wmdebug
+
+package netloop
+
+const poisonMessages = true

@@ -1,0 +1,79 @@
+package netloop
+
+import (
+	"net/netip"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultBacklog is Workerman's listen backlog; the kernel caps it at
+// net.core.somaxconn.
+const DefaultBacklog = 102400
+
+// ListenOptions tune a listening socket.
+type ListenOptions struct {
+	Backlog   int
+	ReusePort bool
+}
+
+// ListenTCP creates a non-blocking, close-on-exec TCP listening socket bound
+// to addr. An unspecified IPv6 address ([::]) accepts IPv4 too.
+func ListenTCP(addr netip.AddrPort, opts ListenOptions) (int, error) {
+	if opts.Backlog <= 0 {
+		opts.Backlog = DefaultBacklog
+	}
+	domain := unix.AF_INET
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		domain = unix.AF_INET6
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	fail := func(call string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, os.NewSyscallError(call, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt SO_REUSEADDR", err)
+	}
+	if opts.ReusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt SO_REUSEPORT", err)
+		}
+	}
+	if domain == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+			return fail("setsockopt IPV6_V6ONLY", err)
+		}
+	}
+	if err := unix.Bind(fd, addrPortToSockaddr(addr)); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, opts.Backlog); err != nil {
+		return fail("listen", err)
+	}
+	return fd, nil
+}
+
+func addrPortToSockaddr(ap netip.AddrPort) unix.Sockaddr {
+	a := ap.Addr()
+	if a.Is4() || a.Is4In6() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+}
+
+// sockaddrToAddrPort converts an IP socket address; v4-mapped IPv6 addresses
+// become plain IPv4, so a dual-stack listener reports 127.0.0.1, not
+// ::ffff:127.0.0.1.
+func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}

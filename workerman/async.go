@@ -1,0 +1,163 @@
+package workerman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/listenaddr"
+	"github.com/workermand/workermand/internal/netloop"
+)
+
+// DefaultConnectTimeout bounds an outbound connect, name resolution
+// included. Workerman has no such limit and waits for the kernel's (minutes).
+const DefaultConnectTimeout = 10 * time.Second
+
+// AsyncTcpConnection is an outbound connection driven by the event loop
+// (Workerman's AsyncTcpConnection): "text://host:port", "frame://…",
+// "tcp://…" (no framing). It embeds Connection, whose callbacks and methods
+// it shares; output sent before the connection is up is queued and written
+// once it is. All its methods and fields are loop-only, except the
+// Connection methods that say otherwise.
+//
+// On failure it reports OnError(ConnectFail) and then OnClose. Callbacks
+// survive Reconnect, so the usual pattern works:
+//
+//	conn.OnClose = func(*workerman.Connection) { conn.Reconnect(time.Second) }
+type AsyncTcpConnection struct {
+	Connection
+
+	// OnConnect runs when the connection is established, and again after
+	// every successful reconnect.
+	OnConnect func(c *AsyncTcpConnection)
+	// ConnectTimeout bounds each connect attempt (DefaultConnectTimeout when
+	// zero).
+	ConnectTimeout time.Duration
+
+	loop        *EventLoop
+	addr        listenaddr.Addr
+	proto       codec.Protocol
+	attempt     uint64 // tells a current name lookup from a stale one
+	reconnectID TimerID
+}
+
+type asyncEvents struct{ AsyncTcpConnection }
+
+var _ netloop.Handler = (*asyncEvents)(nil)
+
+func (h *asyncEvents) OnOpen(*netloop.Conn)                      { h.opened() }
+func (h *asyncEvents) OnMessage(_ *netloop.Conn, m codec.Message) { h.deliver(m) }
+func (h *asyncEvents) OnClose(*netloop.Conn)                      { h.closed() }
+func (h *asyncEvents) OnBufferFull(*netloop.Conn)                 { h.bufferFull() }
+func (h *asyncEvents) OnBufferDrain(*netloop.Conn)                { h.bufferDrain() }
+func (h *asyncEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error) {
+	h.failed(ErrorCode(code), err)
+}
+
+// NewAsyncTcpConnection prepares a connection to remote on loop; Connect
+// starts it. Loop-only (or before the loop runs).
+func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection, error) {
+	a, err := listenaddr.Parse(remote, false)
+	if err != nil {
+		return nil, fmt.Errorf("async connection: %w", err)
+	}
+	switch a.Scheme {
+	case "websocket", "http":
+		return nil, fmt.Errorf("async connection %q: %s:// is a server protocol and cannot connect out", remote, a.Scheme)
+	}
+	proto, ok := codec.Lookup(a.Scheme)
+	if !ok {
+		return nil, fmt.Errorf("async connection %q: unknown protocol %q (registered: %v)", remote, a.Scheme, codec.Names())
+	}
+	h := &asyncEvents{}
+	c := &h.AsyncTcpConnection
+	c.async = c
+	c.loop = loop
+	c.addr = a
+	c.proto = proto
+	c.nc.SetHandler(h)
+	c.nc.PrepareOutbound(loop.l, proto)
+	return c, nil
+}
+
+// RemoteHost is the host the connection was created for, as written.
+func (c *AsyncTcpConnection) RemoteHost() string { return c.addr.Host }
+
+// Connect starts connecting; it does nothing while connecting or connected.
+// Host names are resolved off the loop. The outcome is reported through
+// OnConnect, or OnError(ConnectFail) then OnClose, never from inside Connect.
+func (c *AsyncTcpConnection) Connect() {
+	switch c.nc.Status() {
+	case netloop.StatusClosed:
+		c.nc.PrepareOutbound(c.loop.l, c.proto)
+	case netloop.StatusInitial:
+	default:
+		return
+	}
+	c.attempt++
+	timeout := c.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	if c.addr.IP.IsValid() {
+		c.loop.l.Dial(&c.nc, c.addr.AddrPort(), timeout)
+		return
+	}
+	attempt, host, port := c.attempt, c.addr.Host, c.addr.Port
+	Async(c.loop, func() ([]net.IPAddr, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return net.DefaultResolver.LookupIPAddr(ctx, host)
+	}, func(ips []net.IPAddr, err error) {
+		if attempt != c.attempt || c.nc.Status() != netloop.StatusInitial {
+			return // closed or restarted while the name was being looked up
+		}
+		if err == nil && len(ips) == 0 {
+			err = errors.New("no addresses")
+		}
+		if err != nil {
+			c.nc.FailConnect(fmt.Errorf("resolve %s: %w", host, err))
+			return
+		}
+		ip, _ := netipFromIP(ips[0].IP)
+		c.loop.l.Dial(&c.nc, netipAddrPort(ip, port), timeout)
+	})
+}
+
+// Reconnect closes the connection if it is open and connects again after the
+// given delay (at once when zero). Callbacks are kept.
+func (c *AsyncTcpConnection) Reconnect(after time.Duration) {
+	c.CancelReconnect()
+	if st := c.nc.Status(); st == netloop.StatusConnecting || st == netloop.StatusEstablished || st == netloop.StatusClosing {
+		c.nc.Destroy()
+		if c.reconnectID != 0 || c.nc.Status() != netloop.StatusClosed {
+			return // OnClose already reconnected
+		}
+	}
+	c.nc.PrepareOutbound(c.loop.l, c.proto)
+	if after <= 0 {
+		c.Connect()
+		return
+	}
+	c.reconnectID = c.loop.Timer().Add(after, func() {
+		c.reconnectID = 0
+		c.Connect()
+	}, false)
+}
+
+// CancelReconnect cancels a reconnect scheduled by Reconnect.
+func (c *AsyncTcpConnection) CancelReconnect() {
+	if c.reconnectID != 0 {
+		c.loop.Timer().Del(c.reconnectID)
+		c.reconnectID = 0
+	}
+}
+
+func (c *AsyncTcpConnection) opened() {
+	if c.OnConnect != nil {
+		c.OnConnect(c)
+	}
+}

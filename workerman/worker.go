@@ -1,0 +1,152 @@
+package workerman
+
+import (
+	"fmt"
+	"iter"
+	"net/netip"
+
+	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/listenaddr"
+	"github.com/workermand/workermand/internal/netloop"
+	_ "github.com/workermand/workermand/internal/protocol" // registers tcp, text, frame
+)
+
+// Worker is a listening service: an address, a protocol and the callbacks
+// that serve its connections (Workerman's Worker). Set the fields, then run
+// it with NewProcess. Fields must not change once the process runs.
+type Worker struct {
+	// Name is shown by status and in logs ("none" if empty).
+	Name string
+	// Listen is the address, scheme://ip:port; the scheme names the
+	// protocol: "tcp" (no framing), "text", "frame", or a registered one.
+	// Use [::] for every IPv6 and IPv4 interface.
+	Listen string
+	// Transport is "tcp" (the default); ssl, udp and unix are not supported
+	// yet.
+	Transport string
+	// Count is the number of processes the daemon runs for this worker (1).
+	Count int
+	// ReusePort gives each process its own SO_REUSEPORT socket.
+	ReusePort bool
+	// Reloadable workers are restarted by reload; others only get
+	// OnWorkerReload. NewWorker sets it.
+	Reloadable bool
+	// User and Group the worker's processes run as (daemon only).
+	User, Group string
+	// MaxPackageSize and MaxSendBufferSize are the connection limits (10 MiB
+	// and 1 MiB when zero).
+	MaxPackageSize    int
+	MaxSendBufferSize int
+	// Handler, when set, attaches its callbacks to the worker before
+	// OnWorkerStart (see RegisterHandler).
+	Handler Handler
+
+	// OnWorkerStart runs once per process before it accepts connections.
+	OnWorkerStart func(w *Worker)
+	// OnWorkerReload runs in the process when a reload reaches it.
+	OnWorkerReload func(w *Worker)
+	// OnWorkerStop runs when the process stops, before its connections are
+	// closed.
+	OnWorkerStop func(w *Worker)
+	// OnConnect runs for each accepted connection, before any data is read.
+	OnConnect func(c *Connection)
+	// OnMessage runs for each decoded message; m.Data is valid only until it
+	// returns.
+	OnMessage func(c *Connection, m Message)
+	// OnClose runs exactly once per connection, after its socket closed.
+	OnClose func(c *Connection)
+	// OnBufferFull runs when a send leaves MaxSendBufferSize or more bytes
+	// queued; OnBufferDrain when the queue has been written out.
+	OnBufferFull  func(c *Connection)
+	OnBufferDrain func(c *Connection)
+	// OnError reports SendFail (a dropped or failed send).
+	OnError func(c *Connection, code ErrorCode, err error)
+
+	id       int
+	loop     *EventLoop
+	addr     listenaddr.Addr
+	proto    codec.Protocol
+	listener *netloop.Listener
+	conns    map[uint64]*Connection
+}
+
+// NewWorker returns a worker listening on addr with Workerman's defaults.
+func NewWorker(addr string) *Worker {
+	return &Worker{Listen: addr, Count: 1, Reloadable: true}
+}
+
+// ID is the worker's process slot, 0..Count-1, stable across restarts of the
+// slot. A foreground process runs slot 0.
+func (w *Worker) ID() int { return w.id }
+
+// Loop is the process's event loop; nil before the process starts.
+func (w *Worker) Loop() *EventLoop { return w.loop }
+
+// Timer is the process's timer set (see Timer). Loop-only.
+func (w *Worker) Timer() *Timer { return w.loop.Timer() }
+
+// Addr is the bound listening address, with the real port when the worker
+// listens on port 0. Valid once the process is created.
+func (w *Worker) Addr() netip.AddrPort {
+	if w.listener == nil {
+		return netip.AddrPort{}
+	}
+	return w.listener.Addr()
+}
+
+// Connections yields the live connections of this worker in this process.
+// Loop-only; closing connections while iterating is allowed.
+func (w *Worker) Connections() iter.Seq[*Connection] {
+	return func(yield func(*Connection) bool) {
+		for _, c := range w.conns {
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// ConnectionCount is the number of live connections of this worker in this
+// process. Loop-only.
+func (w *Worker) ConnectionCount() int { return len(w.conns) }
+
+// Connection returns the live connection with the given id, or nil.
+// Loop-only.
+func (w *Worker) Connection(id uint64) *Connection { return w.conns[id] }
+
+// validate checks the worker's settings and resolves its protocol.
+func (w *Worker) validate() error {
+	if w.Name == "" {
+		w.Name = "none"
+	}
+	if w.Count < 1 {
+		w.Count = 1
+	}
+	a, err := listenaddr.Parse(w.Listen, true)
+	if err != nil {
+		return fmt.Errorf("worker %q: listen: %w", w.Name, err)
+	}
+	switch w.Transport {
+	case "", "tcp":
+		w.Transport = "tcp"
+	case "ssl", "udp", "unix":
+		return fmt.Errorf("worker %q: transport %q is not supported yet", w.Name, w.Transport)
+	default:
+		return fmt.Errorf("worker %q: unknown transport %q (want tcp, ssl, udp or unix)", w.Name, w.Transport)
+	}
+	p, ok := codec.Lookup(a.Scheme)
+	if !ok {
+		return fmt.Errorf("worker %q: unknown protocol %q in %q (registered: %v)", w.Name, a.Scheme, w.Listen, codec.Names())
+	}
+	if w.MaxPackageSize < 0 || w.MaxSendBufferSize < 0 {
+		return fmt.Errorf("worker %q: limits must not be negative", w.Name)
+	}
+	w.addr, w.proto = a, p
+	return nil
+}
+
+func (w *Worker) newConn() *netloop.Conn {
+	h := &connEvents{Connection: Connection{worker: w}}
+	h.nc.SetHandler(h)
+	return &h.nc
+}
