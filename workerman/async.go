@@ -48,7 +48,7 @@ type asyncEvents struct{ AsyncTcpConnection }
 
 var _ netloop.Handler = (*asyncEvents)(nil)
 
-func (h *asyncEvents) OnOpen(*netloop.Conn)                      { h.opened() }
+func (h *asyncEvents) OnOpen(*netloop.Conn)                       { h.opened() }
 func (h *asyncEvents) OnMessage(_ *netloop.Conn, m codec.Message) { h.deliver(m) }
 func (h *asyncEvents) OnClose(*netloop.Conn)                      { h.closed() }
 func (h *asyncEvents) OnBufferFull(*netloop.Conn)                 { h.bufferFull() }
