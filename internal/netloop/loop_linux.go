@@ -77,6 +77,7 @@ type Loop struct {
 	stopping   bool
 	wakeSignal atomic.Bool
 	taskMu     sync.Mutex
+	closed     bool // under taskMu: no more tasks are accepted
 	tasks      []func()
 	spare      []func()
 	closeOnce  sync.Once
@@ -154,10 +155,15 @@ func (l *Loop) Running() bool { return l.running.Load() }
 // loop stopped never runs.
 func (l *Loop) Post(fn func()) {
 	l.taskMu.Lock()
+	defer l.taskMu.Unlock()
+	if l.closed {
+		return
+	}
 	l.tasks = append(l.tasks, fn)
-	l.taskMu.Unlock()
 	// One eventfd write per batch: later posters see the flag set and know a
-	// wakeup is already on its way.
+	// wakeup is already on its way. The write happens under taskMu so it can
+	// never hit the eventfd after shutdown closed it (and its number was
+	// perhaps reused).
 	if l.wakeSignal.CompareAndSwap(false, true) {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
@@ -281,26 +287,33 @@ func (l *Loop) shutdown() {
 		}
 	}
 	l.DelAllTimers()
-	// Tasks that raced with the stop are dropped; run nothing after shutdown.
-	l.taskMu.Lock()
-	l.tasks = nil
-	l.taskMu.Unlock()
 	l.closeFDs()
 }
 
+// closeFDs closes the epoll instance and the eventfd. Tasks posted from now
+// on are dropped: nothing runs after shutdown.
 func (l *Loop) closeFDs() {
 	l.closeOnce.Do(func() {
+		l.taskMu.Lock()
+		l.closed = true
+		l.tasks = nil
 		unix.Close(l.efd)
 		unix.Close(l.epfd)
+		l.taskMu.Unlock()
 	})
 }
 
-// Close releases a loop that was never run. A loop that ran is released by
-// Run itself.
+// Close releases a loop that was never run, with its listeners. A loop that
+// ran is released by Run itself.
 func (l *Loop) Close() {
-	if !l.running.Load() {
-		l.closeFDs()
+	if l.running.Load() || l.tid.Load() != 0 {
+		return
 	}
+	for fd, ln := range l.listeners {
+		delete(l.listeners, fd)
+		ln.close()
+	}
+	l.closeFDs()
 }
 
 func (l *Loop) ctl(op, fd int, events uint32, gen uint32) error {

@@ -1,0 +1,49 @@
+# workermand — build, test, lint, bench.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/workermand/workermand/cli.Version=$(VERSION)
+# Seconds each fuzz target gets in the smoke run (CI).
+FUZZTIME ?= 5s
+
+.PHONY: build run test test-race test-noalloc fuzz-smoke lint bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workermand ./cmd/workermand
+
+# The README's main job: the embedded demo, a text echo server on :2347.
+run: build
+	./bin/workermand start
+
+# vet, the race-enabled suite, the allocation tests (which only build without
+# -race, since the race runtime allocates) and a short run of every fuzzer.
+test: lint test-race test-noalloc fuzz-smoke
+
+test-race:
+	$(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
+
+test-noalloc:
+	$(GO) test -count=1 -run 'Alloc' ./...
+
+fuzz-smoke:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || \
+				{ echo "fuzz $$t failed: rerun with: $(GO) test -run '^$$' -fuzz '^$$t$$' $$pkg"; exit 1; }; \
+		done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+# Micro-benchmarks of the hot paths, then the daemon against gnet and a
+# goroutine-per-connection server under the same load generator.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	cd bench && $(GO) run ./cmd/benchrun -workermand ../bin/workermand
+
+clean:
+	rm -rf bin
