@@ -4,8 +4,10 @@
 // A Loop owns an epoll instance, the listeners and connections registered on
 // it, a heap of timers and a queue of tasks posted from other goroutines.
 // Every callback (Handler methods, timers, posted tasks) runs on the goroutine
-// that called Run, which is locked to its OS thread for the loop's life; that
-// is how Conn.Send tells a call on the loop from a call on another goroutine.
+// that called Run. Conn.Send tells a call on the loop from a call on another
+// goroutine by comparing goroutine identities (the runtime's g pointer, read
+// in a few instructions; gettid(2) on the loop's locked thread on other
+// architectures).
 //
 // Methods are loop-only unless their doc says otherwise. Loop.Post, Conn.Send,
 // Conn.SendValue, Conn.Close and Conn.Destroy are safe from any goroutine:

@@ -72,7 +72,7 @@ type Loop struct {
 
 	stats Stats
 
-	tid        atomic.Int64 // thread running the loop, 0 before Run
+	owner      atomic.Uintptr // currentG() of Run; 0 before Run, deadOwner after
 	running    atomic.Bool
 	stopping   bool
 	wakeSignal atomic.Bool
@@ -140,11 +140,14 @@ func (l *Loop) Stats() Stats {
 	return s
 }
 
+// deadOwner marks a loop whose Run has returned: no goroutine is on it.
+const deadOwner = ^uintptr(0)
+
 // OnLoop reports whether the caller runs on the loop goroutine. Safe from any
 // goroutine. Before Run it reports true: setup code owns the loop then.
 func (l *Loop) OnLoop() bool {
-	tid := l.tid.Load()
-	return tid == 0 || int64(unix.Gettid()) == tid
+	owner := l.owner.Load()
+	return owner == 0 || owner == currentG()
 }
 
 // Running reports whether Run is in progress. Safe from any goroutine.
@@ -208,11 +211,16 @@ func (l *Loop) Stop() { l.Post(func() { l.stopping = true }) }
 // Run dispatches events until Stop. It locks the calling goroutine to its
 // thread for the loop's life.
 func (l *Loop) Run() error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	l.tid.Store(int64(unix.Gettid()))
+	if lockThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	l.owner.Store(currentG())
 	l.running.Store(true)
-	defer l.running.Store(false)
+	defer func() {
+		l.running.Store(false)
+		l.owner.Store(deadOwner)
+	}()
 
 	for !l.stopping {
 		timeout := l.timeoutMillis()
@@ -306,7 +314,7 @@ func (l *Loop) closeFDs() {
 // Close releases a loop that was never run, with its listeners. A loop that
 // ran is released by Run itself.
 func (l *Loop) Close() {
-	if l.running.Load() || l.tid.Load() != 0 {
+	if l.running.Load() || l.owner.Load() != 0 {
 		return
 	}
 	for fd, ln := range l.listeners {
