@@ -1,0 +1,41 @@
+package proc
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+)
+
+func TestSelfAndChild(t *testing.T) {
+	child := exec.Command("sleep", "5")
+	if err := child.Start(); err != nil {
+		t.Skip("no sleep binary:", err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+
+	tree, err := Tree(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree[0] != os.Getpid() || !slices.Contains(tree, child.Process.Pid) {
+		t.Fatalf("tree %v lacks self or child %d", tree, child.Process.Pid)
+	}
+	x := 0
+	for i := range 50_000_000 { // burn a little CPU so the tick count moves
+		x ^= i
+	}
+	_ = x
+	if ticks, err := CPUTicks(os.Getpid()); err != nil || ticks <= 0 {
+		t.Fatalf("CPUTicks = %d, %v", ticks, err)
+	}
+	if rss, err := RSS(os.Getpid()); err != nil || rss < 1<<20 {
+		t.Fatalf("RSS = %d, %v", rss, err)
+	}
+	if ClockTicks() <= 0 {
+		t.Fatal("ClockTicks <= 0")
+	}
+	if _, err := CPUTicks(1 << 30); err == nil {
+		t.Fatal("no error for a missing pid")
+	}
+}
