@@ -45,7 +45,7 @@ func Parse(s string, ipOnly bool) (Addr, error) {
 	if !ok {
 		return Addr{}, fmt.Errorf("%w %q: want scheme://host:port", ErrSyntax, s)
 	}
-	if scheme == "" || strings.IndexFunc(scheme, func(r rune) bool {
+	if scheme == "" || scheme[0] < 'a' || scheme[0] > 'z' || strings.IndexFunc(scheme, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
 	}) >= 0 {
 		return Addr{}, fmt.Errorf("%w %q: bad scheme %q", ErrSyntax, s, scheme)
@@ -54,7 +54,7 @@ func Parse(s string, ipOnly bool) (Addr, error) {
 		return Addr{}, fmt.Errorf("%w %q: unexpected %q after the port", ErrSyntax, s, rest[i:])
 	}
 	colon := strings.LastIndexByte(rest, ':')
-	if colon < 0 {
+	if colon < 0 || colon < strings.LastIndexByte(rest, ']') { // "[::1]" has no port
 		return Addr{}, fmt.Errorf("%w %q: missing port", ErrSyntax, s)
 	}
 	host, portText := rest[:colon], rest[colon+1:]
@@ -90,8 +90,14 @@ func Parse(s string, ipOnly bool) (Addr, error) {
 	return a, nil
 }
 
+// validHostname follows RFC 1123, including its rule that the last label is
+// not all digits, so 256.0.0.1 is refused rather than sent to DNS.
 func validHostname(h string) bool {
 	if len(h) > 253 {
+		return false
+	}
+	h = strings.TrimSuffix(h, ".")
+	if last := h[strings.LastIndexByte(h, '.')+1:]; strings.Trim(last, "0123456789") == "" {
 		return false
 	}
 	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
