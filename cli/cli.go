@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -90,8 +91,9 @@ type startFlags struct {
 	listen   string
 	handler  string
 	options  string
-	name     string
-	logLevel string
+	name       string
+	logLevel   string
+	cpuProfile string
 }
 
 // newStartCommand runs one worker in the foreground until SIGINT or SIGTERM.
@@ -113,6 +115,8 @@ func newStartCommand(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&f.options, "options", "", "handler options as TOML, e.g. 'greeting = \"hi\"'")
 	fl.StringVar(&f.name, "name", "", "worker name (default: the handler name)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file")
+	_ = fl.MarkHidden("cpu-profile")
 	return cmd
 }
 
@@ -140,6 +144,17 @@ func runStart(ctx context.Context, f startFlags, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		defer pprof.StopCPUProfile()
+	}
 	log.Info("workermand started", zap.String("version", Version), zap.String("worker", w.Name),
 		zap.Stringer("listen", w.Addr()), zap.String("handler", f.handler))
 	if err := p.Run(ctx); err != nil {
