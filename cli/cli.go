@@ -88,9 +88,9 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 }
 
 type startFlags struct {
-	listen   string
-	handler  string
-	options  string
+	listen     string
+	handler    string
+	options    string
 	name       string
 	logLevel   string
 	cpuProfile string
