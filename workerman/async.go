@@ -107,8 +107,9 @@ func (c *AsyncTcpConnection) Connect() {
 		return
 	}
 	attempt, host, port := c.attempt, c.addr.Host, c.addr.Port
+	deadline := time.Now().Add(timeout)
 	Async(c.loop, func() ([]net.IPAddr, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		return net.DefaultResolver.LookupIPAddr(ctx, host)
 	}, func(ips []net.IPAddr, err error) {
@@ -122,8 +123,14 @@ func (c *AsyncTcpConnection) Connect() {
 			c.nc.FailConnect(fmt.Errorf("resolve %s: %w", host, err))
 			return
 		}
+		// One timeout covers the lookup and the connect together.
+		left := time.Until(deadline)
+		if left <= 0 {
+			c.nc.FailConnect(fmt.Errorf("connect %s: %w after %s", host, ErrConnectTimeout, timeout))
+			return
+		}
 		ip, _ := netipFromIP(ips[0].IP)
-		c.loop.l.Dial(&c.nc, netipAddrPort(ip, port), timeout)
+		c.loop.l.Dial(&c.nc, netipAddrPort(ip, port), left)
 	})
 }
 

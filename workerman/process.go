@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"os"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/internal/netloop"
 )
@@ -23,11 +26,12 @@ type ProcessOptions struct {
 type Process struct {
 	loop    *EventLoop
 	workers []*Worker
+	fds     []int // listening sockets not yet handed to the loop, or -1
 	log     *zap.Logger
 }
 
 // NewProcess validates the workers, binds their listening sockets and builds
-// the event loop. Nothing is accepted until Run.
+// the event loop. Nothing is accepted until Run has called OnWorkerStart.
 func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 	if len(workers) == 0 {
 		return nil, errors.New("workerman: no workers to run")
@@ -59,9 +63,14 @@ func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create event loop: %w", err)
 	}
-	p := &Process{loop: newEventLoop(l), workers: workers, log: log}
-	for _, w := range workers {
-		if err := p.listen(w); err != nil {
+	p := &Process{loop: newEventLoop(l), workers: workers, log: log, fds: make([]int, len(workers))}
+	for i, w := range workers {
+		if err := p.listen(i, w); err != nil {
+			// Release what was bound so far; the workers can be used again.
+			p.closeUnaccepted()
+			for _, w := range workers[:i] {
+				w.loop, w.conns, w.bound = nil, nil, netip.AddrPort{}
+			}
 			l.Close()
 			return nil, err
 		}
@@ -69,11 +78,30 @@ func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 	return p, nil
 }
 
-func (p *Process) listen(w *Worker) error {
+// listen binds w's listening socket. The loop accepts from it only once
+// every OnWorkerStart has returned (see Run).
+func (p *Process) listen(i int, w *Worker) error {
+	p.fds[i] = -1
 	fd, err := netloop.ListenTCP(w.addr.AddrPort(), netloop.ListenOptions{ReusePort: w.ReusePort})
 	if err != nil {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, os.NewSyscallError("getsockname", err))
+	}
+	p.fds[i] = fd
+	w.bound = sockaddrAddrPort(sa)
+	w.loop = p.loop
+	w.conns = map[uint64]*Connection{}
+	return nil
+}
+
+// accept hands the listening socket of worker i to the loop. Loop-only.
+func (p *Process) accept(i int) error {
+	w, fd := p.workers[i], p.fds[i]
+	p.fds[i] = -1
 	ln, err := p.loop.l.AddListener(fd, netloop.ListenerConfig{
 		Protocol:       w.proto,
 		NewConn:        w.newConn,
@@ -82,12 +110,21 @@ func (p *Process) listen(w *Worker) error {
 		MaxSendBuffer:  w.MaxSendBufferSize,
 	})
 	if err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("worker %q: %w", w.Name, err)
 	}
 	w.listener = ln
-	w.loop = p.loop
-	w.conns = map[uint64]*Connection{}
 	return nil
+}
+
+// closeUnaccepted closes the listening sockets not handed to the loop.
+func (p *Process) closeUnaccepted() {
+	for i, fd := range p.fds {
+		if fd >= 0 {
+			unix.Close(fd)
+			p.fds[i] = -1
+		}
+	}
 }
 
 // Loop is the process's event loop.
@@ -105,6 +142,7 @@ func (p *Process) Run(ctx context.Context) error {
 			}
 		}
 	}
+	var startErr error
 	l.Post(func() {
 		for _, w := range p.workers {
 			p.log.Info("worker started", zap.String("worker", w.Name), zap.Stringer("listen", w.Addr()))
@@ -112,13 +150,25 @@ func (p *Process) Run(ctx context.Context) error {
 				p.call("OnWorkerStart", w, w.OnWorkerStart)
 			}
 		}
+		// As in Workerman, accepting starts once OnWorkerStart has returned:
+		// connections already waiting in the backlog must not reach
+		// OnConnect before it.
+		for i := range p.workers {
+			if err := p.accept(i); err != nil {
+				startErr = errors.Join(startErr, err)
+			}
+		}
+		if startErr != nil {
+			l.Stop()
+		}
 	})
+	defer p.closeUnaccepted()
 	stop := context.AfterFunc(ctx, l.Stop)
 	defer stop()
 	if err := l.Run(); err != nil {
 		return fmt.Errorf("event loop: %w", err)
 	}
-	return nil
+	return startErr
 }
 
 // Stop ends Run. Safe from any goroutine.

@@ -67,6 +67,7 @@ type Worker struct {
 	addr     listenaddr.Addr
 	proto    codec.Protocol
 	listener *netloop.Listener
+	bound    netip.AddrPort
 	conns    map[uint64]*Connection
 }
 
@@ -87,12 +88,7 @@ func (w *Worker) Timer() *Timer { return w.loop.Timer() }
 
 // Addr is the bound listening address, with the real port when the worker
 // listens on port 0. Valid once the process is created.
-func (w *Worker) Addr() netip.AddrPort {
-	if w.listener == nil {
-		return netip.AddrPort{}
-	}
-	return w.listener.Addr()
-}
+func (w *Worker) Addr() netip.AddrPort { return w.bound }
 
 // Connections yields the live connections of this worker in this process.
 // Loop-only; closing connections while iterating is allowed.
