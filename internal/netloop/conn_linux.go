@@ -187,6 +187,11 @@ func (c *Conn) readable(ev uint32) {
 	}
 	c.bytesRead += uint64(n)
 	data := l.rbuf[:n]
+	if poisonMessages {
+		// Deliver from a private copy, so poisoned bytes stay poisoned
+		// instead of turning into the next read's data.
+		data = bytes.Clone(data)
+	}
 	if len(c.in) > 0 {
 		c.in = append(c.in, data...)
 		data = c.in
@@ -284,6 +289,14 @@ func poison(b []byte) {
 // keep stores the unconsumed tail of data as c's inbound buffer.
 func (c *Conn) keep(data []byte, used int) {
 	rest := data[used:]
+	if poisonMessages {
+		// Never reuse a buffer whose delivered bytes were poisoned.
+		c.in = nil
+		if len(rest) > 0 {
+			c.in = bytes.Clone(rest)
+		}
+		return
+	}
 	switch {
 	case len(rest) == 0:
 		if cap(c.in) > keptInboundCap {

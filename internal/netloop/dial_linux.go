@@ -65,7 +65,7 @@ func (l *Loop) Dial(c *Conn, addr netip.AddrPort, timeout time.Duration) {
 	c.flags |= flagCounted
 	l.stats.Connections++
 	if timeout > 0 {
-		c.dialTimer = l.AddTimer(timeout, false, func() {
+		c.dialTimer = l.addInternalTimer(timeout, func() {
 			c.dialTimer = 0
 			if c.status == StatusConnecting {
 				c.connectFailed(fmt.Errorf("connect %s: %w after %s", addr, ErrConnectTimeout, timeout))

@@ -154,7 +154,7 @@ func (ln *Listener) pauseAccept(cause error) {
 		return
 	}
 	ln.paused = true
-	l.AddTimer(l.cfg.AcceptPause, false, func() {
+	l.addInternalTimer(l.cfg.AcceptPause, func() {
 		if ln.closed || !ln.paused {
 			return
 		}

@@ -14,6 +14,7 @@ type timer struct {
 	index    int // position in the heap; -1 when not queued
 	repeat   bool
 	deleted  bool
+	internal bool // the loop's own (accept resume, connect timeout): kept by DelAllTimers
 }
 
 // timerHeap is a binary min-heap on (when, id); ties fire in creation order.
@@ -92,11 +93,22 @@ func (h timerHeap) down(i int) bool {
 // is set. An interval of 0 fires on the next loop turn. Loop-only (or before
 // Run).
 func (l *Loop) AddTimer(interval time.Duration, repeat bool, fn func()) TimerID {
+	return l.addTimer(interval, repeat, false, fn)
+}
+
+// addInternalTimer adds a one-shot timer of the loop's own machinery, which
+// DelAllTimers (the user's Timer::delAll) must not cancel: a listener paused
+// on EMFILE would never resume, a connect would lose its timeout.
+func (l *Loop) addInternalTimer(interval time.Duration, fn func()) TimerID {
+	return l.addTimer(interval, false, true, fn)
+}
+
+func (l *Loop) addTimer(interval time.Duration, repeat, internal bool, fn func()) TimerID {
 	if interval < 0 {
 		interval = 0
 	}
 	l.lastTimerID++
-	t := &timer{fn: fn, when: l.now() + int64(interval), interval: int64(interval), id: l.lastTimerID, repeat: repeat}
+	t := &timer{fn: fn, when: l.now() + int64(interval), interval: int64(interval), id: l.lastTimerID, repeat: repeat, internal: internal}
 	l.timers.push(t)
 	l.timerByID[t.id] = t
 	return t.id
@@ -117,15 +129,19 @@ func (l *Loop) DelTimer(id TimerID) bool {
 	return true
 }
 
-// DelAllTimers cancels every timer of the loop. Loop-only.
+// DelAllTimers cancels every timer added with AddTimer; the loop's own
+// timers (accept resume, connect timeouts) carry on. Loop-only.
 func (l *Loop) DelAllTimers() {
-	for _, t := range l.timerByID {
+	for id, t := range l.timerByID {
+		if t.internal {
+			continue
+		}
+		delete(l.timerByID, id)
 		t.deleted = true
-		t.index = -1
+		if t.index >= 0 {
+			l.timers.remove(t.index)
+		}
 	}
-	clear(l.timerByID)
-	clear(l.timers)
-	l.timers = l.timers[:0]
 }
 
 // runTimers fires every timer that is due. A repeating timer is re-armed at
@@ -143,9 +159,11 @@ func (l *Loop) runTimers() {
 		}
 		l.callTimer(t)
 		if t.repeat && !t.deleted {
+			// Re-arm strictly after now: a deadline of now or earlier would
+			// fire again in this same pass, forever for a 0 interval.
 			t.when += t.interval
-			if t.when < now {
-				t.when = now + t.interval
+			if t.when <= now {
+				t.when = now + max(t.interval, 1)
 			}
 			l.timers.push(t)
 		}

@@ -114,6 +114,6 @@ type Stats struct {
 	SendFail       uint64 // sends dropped or failed
 	Exceptions     uint64 // panics recovered from callbacks
 	ProtocolErrors uint64 // connections closed for malformed input
-	Timers         int    // timers pending now
+	Timers         int    // timers pending now, the loop's own (connect timeouts, accept resume) included
 	AcceptPauses   uint64 // times accepting paused for lack of file descriptors
 }
