@@ -172,8 +172,16 @@ func (c *Conn) handleEvents(ev uint32) {
 }
 
 func (c *Conn) readable(ev uint32) {
+	if c.flags&flagResumeQueued != 0 {
+		// Input kept while paused comes before anything read now, the
+		// peer's FIN included.
+		c.processBuffered()
+		if c.status != StatusEstablished || c.flags&flagPaused != 0 {
+			return
+		}
+	}
 	l := c.loop
-	n, err := unix.Read(c.fd, l.rbuf)
+	n, err := readRaw(c.fd, l.rbuf)
 	if n <= 0 {
 		switch {
 		case n == 0 && err == nil:
@@ -198,8 +206,10 @@ func (c *Conn) readable(ev uint32) {
 	}
 	c.consume(data)
 	// EPOLLRDHUP with a short read means the peer's FIN came after all of
-	// this data: no need for another read to learn it.
-	if ev&unix.EPOLLRDHUP != 0 && n < len(l.rbuf) && c.status == StatusEstablished {
+	// this data: no need for another read to learn it. A connection paused
+	// meanwhile (back-pressure) still holds input to deliver: it learns of
+	// the FIN by reading again once resumed.
+	if ev&unix.EPOLLRDHUP != 0 && n < len(l.rbuf) && c.status == StatusEstablished && c.flags&flagPaused == 0 {
 		c.peerEOF()
 	}
 }
@@ -468,7 +478,7 @@ func (c *Conn) write(b []byte) SendResult {
 		c.checkFull()
 		return Queued
 	}
-	n, err := unix.Write(c.fd, b)
+	n, err := writeRaw(c.fd, b)
 	if n > 0 {
 		c.bytesWritten += uint64(n)
 	} else {
@@ -513,7 +523,7 @@ func (c *Conn) writeQuiet(b []byte) {
 		c.out.append(b)
 		return
 	}
-	n, err := unix.Write(c.fd, b)
+	n, err := writeRaw(c.fd, b)
 	if n > 0 {
 		c.bytesWritten += uint64(n)
 	} else {
@@ -546,7 +556,7 @@ func (c *Conn) writable() {
 				iov = append(iov, *ch)
 			}
 		}
-		n, err := writev(c.fd, iov)
+		n, err := l.writev(c.fd, iov)
 		clear(iov)
 		l.iovecs = iov[:0]
 		if n > 0 {
@@ -573,11 +583,13 @@ func (c *Conn) writable() {
 	}
 }
 
-func writev(fd int, iov [][]byte) (int, error) {
-	if len(iov) == 1 {
-		return unix.Write(fd, iov[0])
+func (l *Loop) writev(fd int, bufs [][]byte) (int, error) {
+	if len(bufs) == 1 {
+		return writeRaw(fd, bufs[0])
 	}
-	return unix.Writev(fd, iov)
+	n, iov, err := writevRaw(fd, bufs, l.iov)
+	l.iov = iov
+	return n, err
 }
 
 func (c *Conn) setWriteInterest(on bool) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/workermand/workermand/codec"
 )
@@ -277,4 +278,32 @@ func TestMessagePoisoning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A handler that pauses a connection (back-pressure, as Pipe does) in the
+// same read that carries the peer's FIN must still get every message once it
+// resumes; the FIN is acted on only after that.
+func TestPauseWithFinInSameRead(t *testing.T) {
+	h := &handler{
+		// Give the client time to send its data and its FIN, so the first
+		// read holds both.
+		open: func(*Conn) { time.Sleep(50 * time.Millisecond) },
+	}
+	h.message = func(c *Conn, m codec.Message) {
+		c.Send(m.Data)
+		if string(m.Data) == "a" {
+			c.PauseRecv()
+			c.loop.AddTimer(20*time.Millisecond, false, c.ResumeRecv)
+		}
+	}
+	_, _, addr := startLoop(t, Config{}, "text", h, ListenerConfig{})
+	c := dial(t, addr)
+	c.write("a\nb\nc\n")
+	if err := c.Conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"a", "b", "c"} {
+		c.expectLine(want)
+	}
+	c.expectEOF()
 }

@@ -53,8 +53,9 @@ type Loop struct {
 	listeners map[int]*Listener
 	events    []unix.EpollEvent
 	rbuf      []byte
-	scratch   []byte   // encode buffer for direct writes
-	iovecs    [][]byte // writev argument, reused
+	scratch   []byte       // encode buffer for direct writes
+	iovecs    [][]byte     // writev argument, reused
+	iov       []unix.Iovec // its kernel form, reused
 	lastGen   uint32
 	lastID    uint64
 
