@@ -32,8 +32,13 @@ import (
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
 var Version = "dev"
 
-// Main runs the command line and exits; it is the only place that exits.
+// Main runs the command line and exits; it is the only place that exits. A
+// process started by the master as a child runs the child entry point
+// instead of the command line.
 func Main() {
+	if workerman.IsChild() {
+		os.Exit(workerman.RunChild())
+	}
 	os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -71,7 +76,15 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newStartCommand(stderr), newVersionCommand(stdout))
+	var configPath string
+	root.PersistentFlags().StringVarP(&configPath, "config", "c", "",
+		"config file (default: $WORKERMAND_CONFIG, ./workermand.toml, /etc/workermand/workermand.toml, else the embedded demo)")
+	st := streams{out: stdout, err: stderr, config: &configPath}
+	root.AddCommand(
+		newStartCommand(st), newStopCommand(st), newRestartCommand(st), newReloadCommand(st),
+		newStatusCommand(st), newConnectionsCommand(st), newCheckCommand(st), newReopenCommand(st),
+		newServeCommand(stderr), newVersionCommand(stdout),
+	)
 	return root
 }
 
@@ -96,17 +109,17 @@ type startFlags struct {
 	cpuProfile string
 }
 
-// newStartCommand runs one worker in the foreground until SIGINT or SIGTERM.
-// The daemon (config file, master and children, -d) replaces this body; the
-// flags stay as a quick way to serve one handler.
-func newStartCommand(stderr io.Writer) *cobra.Command {
+// newServeCommand runs one worker in this process, without a master, until
+// SIGINT or SIGTERM: a quick way to try a handler, and what the event-loop
+// benchmark measures.
+func newServeCommand(stderr io.Writer) *cobra.Command {
 	var f startFlags
 	cmd := &cobra.Command{
-		Use:   "start",
-		Short: "Serve a handler in the foreground (default: a text echo server on :2347)",
+		Use:   "serve",
+		Short: "Serve one handler in this process, without a master (default: text echo on :2347)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runStart(cmd.Context(), f, stderr)
+			return runServe(cmd.Context(), f, stderr)
 		},
 	}
 	fl := cmd.Flags()
@@ -120,7 +133,7 @@ func newStartCommand(stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-func runStart(ctx context.Context, f startFlags, stderr io.Writer) error {
+func runServe(ctx context.Context, f startFlags, stderr io.Writer) error {
 	var level zapcore.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--log-level: %w", err)}

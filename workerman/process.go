@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -19,6 +20,13 @@ type ProcessOptions struct {
 	Logger *zap.Logger
 	// AcceptBatch caps connections accepted per listener wakeup (32).
 	AcceptBatch int
+	// Listeners holds sockets already bound (by the daemon's master) for
+	// some workers; the process takes ownership of them. Other workers bind
+	// their own.
+	Listeners map[*Worker]*os.File
+	// OnReady runs on the loop once every OnWorkerStart has returned and
+	// the process accepts connections.
+	OnReady func()
 }
 
 // Process runs workers on one event loop in this process: what each child of
@@ -28,6 +36,7 @@ type Process struct {
 	workers []*Worker
 	fds     []int // listening sockets not yet handed to the loop, or -1
 	log     *zap.Logger
+	opts    ProcessOptions
 }
 
 // NewProcess validates the workers, binds their listening sockets and builds
@@ -63,7 +72,7 @@ func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create event loop: %w", err)
 	}
-	p := &Process{loop: newEventLoop(l), workers: workers, log: log, fds: make([]int, len(workers))}
+	p := &Process{loop: newEventLoop(l), workers: workers, log: log, fds: make([]int, len(workers)), opts: opts}
 	for i, w := range workers {
 		if err := p.listen(i, w); err != nil {
 			// Release what was bound so far; the workers can be used again.
@@ -82,7 +91,13 @@ func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 // every OnWorkerStart has returned (see Run).
 func (p *Process) listen(i int, w *Worker) error {
 	p.fds[i] = -1
-	fd, err := netloop.ListenTCP(w.addr.AddrPort(), netloop.ListenOptions{ReusePort: w.ReusePort})
+	var fd int
+	var err error
+	if f, ok := p.opts.Listeners[w]; ok {
+		fd, err = adoptSocket(f)
+	} else {
+		fd, err = netloop.ListenTCP(w.addr.AddrPort(), netloop.ListenOptions{ReusePort: w.ReusePort})
+	}
 	if err != nil {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 	}
@@ -96,6 +111,28 @@ func (p *Process) listen(i int, w *Worker) error {
 	w.loop = p.loop
 	w.conns = map[uint64]*Connection{}
 	return nil
+}
+
+// adoptSocket takes a close-on-exec duplicate of an inherited socket and
+// closes the file. It goes through SyscallConn because File.Fd would switch
+// the socket to blocking mode.
+func adoptSocket(f *os.File) (int, error) {
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("inherited socket: %w", err)
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(raw uintptr) {
+		fd, dupErr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, fmt.Errorf("inherited socket: %w", err)
+	}
+	if dupErr != nil {
+		return -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", dupErr)
+	}
+	return fd, nil
 }
 
 // accept hands the listening socket of worker i to the loop. Loop-only.
@@ -160,6 +197,10 @@ func (p *Process) Run(ctx context.Context) error {
 		}
 		if startErr != nil {
 			l.Stop()
+			return
+		}
+		if p.opts.OnReady != nil {
+			p.loop.l.Guard("OnReady", p.opts.OnReady)
 		}
 	})
 	defer p.closeUnaccepted()
@@ -173,6 +214,62 @@ func (p *Process) Run(ctx context.Context) error {
 
 // Stop ends Run. Safe from any goroutine.
 func (p *Process) Stop() { p.loop.l.Stop() }
+
+// drainPoll is how often a graceful stop checks whether connections are
+// gone.
+const drainPoll = 50 * time.Millisecond
+
+// StopGracefully stops accepting at once, lets open connections finish, and
+// ends Run when none is left or when timeout passes (0 waits forever). Safe
+// from any goroutine.
+func (p *Process) StopGracefully(timeout time.Duration) {
+	p.loop.l.Post(func() {
+		for _, w := range p.workers {
+			if w.listener != nil {
+				w.listener.Close()
+				w.listener = nil
+			}
+		}
+		var deadline time.Time
+		if timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
+		check := func() {
+			open := 0
+			for _, w := range p.workers {
+				open += len(w.conns)
+			}
+			if open == 0 || !deadline.IsZero() && time.Now().After(deadline) {
+				p.loop.l.Stop()
+			}
+		}
+		check()
+		p.loop.l.AddTimer(drainPoll, true, check)
+	})
+}
+
+// Workers are the process's workers.
+func (p *Process) Workers() []*Worker { return p.workers }
+
+// errLoopBusy reports a loop that did not answer in time.
+var errLoopBusy = errors.New("workerman: the event loop did not answer in time (busy)")
+
+// OnLoopWait runs fn on the loop and waits for it up to timeout. It reports
+// errLoopBusy when the loop is stuck in a callback, which the status command
+// shows as "busy". Safe from any goroutine but the loop's.
+func (p *Process) OnLoopWait(timeout time.Duration, fn func()) error {
+	done := make(chan struct{})
+	p.loop.l.Post(func() {
+		fn()
+		close(done)
+	})
+	select {
+	case <-done:
+		return nil
+	case <-time.After(timeout):
+		return errLoopBusy
+	}
+}
 
 // call runs a worker-level callback under the loop's panic guard: a panic is
 // logged and counted and does not keep the other workers from starting or

@@ -40,7 +40,7 @@ var listenRE = regexp.MustCompile(`"listen": "([0-9.]+:[0-9]+)"`)
 // the address it reports in its start-up log line.
 func startDaemon(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"start"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -140,11 +140,11 @@ func TestStartErrorsExitNonZeroWithReason(t *testing.T) {
 		code   int
 		reason string
 	}{
-		{[]string{"start", "--handler", "nope"}, 2, `unknown handler "nope"`},
-		{[]string{"start", "--options", "bogus = 1"}, 2, "unknown option(s): bogus"},
-		{[]string{"start", "--listen", "text://0.0.0.0"}, 1, "missing port"},
-		{[]string{"start", "--listen", "gopher://127.0.0.1:0"}, 1, `unknown protocol "gopher"`},
-		{[]string{"start", "--log-level", "loud"}, 2, "--log-level"},
+		{[]string{"serve", "--handler", "nope"}, 2, `unknown handler "nope"`},
+		{[]string{"serve", "--options", "bogus = 1"}, 2, "unknown option(s): bogus"},
+		{[]string{"serve", "--listen", "text://0.0.0.0"}, 1, "missing port"},
+		{[]string{"serve", "--listen", "gopher://127.0.0.1:0"}, 1, `unknown protocol "gopher"`},
+		{[]string{"serve", "--log-level", "loud"}, 2, "--log-level"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 	}
 	for _, tc := range cases {
@@ -176,7 +176,7 @@ func TestStartOnBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command(binary, "start", "--listen", "text://"+ln.Addr().String())
+	cmd := exec.Command(binary, "serve", "--listen", "text://"+ln.Addr().String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()

@@ -88,7 +88,7 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
 	fs.StringVar(&o.workermand, "workermand", "../bin/workermand", "`path` of the workermand binary")
-	fs.StringVar(&o.workermandCmd, "workermand-cmd", "{workermand} start --listen text://{addr} --handler echo",
+	fs.StringVar(&o.workermandCmd, "workermand-cmd", "{workermand} serve --listen text://{addr} --handler echo",
 		"command line that starts workermand, split on spaces; {workermand} is -workermand, {addr} host:port, {port} the port,\n"+
 			"{self} this program (e.g. '{self} netecho -addr {addr}' to try the harness without workermand)")
 	servers := fs.String("servers", "workermand,gnet,net", "comma-separated servers to run, in order; ratios are to the first")

@@ -1,0 +1,511 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/logging"
+	"github.com/workermand/workermand/internal/master"
+	"github.com/workermand/workermand/internal/pidfile"
+	"github.com/workermand/workermand/internal/sdnotify"
+	"github.com/workermand/workermand/workerman"
+)
+
+// Exit codes, one table for every command (see docs/cli.md).
+const (
+	exitOK         = 0
+	exitFailed     = 1
+	exitUsage      = 2 // usage or config error
+	exitNotRunning = 3 // status: not running (LSB)
+	exitNoMaster   = 7 // reload, connections, reopen: not running
+)
+
+// streams carries the command's outputs and the shared -c flag.
+type streams struct {
+	out, err io.Writer
+	config   *string
+}
+
+// envDaemon marks the re-executed daemon of `start -d`; it inherits the
+// pid-file lock on fd 3 and reports readiness on fd 4.
+const envDaemon = "WORKERMAND_DAEMON"
+
+const (
+	daemonLockFD  = 3
+	daemonReadyFD = 4
+)
+
+// handlerHook validates handler names and options against the registry.
+func handlerHook(name string, decode func(any) error) error {
+	_, err := workerman.NewHandler(name, decode)
+	return err
+}
+
+// loadConfig finds, parses, validates and resolves the config.
+func loadConfig(flagPath string) (*config.Config, error) {
+	path, embedded, err := config.Find(flagPath)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	var cfg *config.Config
+	if embedded {
+		cfg = config.Default()
+	} else {
+		cfg, err = loadConfigFile(path)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Resolve(); err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, nil
+}
+
+func loadConfigFile(path string) (*config.Config, error) {
+	cfg, err := config.Load(path, config.Hooks{Handler: handlerHook})
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	if err := cfg.Resolve(); err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, nil
+}
+
+type startOptions struct {
+	daemon bool
+}
+
+func newStartCommand(st streams) *cobra.Command {
+	var o startOptions
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start the master and its workers (-d: in the background)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStart(cmd.Context(), st, o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.daemon, "daemon", "d", false, "run in the background; returns once every worker is ready")
+	return cmd
+}
+
+func runStart(ctx context.Context, st streams, o startOptions) error {
+	cfg, err := loadConfig(*st.config)
+	if err != nil {
+		return err
+	}
+	isDaemon := os.Getenv(envDaemon) == "1"
+	underSystemd := sdnotify.Enabled() || os.Getenv("INVOCATION_ID") != ""
+	if err := os.MkdirAll(filepath.Dir(cfg.PidFile), 0o755); err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("pid file directory: %w", err)}
+	}
+	var lock *pidfile.Lock
+	if isDaemon {
+		lock, err = pidfile.Adopt(os.NewFile(daemonLockFD, "lock"), cfg.PidFile)
+	} else {
+		lock, err = pidfile.Acquire(cfg.PidFile)
+	}
+	if err != nil {
+		var running pidfile.ErrRunning
+		if errors.As(err, &running) {
+			return &exitError{code: exitFailed, err: fmt.Errorf("already running (pid %d, config %s)", running.PID, configName(cfg))}
+		}
+		return &exitError{code: exitFailed, err: err}
+	}
+	if o.daemon && !isDaemon && !underSystemd {
+		return daemonize(st, cfg, lock)
+	}
+	defer lock.Release()
+	return runMaster(ctx, st, cfg, lock, isDaemon)
+}
+
+func configName(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return "embedded default"
+	}
+	return cfg.Path
+}
+
+// daemonize re-executes the binary in a new session with the lock and a
+// readiness pipe, and waits for it to report.
+func daemonize(st streams, cfg *config.Config, lock *pidfile.Lock) error {
+	exe, err := executable()
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer r.Close()
+	args := []string{"start"}
+	if cfg.Path != "" {
+		args = append(args, "-c", cfg.Path)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), envDaemon+"=1")
+	cmd.ExtraFiles = []*os.File{lock.File(), w}
+	out, err := openStdout(cfg)
+	if err != nil {
+		w.Close()
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return &exitError{code: exitFailed, err: fmt.Errorf("start daemon: %w", err)}
+	}
+	w.Close()
+	_ = lock.Close() // the daemon holds the lock now
+	line, readErr := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(line, "OK"):
+		fmt.Fprintf(st.out, "workermand started (pid %d, config %s)\n", cmd.Process.Pid, configName(cfg))
+		_ = cmd.Process.Release()
+		return nil
+	case strings.HasPrefix(line, "ERR "):
+		_ = cmd.Wait()
+		return &exitError{code: exitFailed, err: errors.New(strings.TrimPrefix(line, "ERR "))}
+	default:
+		werr := cmd.Wait()
+		return &exitError{code: exitFailed, err: fmt.Errorf("daemon exited before it was ready (%v, %v); see %s", werr, readErr, logWhere(cfg))}
+	}
+}
+
+func logWhere(cfg *config.Config) string {
+	if cfg.LogFile != "" {
+		return cfg.LogFile
+	}
+	return "stdout_file " + cfg.StdoutFile
+}
+
+func openStdout(cfg *config.Config) (*os.File, error) {
+	path := cfg.StdoutFile
+	if path == "" {
+		path = os.DevNull
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("stdout_file: %w", err)
+	}
+	return f, nil
+}
+
+// executable is the binary on disk, resolved now: children and reloads run
+// whatever is at this path then.
+func executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own executable: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return exe, nil
+}
+
+func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfile.Lock, isDaemon bool) error {
+	var ready *os.File
+	if isDaemon {
+		ready = os.NewFile(daemonReadyFD, "ready")
+		defer ready.Close()
+	}
+	report := func(err error) {
+		if ready == nil {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(ready, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		} else {
+			fmt.Fprintf(ready, "OK %d\n", os.Getpid())
+		}
+		ready.Close()
+		ready = nil
+	}
+	logPath := ""
+	if isDaemon {
+		logPath = cfg.LogFile
+	}
+	log, out, err := logging.New(logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat, Path: logPath,
+		Fields: []zap.Field{zap.Int("pid", os.Getpid())}})
+	if err != nil {
+		report(err)
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer func() { _ = log.Sync() }()
+	exe, err := executable()
+	if err != nil {
+		report(err)
+		return &exitError{code: exitFailed, err: err}
+	}
+	stdout := io.Writer(os.Stderr)
+	if isDaemon {
+		f, err := openStdout(cfg)
+		if err != nil {
+			report(err)
+			return &exitError{code: exitFailed, err: err}
+		}
+		defer f.Close()
+		stdout = f
+	}
+	notify := func(string) {}
+	if sdnotify.Enabled() {
+		notify = func(state string) {
+			if state == "RELOADING=1" {
+				_ = sdnotify.Reloading() // adds MONOTONIC_USEC, which systemd wants with it
+				return
+			}
+			_, _ = sdnotify.Notify(state)
+		}
+		sdnotify.Unsetenv()
+	}
+	m := master.New(cfg, master.Options{
+		Executable: exe,
+		Logger:     log,
+		LogFile: func() *os.File {
+			if logPath == "" {
+				return nil
+			}
+			return out.File()
+		},
+		ReopenLogs: func() error {
+			if logPath == "" {
+				return nil
+			}
+			return out.Reopen()
+		},
+		Stdout:     stdout,
+		Load:       loadConfigFile,
+		Daemonized: isDaemon,
+		Notify:     notify,
+		Version:    Version,
+		BackoffMin: durationEnv("WORKERMAND_BACKOFF_MIN"),
+		BackoffMax: durationEnv("WORKERMAND_BACKOFF_MAX"),
+	})
+	if err := m.Bind(); err != nil {
+		report(err)
+		return &exitError{code: exitFailed, err: err}
+	}
+	stopControl, err := m.ServeControl(cfg.ControlSocket)
+	if err != nil {
+		report(err)
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer stopControl()
+	if err := lock.WritePID(os.Getpid()); err != nil {
+		report(err)
+		return &exitError{code: exitFailed, err: err}
+	}
+	var startErr error
+	err = m.Run(ctx, func(err error) {
+		startErr = err
+		report(err)
+		if err == nil && !isDaemon {
+			printBanner(st.err, cfg, m)
+		}
+	})
+	if err == nil {
+		err = startErr
+	}
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	log.Info("master stopped")
+	return nil
+}
+
+// durationEnv reads a duration tuning knob from the environment (tests use
+// it to make crash-loop back-off fast); 0 when unset or invalid.
+func durationEnv(name string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(name))
+	return d
+}
+
+func printBanner(w io.Writer, cfg *config.Config, m *master.Master) {
+	addrs := m.Addrs()
+	fmt.Fprintf(w, "workermand %s  config %s  master pid %d\n", Version, configName(cfg), os.Getpid())
+	for _, wc := range cfg.Workers {
+		listen := wc.Listen
+		if a, ok := addrs[wc.Name]; ok {
+			listen = wc.Addr.Scheme + "://" + a
+		}
+		fmt.Fprintf(w, "  %-20s %-32s processes %d  handler %s\n", wc.Name, listen, wc.Count, wc.Handler)
+	}
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+type stopOptions struct{ graceful bool }
+
+func newStopCommand(st streams) *cobra.Command {
+	var o stopOptions
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the master and its workers (-g: let connections finish)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			return runStop(st, cfg, o.graceful)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.graceful, "graceful", "g", false, "stop accepting, let open connections finish (up to graceful_timeout)")
+	return cmd
+}
+
+func runStop(st streams, cfg *config.Config, graceful bool) error {
+	pid, running, err := pidfile.Running(cfg.PidFile)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	if !running {
+		fmt.Fprintln(st.out, "workermand is not running")
+		return nil
+	}
+	if _, err := control(cfg.ControlSocket, master.Request{Cmd: "stop", Graceful: graceful}); err != nil {
+		// No control socket: fall back to the signal.
+		sig := syscall.SIGTERM
+		if graceful {
+			sig = syscall.SIGQUIT
+		}
+		if pid <= 0 {
+			return &exitError{code: exitFailed, err: fmt.Errorf("cannot reach the master: %w", err)}
+		}
+		if err := syscall.Kill(pid, sig); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("signal pid %d: %w", pid, err)}
+		}
+	}
+	wait := cfg.StopTimeout.Duration + 5*time.Second
+	if graceful {
+		wait = cfg.GracefulTimeout.Duration + 5*time.Second
+		if cfg.GracefulTimeout.Duration == 0 {
+			wait = 0
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for wait == 0 || time.Now().Before(deadline) {
+		if _, running, _ := pidfile.Running(cfg.PidFile); !running {
+			fmt.Fprintln(st.out, "workermand stopped")
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("master (pid %d) still running after %s", pid, wait)}
+}
+
+func newRestartCommand(st streams) *cobra.Command {
+	var o startOptions
+	var graceful bool
+	cmd := &cobra.Command{
+		Use:   "restart",
+		Short: "Stop, then start (-d: in the background, -g: stop gracefully)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			if err := runStop(st, cfg, graceful); err != nil {
+				return err
+			}
+			return runStart(cmd.Context(), st, o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.daemon, "daemon", "d", false, "run in the background")
+	cmd.Flags().BoolVarP(&graceful, "graceful", "g", false, "stop gracefully first")
+	return cmd
+}
+
+func newReloadCommand(st streams) *cobra.Command {
+	var graceful bool
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Re-read the config and replace the workers' processes, new before old (-g: drain old ones)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			resp, err := commandMaster(cfg, master.Request{Cmd: "reload", Graceful: graceful})
+			if err != nil {
+				return err
+			}
+			if !resp.OK {
+				return &exitError{code: resp.Code, err: errors.New(resp.Error)}
+			}
+			fmt.Fprintln(st.out, "workermand reloaded")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&graceful, "graceful", "g", false, "let the old processes finish their connections")
+	return cmd
+}
+
+func newReopenCommand(st streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reopen",
+		Short: "Reopen the log files (after logrotate moved them)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			if _, err := commandMaster(cfg, master.Request{Cmd: "reopen"}); err != nil {
+				return err
+			}
+			fmt.Fprintln(st.out, "logs reopened")
+			return nil
+		},
+	}
+}
+
+func newCheckCommand(st streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Validate the config and list its workers (like nginx -t)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			cfg.Check(func(msg string) { fmt.Fprintf(st.err, "warning: %s\n", msg) })
+			fmt.Fprint(st.out, cfg.Summary())
+			fmt.Fprintln(st.out, "config ok")
+			return nil
+		},
+	}
+}
+
+// commandMaster sends req to the running master; exit code 7 when none runs.
+func commandMaster(cfg *config.Config, req master.Request) (*master.Response, error) {
+	if _, running, _ := pidfile.Running(cfg.PidFile); !running {
+		return nil, &exitError{code: exitNoMaster, err: fmt.Errorf("workermand is not running (config %s)", configName(cfg))}
+	}
+	resp, err := control(cfg.ControlSocket, req)
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
+	return resp, nil
+}

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/ipc"
+	"github.com/workermand/workermand/internal/master"
+	"github.com/workermand/workermand/internal/pidfile"
+)
+
+// controlTimeout bounds one control request; a reload can take a while.
+const controlTimeout = 5 * time.Minute
+
+// control sends one request over the master's control socket.
+func control(path string, req master.Request) (*master.Response, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(controlTimeout))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	var resp master.Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, fmt.Errorf("control socket: bad reply: %w", err)
+	}
+	return &resp, nil
+}
+
+func newStatusCommand(st streams) *cobra.Command {
+	var asJSON, live bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the master and every process (-d: refresh every second)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			for {
+				rep, err := fetchStatus(cfg)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(st.out)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(rep); err != nil {
+						return err
+					}
+				} else {
+					if live {
+						fmt.Fprint(st.out, "\033[H\033[2J")
+					}
+					printStatus(st.out, rep)
+				}
+				if !live {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (schema 1)")
+	cmd.Flags().BoolVarP(&live, "d", "d", false, "refresh every second until interrupted")
+	return cmd
+}
+
+func fetchStatus(cfg *config.Config) (*master.StatusReport, error) {
+	if _, running, _ := pidfile.Running(cfg.PidFile); !running {
+		return nil, &exitError{code: exitNotRunning, err: fmt.Errorf("workermand is not running (config %s)", configName(cfg))}
+	}
+	resp, err := control(cfg.ControlSocket, master.Request{Cmd: "status"})
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
+	if !resp.OK || resp.Status == nil {
+		return nil, &exitError{code: exitFailed, err: errors.New(resp.Error)}
+	}
+	return resp.Status, nil
+}
+
+// printStatus lays the report out as Workerman's status does: a global
+// section, one line per process, a summary line.
+func printStatus(w io.Writer, rep *master.StatusReport) {
+	line := strings.Repeat("-", 47)
+	fmt.Fprintf(w, "%s WORKERMAND STATUS %s\n", line, line)
+	fmt.Fprintf(w, "workermand version: %-12s master pid: %d\n", rep.Master.Version, rep.Master.PID)
+	fmt.Fprintf(w, "start time: %s   run %s\n", rep.Master.StartTime, formatUptime(rep.Master.UptimeS))
+	fmt.Fprintf(w, "load average: %s   config: %s\n", loadAverage(), emptyAs(rep.Master.Config, "embedded default"))
+	fmt.Fprintf(w, "%d workers       %d processes\n", len(rep.Workers), len(rep.Processes))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "worker_name\texit_status\texit_count")
+	for _, wk := range rep.Workers {
+		if len(wk.ExitStatus) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t0\n", wk.Name)
+			continue
+		}
+		keys := make([]string, 0, len(wk.ExitStatus))
+		for k := range wk.ExitStatus {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", wk.Name, k, wk.ExitStatus[k])
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s PROCESS STATUS %s\n", line, line+"---")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "pid\tmemory\tlistening\tworker_name\tid\tgen\tconnections\tsend_fail\ttimers\ttotal_request\tqps\tstatus")
+	var sum master.ProcessStatus
+	var qps float64
+	for _, p := range rep.Processes {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t[%s]\n", p.PID, formatBytes(p.MemoryBytes), p.Listen,
+			p.Worker, p.ID, p.Generation, p.Connections, p.SendFail, p.Timers, p.TotalRequest, p.QPS, p.Status)
+		sum.MemoryBytes += p.MemoryBytes
+		sum.Connections += p.Connections
+		sum.SendFail += p.SendFail
+		sum.Timers += p.Timers
+		sum.TotalRequest += p.TotalRequest
+		qps += p.QPS
+	}
+	fmt.Fprintf(tw, "Summary\t%s\t-\t-\t-\t-\t%d\t%d\t%d\t%d\t%.0f\t[Summary]\n", formatBytes(sum.MemoryBytes),
+		sum.Connections, sum.SendFail, sum.Timers, sum.TotalRequest, qps)
+	tw.Flush()
+	fmt.Fprintln(w, strings.Repeat("-", 112))
+}
+
+func emptyAs(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+func formatUptime(s float64) string {
+	d := time.Duration(s) * time.Second
+	return fmt.Sprintf("%d days %d hours %d minutes", int(d.Hours())/24, int(d.Hours())%24, int(d.Minutes())%60)
+}
+
+func formatBytes(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1fG", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(b)/(1<<20))
+	default:
+		return fmt.Sprintf("%dK", b>>10)
+	}
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "-"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "-"
+	}
+	return strings.Join(f[:3], ", ")
+}
+
+func newConnectionsCommand(st streams) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "connections",
+		Short: "List every connection of every process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*st.config)
+			if err != nil {
+				return err
+			}
+			resp, err := commandMaster(cfg, master.Request{Cmd: "connections"})
+			if err != nil {
+				return err
+			}
+			rows := resp.Connections
+			if rows == nil {
+				rows = []ipc.ConnectionRow{}
+			}
+			if asJSON {
+				enc := json.NewEncoder(st.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			tw := tabwriter.NewWriter(st.out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "pid\tworker\tworker_id\tid\ttransport\tprotocol\tlocal\tremote\trecv_q\tsend_q\tbytes_read\tbytes_written\tstatus")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.PID, r.Worker, r.WorkerID, r.ID,
+					r.Transport, r.Protocol, r.Local, r.Remote, r.RecvQ, r.SendQ, r.BytesRead, r.BytesWritten, r.Status)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the connections as JSON")
+	return cmd
+}

@@ -1,0 +1,126 @@
+// Package child is the child side of the master–child channel: the
+// handshake that delivers a child its worker, listening socket and log file,
+// and the loop that turns the master's commands into calls on the running
+// process. What runs is decided by the public layer (package workerman),
+// which implements Controller.
+package child
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/workermand/workermand/internal/ipc"
+)
+
+// EnvMarker is set in a child's environment by the master; the CLI runs the
+// child entry point when it sees it.
+const EnvMarker = "WORKERMAND_CHILD"
+
+// setupTimeout bounds the wait for the master's setup message.
+const setupTimeout = 30 * time.Second
+
+// Session is a child's connection to its master.
+type Session struct {
+	ch    *ipc.Channel
+	Setup *ipc.Setup
+	// Listener is the inherited listening socket; LogFile the master's log
+	// file, or nil when logs go to stderr. The child owns both.
+	Listener *os.File
+	LogFile  *os.File
+}
+
+// Start opens the channel on ipc.ChildFD, says hello and waits for the
+// setup. It removes the child marker from the environment so that programs
+// the handlers run do not believe they are children.
+func Start() (*Session, error) {
+	os.Unsetenv(EnvMarker)
+	f := os.NewFile(ipc.ChildFD, "ipc")
+	if f == nil {
+		return nil, errors.New("child: no channel on fd 3")
+	}
+	ch, err := ipc.FromFile(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("child: %w", err)
+	}
+	if err := ch.Send(&ipc.Message{Type: ipc.TypeHello, Version: ipc.Version, PID: os.Getpid()}); err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("child: hello: %w", err)
+	}
+	m, files, err := ch.Recv(time.Now().Add(setupTimeout))
+	if err != nil {
+		ch.Close()
+		return nil, fmt.Errorf("child: waiting for setup: %w", err)
+	}
+	if m.Type != ipc.TypeSetup || m.Setup == nil || len(files) == 0 {
+		for _, f := range files {
+			f.Close()
+		}
+		ch.Close()
+		return nil, fmt.Errorf("child: expected a setup with a listening socket, got %q with %d descriptors", m.Type, len(files))
+	}
+	s := &Session{ch: ch, Setup: m.Setup, Listener: files[0]}
+	if m.Setup.HasLogFile && len(files) > 1 {
+		s.LogFile = files[1]
+	}
+	return s, nil
+}
+
+// Ready tells the master the child serves.
+func (s *Session) Ready() error {
+	return s.ch.Send(&ipc.Message{Type: ipc.TypeReady, PID: os.Getpid()})
+}
+
+// Fail tells the master why the child could not start.
+func (s *Session) Fail(err error) {
+	_ = s.ch.Send(&ipc.Message{Type: ipc.TypeSetupFailed, PID: os.Getpid(), Error: err.Error()})
+}
+
+// Controller is what the command loop drives. Status and Connections are
+// called from the channel goroutine and must return within a second or so
+// (they post to the event loop and wait).
+type Controller interface {
+	Stop(graceful bool, timeout time.Duration)
+	Reload()
+	Reopen(log *os.File)
+	Status() ipc.ProcessStatus
+	Connections() []ipc.ConnectionRow
+}
+
+// Serve runs the command loop until the channel closes. A closed channel
+// means the master is gone (even killed with SIGKILL): the child stops at
+// once rather than keep a port as an orphan.
+func (s *Session) Serve(c Controller) {
+	for {
+		m, files, err := s.ch.Recv(time.Time{})
+		if err != nil {
+			c.Stop(false, 0)
+			return
+		}
+		switch m.Type {
+		case ipc.TypeStop:
+			c.Stop(m.Graceful, time.Duration(m.TimeoutMS)*time.Millisecond)
+		case ipc.TypeReload:
+			c.Reload()
+		case ipc.TypeReopen:
+			if len(files) > 0 {
+				c.Reopen(files[0])
+				files = files[1:]
+			}
+		case ipc.TypeStatus:
+			st := c.Status()
+			_ = s.ch.Send(&ipc.Message{Type: ipc.TypeStatus, ID: m.ID, Status: &st})
+		case ipc.TypeConnections:
+			rows := c.Connections()
+			_ = s.ch.Send(&ipc.Message{Type: ipc.TypeConnections, ID: m.ID, Connections: rows})
+		}
+		for _, f := range files {
+			f.Close()
+		}
+	}
+}
+
+// Close closes the channel.
+func (s *Session) Close() { s.ch.Close() }

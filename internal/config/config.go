@@ -1,0 +1,210 @@
+// Package config reads and validates workermand's TOML config file: the
+// global settings and the [[worker]] tables. Parse collects every problem of
+// a file at once, each with its file, line and key path, so `workermand
+// check` and a refused reload can list them all.
+//
+// The package knows nothing of handlers: the caller passes Hooks that build
+// the named handler from its [worker.options] table. Protocols are looked up
+// in the codec registry, so the binary must have registered them (package
+// workerman imports the built-in ones).
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/workermand/workermand/internal/listenaddr"
+)
+
+//go:embed default.toml
+var defaultTOML []byte
+
+// Defaults of keys the file leaves out.
+const (
+	DefaultStopTimeout       = 2 * time.Second
+	DefaultGracefulTimeout   = 30 * time.Second
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "console"
+	DefaultStdoutFile        = "/dev/null"
+	DefaultTransport         = "tcp"
+	DefaultHandler           = "echo"
+	DefaultMaxPackageSize    = 10 << 20 // 10 MiB, codec.DefaultMaxPackageSize
+	DefaultMaxSendBufferSize = 1 << 20  // 1 MiB, as Workerman
+	DefaultBacklog           = 102400   // as Workerman; the kernel caps it at net.core.somaxconn
+)
+
+// Config is a parsed and validated config file.
+type Config struct {
+	// Path is the absolute path of the file, "" for the embedded default.
+	Path string
+	// Source is the exact TOML text parsed; the master passes it to children
+	// so that they see the same file even if it changed on disk.
+	Source []byte
+
+	// PidFile is where the master writes its pid; its lock is
+	// PidFile+".lock". Resolve fills the default.
+	PidFile string
+	// LogFile receives the log when daemonized ("" = none given).
+	LogFile string
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string
+	// LogFormat is console (default) or json.
+	LogFormat string
+	// StdoutFile receives the output of a daemon (default /dev/null).
+	StdoutFile string
+	// ControlSocket is the Unix socket of the master's control channel.
+	// Resolve fills the default.
+	ControlSocket string
+	// StopTimeout is how long a stop waits before killing children
+	// (default 2s).
+	StopTimeout Duration
+	// GracefulTimeout bounds a graceful stop or reload (default 30s; 0 =
+	// wait forever, as Workerman does).
+	GracefulTimeout Duration
+
+	// Workers are the [[worker]] tables in file order.
+	Workers []*Worker
+
+	file  string    // the file as named by the caller, for problems
+	lines lineIndex // key → line
+}
+
+// Worker is one [[worker]] table.
+type Worker struct {
+	// Index is the worker's position in the file, from 0: the N of
+	// worker[N] in problems.
+	Index int
+	// Line is the line of the worker's [[worker]] header (0 if unknown).
+	Line int
+
+	// Name identifies the worker in status and logs and matches workers
+	// across reloads; required and unique.
+	Name string
+	// Listen is the address as written, scheme://ip:port; required.
+	Listen string
+	// Addr is Listen parsed; Addr.Scheme is the protocol.
+	Addr listenaddr.Addr
+	// Transport is tcp (the default; the only one supported yet).
+	Transport string
+	// Count is the number of processes (default 1).
+	Count int
+	// User and Group the processes run as ("" = the master's).
+	User, Group string
+	// UID and GID are User and Group resolved, -1 when not set; with only a
+	// user, GID is that user's primary group.
+	UID, GID int
+	// ReusePort gives each process its own SO_REUSEPORT socket.
+	ReusePort bool
+	// Reloadable workers are restarted by reload (default true); others
+	// only get OnWorkerReload.
+	Reloadable bool
+	// Handler is the registered handler serving the worker (default echo).
+	Handler string
+	// MaxPackageSize is the largest packet accepted (default 10 MiB).
+	MaxPackageSize int
+	// MaxSendBufferSize is the limit of queued output per connection
+	// (default 1 MiB).
+	MaxSendBufferSize int
+	// MaxConnections is the connection limit per process (0 = none).
+	MaxConnections int
+	// MaxRequests restarts a process gracefully after that many requests
+	// (0 = never).
+	MaxRequests int
+	// Backlog is the listen backlog (default 102400).
+	Backlog int
+	// IdleTimeout closes connections silent for that long (0 = never).
+	IdleTimeout Duration
+	// ProxyProtocol lists the sources (IPs or CIDR prefixes) allowed to
+	// send PROXY protocol v1/v2 headers, as written.
+	ProxyProtocol []string
+	// ProxyPrefixes is ProxyProtocol parsed; a bare IP becomes a prefix of
+	// one address.
+	ProxyPrefixes []netip.Prefix
+	// Options is [worker.options], decoded by the handler (DecodeOptions).
+	Options Table
+	// HTTP and WebSocket are [worker.http] and [worker.websocket], accepted
+	// as they are and decoded by those protocols.
+	HTTP, WebSocket Table
+}
+
+// Key is the worker's path in problems, as in "worker[1]".
+func (w *Worker) Key() string { return indexKey("worker", w.Index) }
+
+// DecodeOptions decodes [worker.options] strictly into into, usually a
+// pointer to the handler's options struct: unknown keys and wrong types are
+// errors (an *Errors naming each key). It fits workerman.NewHandler:
+//
+//	h, err := workerman.NewHandler(w.Handler, w.DecodeOptions)
+func (w *Worker) DecodeOptions(into any) error { return w.Options.Decode(into) }
+
+// Hooks connect validation to what this package does not know.
+type Hooks struct {
+	// Handler builds (and so validates) the named handler, decoding its
+	// options with decode. An error returned before decode was called is
+	// reported at worker[i].handler (an unknown handler), after it at
+	// worker[i].options. nil skips the check.
+	Handler func(name string, decode func(into any) error) error
+}
+
+// Parse reads a config file's text, applies defaults and validates
+// everything it can; path names the file in problems ("" for none) and
+// becomes Config.Path made absolute. The error, if any, is an *Errors that
+// lists every problem.
+func Parse(data []byte, path string, hooks Hooks) (*Config, error) {
+	c, errs := parse(data, path, path, hooks)
+	if errs != nil {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// Load reads and parses the file at path; path "" parses the embedded
+// default (see Find). Errors are *Errors, read failures included (they
+// unwrap to the os error).
+func Load(path string, hooks Hooks) (*Config, error) {
+	if path == "" {
+		c, errs := parse(defaultTOML, "", embeddedName, hooks)
+		if errs != nil {
+			return nil, errs
+		}
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		msg := err.Error()
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, &Errors{Problems: []Problem{{File: path, Msg: msg, cause: err}}}
+	}
+	return Parse(data, path, hooks)
+}
+
+// embeddedName names the embedded default in problems and summaries.
+const embeddedName = "(embedded default)"
+
+// Default returns the embedded demo config: an echo worker on
+// text://0.0.0.0:2347. It runs no hooks and does not need the protocols to
+// be registered; Load("", hooks) validates it fully.
+func Default() *Config {
+	c, _ := parse(defaultTOML, "", embeddedName, Hooks{})
+	return c
+}
+
+// DefaultSource returns the text of the embedded default.
+func DefaultSource() []byte { return append([]byte(nil), defaultTOML...) }
+
+func absPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}

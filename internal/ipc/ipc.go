@@ -1,0 +1,167 @@
+// Package ipc is the channel between the master and each child: a
+// SOCK_SEQPACKET socketpair, so every message arrives whole with the file
+// descriptors sent alongside it (SCM_RIGHTS). The child gets its end as fd 3
+// at exec. Messages are JSON, versioned by the hello/setup handshake.
+package ipc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Version is the channel protocol a binary speaks. A master accepts a child
+// whose version is within one of its own, so a reload that switches to a new
+// binary works across one protocol change.
+const Version = 1
+
+// ChildFD is the descriptor number of the channel in a child.
+const ChildFD = 3
+
+// maxMessage bounds one message; a setup carries the config file, hence the
+// room.
+const maxMessage = 4 << 20
+
+// maxFDs bounds the descriptors of one message (SCM_MAX_FD is 253).
+const maxFDs = 64
+
+// Channel is one end of a master–child channel. Send is safe from several
+// goroutines; Recv is meant for one reader.
+type Channel struct {
+	conn *net.UnixConn
+	wmu  sync.Mutex
+}
+
+// Pair creates a channel: the master's end, and the child's end as a file to
+// pass in exec.Cmd.ExtraFiles (it becomes ChildFD).
+func Pair() (*Channel, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	mine := os.NewFile(uintptr(fds[0]), "ipc-master")
+	theirs := os.NewFile(uintptr(fds[1]), "ipc-child")
+	ch, err := FromFile(mine)
+	mine.Close() // FromFile holds its own duplicate
+	if err != nil {
+		theirs.Close()
+		return nil, nil, err
+	}
+	return ch, theirs, nil
+}
+
+// FromFile makes a channel from a socket file; f may be closed afterwards.
+func FromFile(f *os.File) (*Channel, error) {
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: channel from %s: %w", f.Name(), err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("ipc: %s is not a unix socket", f.Name())
+	}
+	return &Channel{conn: uc}, nil
+}
+
+// Send writes one message with the given descriptors attached. The caller
+// keeps ownership of fds.
+func (c *Channel) Send(m *Message, fds ...int) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("ipc: encode %s: %w", m.Type, err)
+	}
+	if len(data) > maxMessage {
+		return fmt.Errorf("ipc: %s message of %d bytes exceeds %d", m.Type, len(data), maxMessage)
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, _, err := c.conn.WriteMsgUnix(data, oob, nil); err != nil {
+		return fmt.Errorf("ipc: send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// Recv reads one message and the descriptors that came with it; they are
+// close-on-exec and owned by the caller. A deadline of zero waits forever.
+// io.EOF (wrapped) means the other end is gone.
+func (c *Channel) Recv(deadline time.Time) (*Message, []*os.File, error) {
+	if err := c.conn.SetReadDeadline(deadline); err != nil {
+		return nil, nil, fmt.Errorf("ipc: set deadline: %w", err)
+	}
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, unix.CmsgSpace(4*maxFDs))
+	n, oobn, flags, _, err := c.conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ipc: receive: %w", err)
+	}
+	files, ferr := parseRights(oob[:oobn])
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		closeAll(files)
+		return nil, nil, errors.New("ipc: message or descriptors truncated")
+	}
+	if ferr != nil {
+		closeAll(files)
+		return nil, nil, ferr
+	}
+	if n == 0 {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("ipc: receive: %w", errEOF)
+	}
+	m := new(Message)
+	if err := json.Unmarshal(buf[:n], m); err != nil {
+		closeAll(files)
+		return nil, nil, fmt.Errorf("ipc: decode message: %w", err)
+	}
+	return m, files, nil
+}
+
+// errEOF is returned (wrapped) when the peer closed the channel: a zero-length
+// read on a SOCK_SEQPACKET socket.
+var errEOF = errors.New("channel closed by peer")
+
+// IsClosed reports whether err means the other end closed the channel.
+func IsClosed(err error) bool {
+	return errors.Is(err, errEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, unix.ECONNRESET)
+}
+
+func parseRights(oob []byte) ([]*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: parse control message: %w", err)
+	}
+	var files []*os.File
+	for i := range msgs {
+		fds, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("ipc: parse descriptors: %w", err)
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "ipc-fd"))
+		}
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// Close closes this end; the peer's Recv then reports the channel closed.
+func (c *Channel) Close() error { return c.conn.Close() }

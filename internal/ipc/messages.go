@@ -1,0 +1,81 @@
+package ipc
+
+// Message types. Requests carry an ID that the reply repeats.
+const (
+	// Child → master, first message: its protocol version and pid.
+	TypeHello = "hello"
+	// Master → child: what to run (Setup), with the listening socket(s) and
+	// the log file attached.
+	TypeSetup = "setup"
+	// Child → master: serving; or SetupFailed with Error.
+	TypeReady       = "ready"
+	TypeSetupFailed = "setup_failed"
+	// Master → child: stop (Graceful: stop accepting, let connections
+	// finish within TimeoutMS); reload for a worker that is not reloadable
+	// (runs OnWorkerReload only); reopen the log file (attached).
+	TypeStop   = "stop"
+	TypeReload = "reload"
+	TypeReopen = "reopen"
+	// Master → child requests, answered with the same type and ID.
+	TypeStatus      = "status"
+	TypeConnections = "connections"
+)
+
+// Message is one channel message. Only the fields of its Type are set.
+type Message struct {
+	Type    string `json:"type"`
+	ID      uint64 `json:"id,omitempty"`
+	Version int    `json:"version,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+	Error   string `json:"error,omitempty"`
+
+	Setup       *Setup          `json:"setup,omitempty"`
+	Graceful    bool            `json:"graceful,omitempty"`
+	TimeoutMS   int64           `json:"timeout_ms,omitempty"`
+	Status      *ProcessStatus  `json:"status,omitempty"`
+	Connections []ConnectionRow `json:"connections,omitempty"`
+}
+
+// Setup tells a child what to run. Descriptors attached to the message: the
+// listening socket first, then the log file when HasLogFile.
+type Setup struct {
+	Worker     string `json:"worker"`
+	ID         int    `json:"id"`
+	Generation int    `json:"generation"`
+	ConfigPath string `json:"config_path"`
+	Config     []byte `json:"config"`
+	HasLogFile bool   `json:"has_log_file"`
+	LogLevel   string `json:"log_level"`
+	LogFormat  string `json:"log_format"`
+}
+
+// ProcessStatus is a child's line in `status`.
+type ProcessStatus struct {
+	PID          int    `json:"pid"`
+	Worker       string `json:"worker"`
+	ID           int    `json:"id"`
+	Generation   int    `json:"generation"`
+	MemoryBytes  uint64 `json:"memory_bytes"`
+	Connections  int    `json:"connections"`
+	SendFail     uint64 `json:"send_fail"`
+	Timers       int    `json:"timers"`
+	TotalRequest uint64 `json:"total_request"`
+	Exceptions   uint64 `json:"exceptions"`
+}
+
+// ConnectionRow is one connection in `connections`.
+type ConnectionRow struct {
+	PID          int    `json:"pid"`
+	Worker       string `json:"worker"`
+	WorkerID     int    `json:"worker_id"`
+	ID           uint64 `json:"id"`
+	Transport    string `json:"transport"`
+	Protocol     string `json:"protocol"`
+	Local        string `json:"local"`
+	Remote       string `json:"remote"`
+	RecvQ        int    `json:"recv_q"`
+	SendQ        int    `json:"send_q"`
+	BytesRead    uint64 `json:"bytes_read"`
+	BytesWritten uint64 `json:"bytes_written"`
+	Status       string `json:"status"`
+}

@@ -1,0 +1,338 @@
+package master
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/internal/ipc"
+)
+
+// Request is one control-socket command, sent as a JSON line.
+type Request struct {
+	Cmd      string `json:"cmd"` // status, connections, stop, reload, reopen
+	Graceful bool   `json:"graceful,omitempty"`
+}
+
+// Response answers a Request. Code follows the CLI's exit codes: 0 ok,
+// 1 failed, 2 config error.
+type Response struct {
+	OK          bool                `json:"ok"`
+	Code        int                 `json:"code,omitempty"`
+	Error       string              `json:"error,omitempty"`
+	Status      *StatusReport       `json:"status,omitempty"`
+	Connections []ipc.ConnectionRow `json:"connections,omitempty"`
+}
+
+// StatusReport is the `status --json` document (schema 1).
+type StatusReport struct {
+	Schema    int             `json:"schema"`
+	Master    MasterStatus    `json:"master"`
+	Workers   []WorkerStatus  `json:"workers"`
+	Processes []ProcessStatus `json:"processes"`
+}
+
+// MasterStatus describes the master process.
+type MasterStatus struct {
+	PID       int     `json:"pid"`
+	StartTime string  `json:"start_time"`
+	UptimeS   float64 `json:"uptime_s"`
+	Version   string  `json:"version"`
+	Config    string  `json:"config"`
+}
+
+// WorkerStatus describes one worker and how its children ended.
+type WorkerStatus struct {
+	Name       string         `json:"name"`
+	Listen     string         `json:"listen"`
+	Count      int            `json:"count"`
+	ExitStatus map[string]int `json:"exit_status"`
+}
+
+// ProcessStatus is one child's line.
+type ProcessStatus struct {
+	PID          int     `json:"pid"`
+	Worker       string  `json:"worker"`
+	ID           int     `json:"id"`
+	Generation   int     `json:"generation"`
+	Listen       string  `json:"listen"`
+	MemoryBytes  uint64  `json:"memory_bytes"`
+	Connections  int     `json:"connections"`
+	SendFail     uint64  `json:"send_fail"`
+	Timers       int     `json:"timers"`
+	TotalRequest uint64  `json:"total_request"`
+	QPS          float64 `json:"qps"`
+	Status       string  `json:"status"` // idle, busy
+}
+
+// request is a control request inside the master loop, or (internal) a
+// function the loop must run.
+type request struct {
+	Request
+	reply    chan Response
+	internal func()
+}
+
+// statusTimeout is how long a child has to answer before it shows as busy.
+const statusTimeout = time.Second
+
+// ServeControl accepts control connections on path until the master stops.
+// The socket is created 0600 and every peer's credentials are checked: only
+// root and the master's own user may command it.
+func (m *Master) ServeControl(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// We hold the pid-file lock, so a socket file left here is a dead
+	// master's.
+	_ = os.Remove(path)
+	old := unix.Umask(0o077)
+	ln, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go m.serveControlConn(c.(*net.UnixConn))
+		}
+	}()
+	return func() { ln.Close(); _ = os.Remove(path) }, nil
+}
+
+func (m *Master) serveControlConn(c *net.UnixConn) {
+	defer c.Close()
+	if err := checkPeer(c); err != nil {
+		m.log.Warn("control connection refused", zap.Error(err))
+		_ = json.NewEncoder(c).Encode(Response{Code: 1, Error: err.Error()})
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		_ = json.NewEncoder(c).Encode(Response{Code: 1, Error: "bad request: " + err.Error()})
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	r := &request{Request: req, reply: make(chan Response, 1)}
+	select {
+	case m.requests <- r:
+	case <-m.done:
+		_ = json.NewEncoder(c).Encode(Response{Code: 1, Error: errNotRunning.Error()})
+		return
+	}
+	var resp Response
+	select {
+	case resp = <-r.reply:
+	case <-m.done:
+		resp = Response{OK: true}
+	}
+	_ = json.NewEncoder(c).Encode(resp)
+}
+
+func checkPeer(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if credErr != nil {
+		return fmt.Errorf("SO_PEERCRED: %w", credErr)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
+		return fmt.Errorf("uid %d may not control this master", cred.Uid)
+	}
+	return nil
+}
+
+func (m *Master) onRequest(r *request) {
+	if r.internal != nil {
+		r.internal()
+		return
+	}
+	switch r.Cmd {
+	case "status":
+		m.status(func(rep *StatusReport) { r.reply <- Response{OK: true, Status: rep} })
+	case "connections":
+		m.connections(func(rows []ipc.ConnectionRow) { r.reply <- Response{OK: true, Connections: rows} })
+	case "stop":
+		m.stop(r.Graceful)
+		r.reply <- Response{OK: true}
+	case "reload":
+		if err := m.reload(r.Graceful, func(err error) { r.reply <- responseFor(err) }); err != nil {
+			r.reply <- responseFor(err)
+		}
+	case "reopen":
+		m.reopen()
+		r.reply <- Response{OK: true}
+	default:
+		r.reply <- Response{Code: 1, Error: fmt.Sprintf("unknown command %q", r.Cmd)}
+	}
+}
+
+// ConfigError marks reload failures caused by the new config (exit code 2).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func responseFor(err error) Response {
+	if err == nil {
+		return Response{OK: true}
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return Response{Code: 2, Error: err.Error()}
+	}
+	return Response{Code: 1, Error: err.Error()}
+}
+
+// status asks every child for its counters concurrently, off the master
+// loop, and calls done with the report.
+func (m *Master) status(done func(*StatusReport)) {
+	rep := &StatusReport{
+		Schema: 1,
+		Master: MasterStatus{PID: os.Getpid(), StartTime: m.started.Format(time.RFC3339),
+			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path},
+	}
+	addrs := m.Addrs()
+	for _, w := range m.cfg.Workers {
+		counts := map[string]int{}
+		for k, v := range m.exitCounts[w.Name] {
+			counts[k] = v
+		}
+		listen := w.Listen
+		if a, ok := addrs[w.Name]; ok {
+			listen = w.Addr.Scheme + "://" + a
+		}
+		rep.Workers = append(rep.Workers, WorkerStatus{Name: w.Name, Listen: listen, Count: w.Count, ExitStatus: counts})
+	}
+	procs := m.liveProcs()
+	qps := m.qps
+	go func() {
+		rows := make([]ProcessStatus, len(procs))
+		results := make(chan struct{}, len(procs))
+		for i, p := range procs {
+			go func() {
+				defer func() { results <- struct{}{} }()
+				row := ProcessStatus{PID: p.pid, Worker: p.worker.Name, ID: p.id, Generation: p.gen,
+					Listen: p.worker.Listen, Status: "busy", QPS: qps[p.pid].rate}
+				if a, ok := addrs[p.worker.Name]; ok {
+					row.Listen = p.worker.Addr.Scheme + "://" + a
+				}
+				if r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, statusTimeout); err == nil && r.Status != nil {
+					s := r.Status
+					row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
+					row.Timers, row.TotalRequest, row.Status = s.Timers, s.TotalRequest, "idle"
+				}
+				rows[i] = row
+			}()
+		}
+		for range procs {
+			<-results
+		}
+		sort.Slice(rows, func(i, j int) bool {
+			if rows[i].Worker != rows[j].Worker {
+				return rows[i].Worker < rows[j].Worker
+			}
+			if rows[i].ID != rows[j].ID {
+				return rows[i].ID < rows[j].ID
+			}
+			return rows[i].Generation < rows[j].Generation
+		})
+		rep.Processes = rows
+		done(rep)
+	}()
+}
+
+func (m *Master) connections(done func([]ipc.ConnectionRow)) {
+	procs := m.liveProcs()
+	go func() {
+		var all []ipc.ConnectionRow
+		for _, p := range procs {
+			if r, err := p.request(&ipc.Message{Type: ipc.TypeConnections}, statusTimeout); err == nil {
+				all = append(all, r.Connections...)
+			}
+		}
+		done(all)
+	}()
+}
+
+// liveProcs are the children that can answer: started or ready.
+func (m *Master) liveProcs() []*proc {
+	var out []*proc
+	for _, p := range m.procs {
+		if p.state == stateReady || p.state == stateDraining {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type qpsSample struct {
+	total uint64
+	at    time.Time
+	rate  float64
+}
+
+// sampleQPS keeps each child's requests per second over the last second, so
+// a one-shot status shows a rate.
+func (m *Master) sampleQPS() {
+	procs := m.liveProcs()
+	if len(procs) == 0 {
+		return
+	}
+	go func() {
+		type sample struct {
+			pid   int
+			total uint64
+			at    time.Time
+		}
+		var got []sample
+		for _, p := range procs {
+			if r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, statusTimeout/2); err == nil && r.Status != nil {
+				got = append(got, sample{p.pid, r.Status.TotalRequest, time.Now()})
+			}
+		}
+		select {
+		case m.requests <- &request{internal: func() {
+			next := map[int]qpsSample{}
+			for _, s := range got {
+				q := qpsSample{total: s.total, at: s.at}
+				if prev, ok := m.qps[s.pid]; ok && s.at.After(prev.at) && s.total >= prev.total {
+					q.rate = float64(s.total-prev.total) / s.at.Sub(prev.at).Seconds()
+				}
+				next[s.pid] = q
+			}
+			m.qps = next
+		}}:
+		case <-m.done:
+		}
+	}()
+}
+
+func netipFrom16(a [16]byte) netip.Addr { return netip.AddrFrom16(a).Unmap() }

@@ -1,0 +1,542 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/ipc"
+	"github.com/workermand/workermand/internal/netloop"
+)
+
+// Options configure a Master.
+type Options struct {
+	// Executable is the binary children run: the path on disk resolved at
+	// start, so a reload after a deploy that replaced it runs the new one.
+	Executable string
+	Logger     *zap.Logger
+	// LogFile returns the master's current log file to pass to children,
+	// or nil when logs go to stderr.
+	LogFile func() *os.File
+	// ReopenLogs reopens the master's log file (logrotate).
+	ReopenLogs func() error
+	// Stdout receives the children's standard output and error.
+	Stdout io.Writer
+	// Load re-reads and validates the config for a reload.
+	Load func(path string) (*config.Config, error)
+	// Daemonized changes SIGHUP from "stop" (the terminal went away) to
+	// "reopen logs".
+	Daemonized bool
+	// Notify, when set, receives sd_notify-style state changes: "READY=1",
+	// "RELOADING=1", "STOPPING=1", "STATUS=…".
+	Notify func(state string)
+	// Version is reported by status.
+	Version string
+
+	ReadyTimeout time.Duration // for a child to report ready (30 s)
+	BackoffMin   time.Duration // first delay of a crash-looping slot (100 ms)
+	BackoffMax   time.Duration // longest delay (10 s)
+	StableAfter  time.Duration // a child that lived this long resets its slot's backoff (5 s)
+}
+
+// Master supervises the children of one configuration.
+type Master struct {
+	opts Options
+	log  *zap.Logger
+	cfg  *config.Config
+
+	sockets    map[sockKey]int // listening sockets, owned for the master's life
+	procs      []*proc         // live children, any state
+	slots      map[slotKey]*slotInfo
+	generation int
+	started    time.Time
+	exitCounts map[string]map[string]int
+
+	exits       chan exitEvent
+	childEvents chan childEvent
+	requests    chan *request
+	done        chan struct{}
+	stopping    bool
+	stopDone    chan struct{}
+	reloading   *reloadOp
+	qps         map[int]qpsSample
+}
+
+type sockKey struct {
+	worker string
+	listen string
+	id     int // slot for reuse_port sockets, -1 when shared
+}
+
+type slotKey struct {
+	worker string
+	id     int
+}
+
+// slotInfo is a slot's restart bookkeeping; it outlives the processes.
+type slotInfo struct {
+	failures int
+	timer    *time.Timer
+}
+
+// New prepares a master for cfg; Run starts it.
+func New(cfg *config.Config, opts Options) *Master {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 30 * time.Second
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 100 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 10 * time.Second
+	}
+	if opts.StableAfter <= 0 {
+		opts.StableAfter = 5 * time.Second
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stderr
+	}
+	if opts.LogFile == nil {
+		opts.LogFile = func() *os.File { return nil }
+	}
+	if opts.Notify == nil {
+		opts.Notify = func(string) {}
+	}
+	return &Master{
+		opts:        opts,
+		log:         opts.Logger.With(zap.String("role", "master")),
+		cfg:         cfg,
+		sockets:     map[sockKey]int{},
+		slots:       map[slotKey]*slotInfo{},
+		exitCounts:  map[string]map[string]int{},
+		exits:       make(chan exitEvent, 16),
+		childEvents: make(chan childEvent, 16),
+		requests:    make(chan *request),
+		done:        make(chan struct{}),
+	}
+}
+
+// Bind creates every listening socket of the config. It runs before Run so
+// that a busy port is reported before anything starts.
+func (m *Master) Bind() error {
+	for _, w := range m.cfg.Workers {
+		if err := m.bindWorker(w); err != nil {
+			m.closeSockets(nil)
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Master) bindWorker(w *config.Worker) error {
+	keys := []sockKey{{worker: w.Name, listen: w.Listen, id: -1}}
+	if w.ReusePort {
+		keys = keys[:0]
+		for id := range w.Count {
+			keys = append(keys, sockKey{worker: w.Name, listen: w.Listen, id: id})
+		}
+	}
+	for _, k := range keys {
+		if _, ok := m.sockets[k]; ok {
+			continue
+		}
+		fd, err := netloop.ListenTCP(w.Addr.AddrPort(), netloop.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort})
+		if err != nil {
+			return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
+		}
+		m.sockets[k] = fd
+	}
+	return nil
+}
+
+// socketFor is the listening socket a worker's slot gets.
+func (m *Master) socketFor(w *config.Worker, id int) (int, bool) {
+	k := sockKey{worker: w.Name, listen: w.Listen, id: -1}
+	if w.ReusePort {
+		k.id = id
+	}
+	fd, ok := m.sockets[k]
+	return fd, ok
+}
+
+// closeSockets closes the sockets for which keep reports false (all when
+// keep is nil).
+func (m *Master) closeSockets(keep func(sockKey) bool) {
+	for k, fd := range m.sockets {
+		if keep == nil || !keep(k) {
+			unix.Close(fd)
+			delete(m.sockets, k)
+		}
+	}
+}
+
+// Addrs returns the bound address of each worker (real ports for :0).
+func (m *Master) Addrs() map[string]string {
+	out := map[string]string{}
+	for k, fd := range m.sockets {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			out[k.worker] = sockaddrString(sa)
+		}
+	}
+	return out
+}
+
+// Run starts the children and supervises them until a stop. ready is called
+// once every child has reported ready (or with the error that kept them from
+// it). Run returns when every child has exited.
+func (m *Master) Run(ctx context.Context, ready func(error)) error {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
+	signal.Ignore(syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+	defer close(m.done)
+	m.started = time.Now()
+
+	startup := m.startAll()
+	if ready == nil {
+		ready = func(error) {}
+	}
+	qps := time.NewTicker(time.Second)
+	defer qps.Stop()
+	for {
+		if m.stopping && len(m.procs) == 0 {
+			m.closeSockets(nil)
+			if m.stopDone != nil {
+				close(m.stopDone)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			m.stop(false)
+		case sig := <-sigs:
+			m.onSignal(sig.(syscall.Signal))
+		case ev := <-m.exits:
+			m.onExit(ev)
+		case ev := <-m.childEvents:
+			m.onChildEvent(ev)
+		case req := <-m.requests:
+			m.onRequest(req)
+		case <-qps.C:
+			m.sampleQPS()
+		}
+		if startup != nil {
+			if err := startup.check(m); err != nil || startup.done {
+				ready(err)
+				if err == nil {
+					m.opts.Notify("READY=1")
+					m.log.Info("all workers ready", zap.Int("children", len(m.procs)))
+				} else if !m.stopping {
+					m.log.Error("start-up failed", zap.Error(err))
+					m.stop(false)
+				}
+				startup = nil
+			}
+		}
+		m.afterEvent()
+	}
+}
+
+// startAll spawns one child per slot of every worker.
+func (m *Master) startAll() *waitReady {
+	wr := &waitReady{}
+	for _, w := range m.cfg.Workers {
+		for id := range w.Count {
+			p, err := m.startSlot(w, id)
+			if err != nil {
+				wr.err = err
+				return wr
+			}
+			wr.procs = append(wr.procs, p)
+		}
+	}
+	return wr
+}
+
+// waitReady tracks a set of children until all are ready or one fails.
+type waitReady struct {
+	procs []*proc
+	err   error
+	done  bool
+}
+
+func (w *waitReady) check(m *Master) error {
+	if w.err != nil {
+		return w.err
+	}
+	for _, p := range w.procs {
+		switch p.state {
+		case stateStarting:
+			return nil
+		case stateExited, stateDraining:
+			return fmt.Errorf("worker %q #%d exited during start-up", p.worker.Name, p.id)
+		}
+	}
+	w.done = true
+	return nil
+}
+
+func (m *Master) startSlot(w *config.Worker, id int) (*proc, error) {
+	fd, ok := m.socketFor(w, id)
+	if !ok {
+		return nil, fmt.Errorf("worker %q #%d: no listening socket", w.Name, id)
+	}
+	p, err := m.spawn(w, id, fd)
+	if err != nil {
+		return nil, err
+	}
+	m.procs = append(m.procs, p)
+	return p, nil
+}
+
+func (m *Master) onSignal(sig syscall.Signal) {
+	m.log.Info("signal received", zap.String("signal", unix.SignalName(sig)))
+	switch sig {
+	case syscall.SIGINT, syscall.SIGTERM:
+		m.stop(false)
+	case syscall.SIGQUIT:
+		m.stop(true)
+	case syscall.SIGUSR1, syscall.SIGUSR2:
+		if err := m.reload(sig == syscall.SIGUSR2, nil); err != nil {
+			m.log.Error("reload failed", zap.Error(err))
+		}
+	case syscall.SIGHUP:
+		if m.opts.Daemonized {
+			m.reopen()
+		} else {
+			m.stop(false) // the terminal went away
+		}
+	}
+}
+
+func (m *Master) onChildEvent(ev childEvent) {
+	p := ev.p
+	if ev.err != nil {
+		m.log.Error("child failed to start", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
+			zap.Int("child_pid", p.pid), zap.Error(ev.err))
+		p.state = stateDraining
+		_ = p.cmd.Process.Kill()
+		return
+	}
+	if ev.ready && p.state == stateStarting {
+		p.state = stateReady
+		m.log.Info("child ready", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
+			zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
+		if m.reloading != nil {
+			m.reloading.childReady(m, p)
+		}
+	}
+}
+
+func (m *Master) onExit(ev exitEvent) {
+	p := ev.p
+	expected := p.state == stateDraining || m.stopping
+	p.state = stateExited
+	m.procs = slices.DeleteFunc(m.procs, func(q *proc) bool { return q == p })
+	counts := m.exitCounts[p.worker.Name]
+	if counts == nil {
+		counts = map[string]int{}
+		m.exitCounts[p.worker.Name] = counts
+	}
+	counts[ev.status]++
+	fields := []zap.Field{zap.String("worker", p.worker.Name), zap.Int("id", p.id), zap.Int("child_pid", p.pid),
+		zap.String("status", ev.status), zap.Int("gen", p.gen)}
+	if expected {
+		m.log.Info("child exited", fields...)
+		if m.reloading != nil {
+			m.reloading.childExited(m, p)
+		}
+		return
+	}
+	m.log.Warn("child exited unexpectedly", fields...)
+	if m.reloading != nil {
+		m.reloading.childExited(m, p)
+	}
+	if !m.current(p.worker.Name, p.id) {
+		return // retired by a reload meanwhile
+	}
+	m.respawnLater(p)
+}
+
+// current reports whether worker name still has slot id in the config.
+func (m *Master) current(name string, id int) bool {
+	for _, w := range m.cfg.Workers {
+		if w.Name == name {
+			return id < w.Count
+		}
+	}
+	return false
+}
+
+// respawnLater restarts a crashed child's slot: at once the first time, then
+// with a delay that doubles while the slot keeps crashing soon after start.
+func (m *Master) respawnLater(p *proc) {
+	key := slotKey{p.worker.Name, p.id}
+	info := m.slots[key]
+	if info == nil {
+		info = &slotInfo{}
+		m.slots[key] = info
+	}
+	if time.Since(p.start) >= m.opts.StableAfter {
+		info.failures = 0
+	}
+	delay := time.Duration(0)
+	if info.failures > 0 {
+		delay = m.opts.BackoffMin << min(info.failures-1, 20)
+		if delay > m.opts.BackoffMax {
+			delay = m.opts.BackoffMax
+		}
+		m.log.Warn("slot is crash-looping; backing off", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
+			zap.Int("failures", info.failures), zap.Duration("delay", delay))
+	}
+	info.failures++
+	w := m.workerByName(p.worker.Name)
+	respawn := func() {
+		if m.stopping || !m.current(w.Name, p.id) || m.slotBusy(w.Name, p.id) {
+			return
+		}
+		if _, err := m.startSlot(w, p.id); err != nil {
+			m.log.Error("respawn failed", zap.String("worker", w.Name), zap.Int("id", p.id), zap.Error(err))
+		}
+	}
+	if delay == 0 {
+		respawn()
+		return
+	}
+	info.timer = time.AfterFunc(delay, func() {
+		select {
+		case m.requests <- &request{internal: respawn}:
+		case <-m.done:
+		}
+	})
+}
+
+// slotBusy reports whether a live (not draining) child serves the slot.
+func (m *Master) slotBusy(name string, id int) bool {
+	for _, p := range m.procs {
+		if p.worker.Name == name && p.id == id && (p.state == stateStarting || p.state == stateReady) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Master) workerByName(name string) *config.Worker { return workerNamed(m.cfg, name) }
+
+func workerNamed(cfg *config.Config, name string) *config.Worker {
+	for _, w := range cfg.Workers {
+		if w.Name == name {
+			return w
+		}
+	}
+	return nil
+}
+
+// stop tells every child to stop (graceful: drain) and arms the kill timer.
+func (m *Master) stop(graceful bool) {
+	if m.stopping {
+		if !graceful {
+			// A second, immediate stop during a graceful one cuts it short.
+			m.signalAll(false, m.cfg.StopTimeout.Duration)
+		}
+		return
+	}
+	m.stopping = true
+	m.opts.Notify("STOPPING=1")
+	for _, info := range m.slots {
+		if info.timer != nil {
+			info.timer.Stop()
+		}
+	}
+	timeout := m.cfg.StopTimeout.Duration
+	if graceful {
+		timeout = m.cfg.GracefulTimeout.Duration
+	}
+	m.log.Info("stopping", zap.Bool("graceful", graceful), zap.Int("children", len(m.procs)))
+	m.signalAll(graceful, timeout)
+}
+
+func (m *Master) signalAll(graceful bool, timeout time.Duration) {
+	for _, p := range m.procs {
+		m.retire(p, graceful, timeout)
+	}
+}
+
+// retire tells one child to stop and kills it (its whole process group)
+// if it is still there after timeout (plus a margin for a graceful drain to
+// report); a timeout of 0 waits forever.
+func (m *Master) retire(p *proc, graceful bool, timeout time.Duration) {
+	if p.state == stateExited {
+		return
+	}
+	p.state = stateDraining
+	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeStop, Graceful: graceful, TimeoutMS: timeout.Milliseconds()}); err != nil {
+		_ = syscall.Kill(p.pid, syscall.SIGTERM)
+	}
+	if timeout <= 0 && graceful {
+		return
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	pid := p.pid
+	time.AfterFunc(timeout+500*time.Millisecond, func() {
+		select {
+		case m.requests <- &request{internal: func() {
+			if p.state != stateExited {
+				m.log.Warn("child did not stop in time; killing it", zap.Int("child_pid", pid))
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}}:
+		case <-m.done:
+		}
+	})
+}
+
+func (m *Master) reopen() {
+	if m.opts.ReopenLogs != nil {
+		if err := m.opts.ReopenLogs(); err != nil {
+			m.log.Error("reopen logs failed", zap.Error(err))
+			return
+		}
+	}
+	lf := m.opts.LogFile()
+	for _, p := range m.procs {
+		if lf != nil {
+			_ = p.ch.Send(&ipc.Message{Type: ipc.TypeReopen}, int(lf.Fd()))
+		}
+	}
+	m.log.Info("logs reopened")
+}
+
+// afterEvent is the hook for work that follows any event.
+func (m *Master) afterEvent() {
+	if m.reloading != nil {
+		m.reloading.advance(m)
+	}
+}
+
+var errNotRunning = errors.New("master is not running")
+
+func sockaddrString(sa unix.Sockaddr) string {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return fmt.Sprintf("%d.%d.%d.%d:%d", sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3], sa.Port)
+	case *unix.SockaddrInet6:
+		return fmt.Sprintf("[%s]:%d", netipFrom16(sa.Addr), sa.Port)
+	}
+	return ""
+}

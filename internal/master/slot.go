@@ -1,0 +1,274 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/workermand/workermand/internal/child"
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/ipc"
+)
+
+type childState uint8
+
+const (
+	stateStarting childState = iota
+	stateReady
+	stateDraining // told to stop; its exit is expected
+	stateExited
+)
+
+func (s childState) String() string {
+	return [...]string{"starting", "ready", "draining", "exited"}[s]
+}
+
+// proc is one child process. Fields below mu are shared with the goroutine
+// that reads the child's channel; the rest belong to the master loop.
+type proc struct {
+	worker *config.Worker
+	id     int // slot, 0..count-1
+	gen    int
+	cmd    *exec.Cmd
+	ch     *ipc.Channel
+	pid    int
+	state  childState
+	start  time.Time
+
+	mu      sync.Mutex
+	lastID  uint64
+	pending map[uint64]chan *ipc.Message
+}
+
+// request sends m and waits for the reply with the same ID.
+func (p *proc) request(m *ipc.Message, timeout time.Duration) (*ipc.Message, error) {
+	reply := make(chan *ipc.Message, 1)
+	p.mu.Lock()
+	p.lastID++
+	m.ID = p.lastID
+	if p.pending == nil {
+		p.pending = map[uint64]chan *ipc.Message{}
+	}
+	p.pending[m.ID] = reply
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.pending, m.ID)
+		p.mu.Unlock()
+	}()
+	if err := p.ch.Send(m); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-reply:
+		return r, nil
+	case <-time.After(timeout):
+		return nil, errBusy
+	}
+}
+
+var errBusy = errors.New("no answer in time")
+
+func (p *proc) deliverReply(m *ipc.Message) {
+	p.mu.Lock()
+	ch := p.pending[m.ID]
+	p.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- m:
+		default:
+		}
+	}
+}
+
+// childEvent is what the per-child goroutines report to the master loop.
+type childEvent struct {
+	p     *proc
+	ready bool
+	err   error // setup failure or handshake error
+}
+
+type exitEvent struct {
+	p      *proc
+	status string // "exit 0", "signal 9"
+	err    error
+}
+
+// spawn starts a child for worker w's slot id, handing it listener fd. The
+// handshake runs on its own goroutine and reports through m.childEvents.
+func (m *Master) spawn(w *config.Worker, id int, fd int) (*proc, error) {
+	ch, theirs, err := ipc.Pair()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(m.opts.Executable)
+	cmd.Args = []string{fmt.Sprintf("workermand: worker %s #%d", w.Name, id)}
+	cmd.Env = append(childEnv(), child.EnvMarker+"=1")
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.Stdout = m.opts.Stdout
+	cmd.Stderr = m.opts.Stdout
+	// Own process group: a terminal's Ctrl-C reaches only the master, which
+	// then stops the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cred, err := credential(w); err != nil {
+		ch.Close()
+		theirs.Close()
+		return nil, err
+	} else if cred != nil {
+		cmd.SysProcAttr.Credential = cred
+	}
+	if err := cmd.Start(); err != nil {
+		ch.Close()
+		theirs.Close()
+		return nil, fmt.Errorf("start child for worker %q #%d: %w", w.Name, id, err)
+	}
+	theirs.Close()
+	m.generation++
+	p := &proc{worker: w, id: id, gen: m.generation, cmd: cmd, ch: ch, pid: cmd.Process.Pid, start: time.Now()}
+	m.log.Debug("child started", zap.String("worker", w.Name), zap.Int("id", id), zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
+	go m.wait(p)
+	go m.converse(p, fd)
+	return p, nil
+}
+
+// wait reaps the child and reports how it ended.
+func (m *Master) wait(p *proc) {
+	err := p.cmd.Wait()
+	status := "exit 0"
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+		switch {
+		case ws.Signaled():
+			status = "signal " + strconv.Itoa(int(ws.Signal()))
+		case ws.Exited():
+			status = "exit " + strconv.Itoa(ws.ExitStatus())
+		}
+	}
+	p.ch.Close()
+	m.exits <- exitEvent{p: p, status: status, err: err}
+}
+
+// converse runs the handshake, then routes the child's messages: readiness
+// to the master loop, replies to whoever asked.
+func (m *Master) converse(p *proc, fd int) {
+	report := func(ev childEvent) {
+		select {
+		case m.childEvents <- ev:
+		case <-m.done:
+		}
+	}
+	hello, files, err := p.ch.Recv(time.Now().Add(m.opts.ReadyTimeout))
+	closeFiles(files)
+	if err != nil {
+		report(childEvent{p: p, err: fmt.Errorf("handshake: %w", err)})
+		return
+	}
+	if hello.Type != ipc.TypeHello || hello.Version < ipc.Version-1 || hello.Version > ipc.Version+1 {
+		report(childEvent{p: p, err: fmt.Errorf("handshake: child speaks %q version %d, master %d", hello.Type, hello.Version, ipc.Version)})
+		return
+	}
+	setup := &ipc.Setup{
+		Worker: p.worker.Name, ID: p.id, Generation: p.gen,
+		ConfigPath: m.cfg.Path, Config: m.cfg.Source,
+		LogLevel: m.cfg.LogLevel, LogFormat: m.cfg.LogFormat,
+	}
+	fds := []int{fd}
+	if lf := m.opts.LogFile(); lf != nil {
+		setup.HasLogFile = true
+		fds = append(fds, int(lf.Fd()))
+	}
+	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeSetup, Version: ipc.Version, Setup: setup}, fds...); err != nil {
+		report(childEvent{p: p, err: fmt.Errorf("handshake: %w", err)})
+		return
+	}
+	for {
+		msg, files, err := p.ch.Recv(time.Time{})
+		closeFiles(files)
+		if err != nil {
+			return // the exit is reported by wait
+		}
+		switch msg.Type {
+		case ipc.TypeReady:
+			report(childEvent{p: p, ready: true})
+		case ipc.TypeSetupFailed:
+			report(childEvent{p: p, err: errors.New(msg.Error)})
+		default:
+			p.deliverReply(msg)
+		}
+	}
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// childEnv is the master's environment without what must not leak into
+// children: the systemd notify socket (only the master notifies) and our
+// own markers.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch key, _, _ := cutEnv(kv); key {
+		case "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
+			child.EnvMarker, "WORKERMAND_DAEMON":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func cutEnv(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// credential resolves a worker's user and group into the credential its
+// children run with; nil keeps the master's.
+func credential(w *config.Worker) (*syscall.Credential, error) {
+	if w.User == "" && w.Group == "" {
+		return nil, nil
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+	if w.User != "" {
+		u, err := user.Lookup(w.User)
+		if err != nil {
+			return nil, fmt.Errorf("worker %q: user: %w", w.Name, err)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+		if gids, err := u.GroupIds(); err == nil {
+			for _, g := range gids {
+				if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+					cred.Groups = append(cred.Groups, uint32(n))
+				}
+			}
+		}
+	}
+	if w.Group != "" {
+		g, err := user.LookupGroup(w.Group)
+		if err != nil {
+			return nil, fmt.Errorf("worker %q: group: %w", w.Name, err)
+		}
+		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
+		cred.Gid = uint32(gid)
+	}
+	if cred.Uid == uint32(os.Getuid()) && cred.Gid == uint32(os.Getgid()) && len(cred.Groups) == 0 {
+		return nil, nil
+	}
+	return cred, nil
+}

@@ -1,0 +1,221 @@
+package workerman
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/internal/child"
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/ipc"
+	"github.com/workermand/workermand/internal/logging"
+)
+
+// IsChild reports whether this process was started by a workermand master
+// as one of its children. The CLI checks it first thing and calls RunChild.
+func IsChild() bool { return os.Getenv(child.EnvMarker) != "" }
+
+// snapshotTimeout is how long a status request waits for the loop; a loop
+// stuck in a callback past it shows as busy.
+const snapshotTimeout = 900 * time.Millisecond
+
+// RunChild runs the worker the master hands this process and returns the
+// process exit code.
+func RunChild() int {
+	// First thing: own the signals, so Go's default SIGQUIT goroutine dump
+	// never shows up as a crash.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Ignore(syscall.SIGPIPE)
+	raiseNoFile()
+
+	s, err := child.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "workermand child: %v\n", err)
+		return 1
+	}
+	defer s.Close()
+	r, err := newChildRuntime(s)
+	if err != nil {
+		s.Fail(err)
+		fmt.Fprintf(os.Stderr, "workermand child: %v\n", err)
+		return 1
+	}
+	go s.Serve(r)
+	go func() {
+		for sig := range sigs {
+			switch sig {
+			case syscall.SIGINT, syscall.SIGTERM:
+				r.p.Stop()
+			case syscall.SIGQUIT:
+				r.p.StopGracefully(r.graceful)
+			}
+		}
+	}()
+	if err := r.p.Run(context.Background()); err != nil {
+		r.log.Error("worker process failed", zap.Error(err))
+		return 1
+	}
+	_ = r.log.Sync()
+	return 0
+}
+
+// childRuntime is one child's worker and the Controller the master's
+// commands drive.
+type childRuntime struct {
+	s        *child.Session
+	w        *Worker
+	p        *Process
+	log      *zap.Logger
+	out      *logging.Output
+	graceful time.Duration
+}
+
+func newChildRuntime(s *child.Session) (*childRuntime, error) {
+	st := s.Setup
+	cfg, err := config.Parse(st.Config, st.ConfigPath, config.Hooks{})
+	if err != nil {
+		return nil, fmt.Errorf("config from master: %w", err)
+	}
+	var wc *config.Worker
+	for _, w := range cfg.Workers {
+		if w.Name == st.Worker {
+			wc = w
+		}
+	}
+	if wc == nil {
+		return nil, fmt.Errorf("worker %q is not in the config the master sent", st.Worker)
+	}
+	fields := []zap.Field{zap.String("role", "child"), zap.String("worker", wc.Name), zap.Int("id", st.ID), zap.Int("gen", st.Generation)}
+	var log *zap.Logger
+	var out *logging.Output
+	if s.LogFile != nil {
+		log, out, err = logging.FromFile(s.LogFile, st.LogLevel, st.LogFormat, fields...)
+	} else {
+		log, out, err = logging.New(logging.Options{Level: st.LogLevel, Format: st.LogFormat, Fields: fields})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logger: %w", err)
+	}
+	w := workerFromConfig(wc)
+	w.id = st.ID
+	h, err := NewHandler(wc.Handler, wc.DecodeOptions)
+	if err != nil {
+		return nil, err
+	}
+	w.Handler = h
+	r := &childRuntime{s: s, w: w, log: log, out: out, graceful: cfg.GracefulTimeout.Duration}
+	p, err := NewProcess(ProcessOptions{
+		Logger:    log,
+		Listeners: map[*Worker]*os.File{w: s.Listener},
+		OnReady: func() {
+			if err := s.Ready(); err != nil {
+				log.Error("cannot report ready", zap.Error(err))
+			}
+		},
+	}, w)
+	if err != nil {
+		return nil, err
+	}
+	r.p = p
+	return r, nil
+}
+
+// workerFromConfig builds a Worker from its config entry.
+func workerFromConfig(wc *config.Worker) *Worker {
+	w := NewWorker(wc.Listen)
+	w.Name = wc.Name
+	w.Transport = wc.Transport
+	w.Count = wc.Count
+	w.ReusePort = wc.ReusePort
+	w.Reloadable = wc.Reloadable
+	w.User, w.Group = wc.User, wc.Group
+	w.MaxPackageSize = wc.MaxPackageSize
+	w.MaxSendBufferSize = wc.MaxSendBufferSize
+	return w
+}
+
+var _ child.Controller = (*childRuntime)(nil)
+
+func (r *childRuntime) Stop(graceful bool, timeout time.Duration) {
+	if graceful {
+		r.p.StopGracefully(timeout)
+		return
+	}
+	r.p.Stop()
+}
+
+func (r *childRuntime) Reload() {
+	r.p.loop.l.Post(func() {
+		if r.w.OnWorkerReload != nil {
+			r.p.call("OnWorkerReload", r.w, r.w.OnWorkerReload)
+		}
+	})
+}
+
+func (r *childRuntime) Reopen(f *os.File) {
+	if r.out != nil {
+		r.out.Swap(f)
+		return
+	}
+	f.Close()
+}
+
+func (r *childRuntime) Status() ipc.ProcessStatus {
+	st := ipc.ProcessStatus{PID: os.Getpid(), Worker: r.w.Name, ID: r.w.id, MemoryBytes: rssBytes()}
+	_ = r.p.OnLoopWait(snapshotTimeout, func() {
+		s := r.p.loop.Stats()
+		st.Connections, st.SendFail, st.Timers = s.Connections, s.SendFail, s.Timers
+		st.TotalRequest, st.Exceptions = s.TotalRequest, s.Exceptions
+	})
+	return st
+}
+
+func (r *childRuntime) Connections() []ipc.ConnectionRow {
+	var rows []ipc.ConnectionRow
+	_ = r.p.OnLoopWait(snapshotTimeout, func() {
+		proto := r.w.addr.Scheme
+		for c := range r.w.Connections() {
+			rows = append(rows, ipc.ConnectionRow{
+				PID: os.Getpid(), Worker: r.w.Name, WorkerID: r.w.id, ID: c.ID(),
+				Transport: r.w.Transport, Protocol: proto,
+				Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String(),
+				RecvQ: c.RecvQueueSize(), SendQ: c.SendQueueSize(),
+				BytesRead: c.BytesRead(), BytesWritten: c.BytesWritten(), Status: c.Status().String(),
+			})
+		}
+	})
+	return rows
+}
+
+// rssBytes is this process's resident set size.
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(fields[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// raiseNoFile lifts the soft descriptor limit to the hard one: a child may
+// hold many connections.
+func raiseNoFile() {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	}
+}
