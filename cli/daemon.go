@@ -60,19 +60,10 @@ func loadConfig(flagPath string) (*config.Config, error) {
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
-	var cfg *config.Config
 	if embedded {
-		cfg = config.Default()
-	} else {
-		cfg, err = loadConfigFile(path)
-		if err != nil {
-			return nil, err
-		}
+		path = "" // Load validates the embedded default like any file
 	}
-	if err := cfg.Resolve(); err != nil {
-		return nil, &exitError{code: exitUsage, err: err}
-	}
-	return cfg, nil
+	return loadConfigFile(path)
 }
 
 func loadConfigFile(path string) (*config.Config, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
 	"github.com/workermand/workermand/internal/logging"
+	"github.com/workermand/workermand/internal/netloop"
 )
 
 // IsChild reports whether this process was started by a workermand master
@@ -120,6 +121,9 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 			if err := s.Ready(); err != nil {
 				log.Error("cannot report ready", zap.Error(err))
 			}
+			if w.MaxRequests > 0 {
+				r.watchRequests()
+			}
 		},
 	}, w)
 	if err != nil {
@@ -140,7 +144,32 @@ func workerFromConfig(wc *config.Worker) *Worker {
 	w.User, w.Group = wc.User, wc.Group
 	w.MaxPackageSize = wc.MaxPackageSize
 	w.MaxSendBufferSize = wc.MaxSendBufferSize
+	w.MaxConnections = wc.MaxConnections
+	w.IdleTimeout = wc.IdleTimeout.Duration
+	if wc.MaxRequests > 0 {
+		w.MaxRequests = uint64(wc.MaxRequests)
+	}
 	return w
+}
+
+// requestCheckEvery is how often a child compares its request count with
+// max_requests.
+const requestCheckEvery = 200 * time.Millisecond
+
+// watchRequests asks the master for a replacement once the worker handled
+// MaxRequests messages. Loop-only.
+func (r *childRuntime) watchRequests() {
+	var id netloop.TimerID
+	id = r.p.loop.l.AddSystemTimer(requestCheckEvery, true, func() {
+		if r.p.loop.l.Stats().TotalRequest < r.w.MaxRequests {
+			return
+		}
+		r.p.loop.l.DelTimer(id)
+		r.log.Info("max_requests reached; asking for a replacement", zap.Uint64("max_requests", r.w.MaxRequests))
+		if err := r.s.Retire(); err != nil {
+			r.log.Error("cannot ask for a replacement", zap.Error(err))
+		}
+	})
 }
 
 var _ child.Controller = (*childRuntime)(nil)

@@ -145,13 +145,24 @@ func (p *Process) accept(i int) error {
 		Shared:         w.Count > 1 && !w.ReusePort,
 		MaxPackageSize: w.MaxPackageSize,
 		MaxSendBuffer:  w.MaxSendBufferSize,
+		MaxConns:       w.MaxConnections,
 	})
 	if err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("worker %q: %w", w.Name, err)
 	}
 	w.listener = ln
+	if w.IdleTimeout > 0 {
+		p.loop.l.AddSystemTimer(idleSweepEvery(w.IdleTimeout), true, w.closeIdle)
+	}
 	return nil
+}
+
+// idleSweepEvery is how often idle connections are looked for: a quarter of
+// the timeout, within 100 ms and 1 s, so a connection closes at most that
+// much after its deadline.
+func idleSweepEvery(idle time.Duration) time.Duration {
+	return min(max(idle/4, 100*time.Millisecond), time.Second)
 }
 
 // closeUnaccepted closes the listening sockets not handed to the loop.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"time"
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/listenaddr"
@@ -37,6 +38,15 @@ type Worker struct {
 	// and 1 MiB when zero).
 	MaxPackageSize    int
 	MaxSendBufferSize int
+	// MaxConnections caps this worker's open connections per process (0:
+	// none). Above it new connections are accepted and closed at once.
+	MaxConnections int
+	// IdleTimeout closes connections that sent nothing for that long (0:
+	// never; Workerman leaves heartbeats to the application).
+	IdleTimeout time.Duration
+	// MaxRequests makes the daemon replace a child after it handled that
+	// many messages (0: never); the replacement starts first.
+	MaxRequests uint64
 	// Handler, when set, attaches its callbacks to the worker before
 	// OnWorkerStart (see RegisterHandler).
 	Handler Handler
@@ -145,4 +155,14 @@ func (w *Worker) newConn() *netloop.Conn {
 	h := &connEvents{Connection: Connection{worker: w}}
 	h.nc.SetHandler(h)
 	return &h.nc
+}
+
+// closeIdle closes the connections silent for IdleTimeout or longer.
+// Loop-only.
+func (w *Worker) closeIdle() {
+	for _, c := range w.conns {
+		if c.nc.IdleFor() >= w.IdleTimeout {
+			c.Close()
+		}
+	}
 }

@@ -73,6 +73,12 @@ func (s *Session) Ready() error {
 	return s.ch.Send(&ipc.Message{Type: ipc.TypeReady, PID: os.Getpid()})
 }
 
+// Retire asks the master to replace this child: it starts a new child for
+// the slot and then stops this one gracefully.
+func (s *Session) Retire() error {
+	return s.ch.Send(&ipc.Message{Type: ipc.TypeRetire, PID: os.Getpid()})
+}
+
 // Fail tells the master why the child could not start.
 func (s *Session) Fail(err error) {
 	_ = s.ch.Send(&ipc.Message{Type: ipc.TypeSetupFailed, PID: os.Getpid(), Error: err.Error()})

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/listenaddr"
 )
 
@@ -32,9 +33,9 @@ const (
 	DefaultStdoutFile        = "/dev/null"
 	DefaultTransport         = "tcp"
 	DefaultHandler           = "echo"
-	DefaultMaxPackageSize    = 10 << 20 // 10 MiB, codec.DefaultMaxPackageSize
-	DefaultMaxSendBufferSize = 1 << 20  // 1 MiB, as Workerman
-	DefaultBacklog           = 102400   // as Workerman; the kernel caps it at net.core.somaxconn
+	DefaultMaxPackageSize    = codec.DefaultMaxPackageSize // 10 MiB
+	DefaultMaxSendBufferSize = 1 << 20                     // 1 MiB, as Workerman
+	DefaultBacklog           = 102400                      // as Workerman; the kernel caps it at net.core.somaxconn
 )
 
 // Config is a parsed and validated config file.

@@ -10,6 +10,9 @@ const (
 	// Child → master: serving; or SetupFailed with Error.
 	TypeReady       = "ready"
 	TypeSetupFailed = "setup_failed"
+	// Child → master: replace me (max_requests reached). The master starts
+	// the replacement, then stops this child gracefully.
+	TypeRetire = "retire"
 	// Master → child: stop (Graceful: stop accepting, let connections
 	// finish within TimeoutMS); reload for a worker that is not reloadable
 	// (runs OnWorkerReload only); reopen the log file (attached).

@@ -70,6 +70,7 @@ type Master struct {
 	stopDone    chan struct{}
 	reloading   *reloadOp
 	qps         map[int]qpsSample
+	replacing   map[*proc]*proc // replacement → the child it replaces (max_requests)
 }
 
 type sockKey struct {
@@ -126,6 +127,7 @@ func New(cfg *config.Config, opts Options) *Master {
 		childEvents: make(chan childEvent, 16),
 		requests:    make(chan *request),
 		done:        make(chan struct{}),
+		replacing:   map[*proc]*proc{},
 	}
 }
 
@@ -331,8 +333,16 @@ func (m *Master) onChildEvent(ev childEvent) {
 		_ = p.cmd.Process.Kill()
 		return
 	}
+	if ev.retire {
+		m.replace(p)
+		return
+	}
 	if ev.ready && p.state == stateStarting {
 		p.state = stateReady
+		if old := m.replacing[p]; old != nil {
+			delete(m.replacing, p)
+			m.retire(old, true, m.cfg.GracefulTimeout.Duration)
+		}
 		m.log.Info("child ready", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
 			zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
 		if m.reloading != nil {
@@ -345,6 +355,7 @@ func (m *Master) onExit(ev exitEvent) {
 	p := ev.p
 	expected := p.state == stateDraining || m.stopping
 	p.state = stateExited
+	delete(m.replacing, p)
 	m.procs = slices.DeleteFunc(m.procs, func(q *proc) bool { return q == p })
 	counts := m.exitCounts[p.worker.Name]
 	if counts == nil {
@@ -369,6 +380,31 @@ func (m *Master) onExit(ev exitEvent) {
 		return // retired by a reload meanwhile
 	}
 	m.respawnLater(p)
+}
+
+// replace starts a new child for p's slot and retires p once it is ready:
+// a child that reached max_requests hands over without a gap.
+func (m *Master) replace(p *proc) {
+	if m.stopping || m.reloading != nil || p.state != stateReady {
+		return // a stop or a reload replaces it anyway
+	}
+	for _, old := range m.replacing {
+		if old == p {
+			return
+		}
+	}
+	w := m.workerByName(p.worker.Name)
+	if w == nil || !m.current(w.Name, p.id) {
+		return
+	}
+	next, err := m.startSlot(w, p.id)
+	if err != nil {
+		m.log.Error("cannot start a replacement", zap.String("worker", w.Name), zap.Int("id", p.id), zap.Error(err))
+		return
+	}
+	m.log.Info("replacing child after max_requests", zap.String("worker", w.Name), zap.Int("id", p.id),
+		zap.Int("child_pid", p.pid), zap.Int("replacement_pid", next.pid))
+	m.replacing[next] = p
 }
 
 // current reports whether worker name still has slot id in the config.

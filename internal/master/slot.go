@@ -91,9 +91,10 @@ func (p *proc) deliverReply(m *ipc.Message) {
 
 // childEvent is what the per-child goroutines report to the master loop.
 type childEvent struct {
-	p     *proc
-	ready bool
-	err   error // setup failure or handshake error
+	p      *proc
+	ready  bool
+	retire bool
+	err    error // setup failure or handshake error
 }
 
 type exitEvent struct {
@@ -197,6 +198,8 @@ func (m *Master) converse(p *proc, fd int) {
 		switch msg.Type {
 		case ipc.TypeReady:
 			report(childEvent{p: p, ready: true})
+		case ipc.TypeRetire:
+			report(childEvent{p: p, retire: true})
 		case ipc.TypeSetupFailed:
 			report(childEvent{p: p, err: errors.New(msg.Error)})
 		default:

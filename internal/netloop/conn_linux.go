@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"time"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -39,6 +40,8 @@ type Conn struct {
 	maxPkg       int
 	pending      int // length of the packet being awaited, from Input
 	dialTimer    TimerID
+	lastRead     int64     // loop clock of the last read, for idle timeouts
+	ln           *Listener // the listener that accepted it, nil for outbound
 
 	fd     int
 	gen    uint32
@@ -114,6 +117,10 @@ func (c *Conn) SendQueueSize() int {
 	}
 	return n
 }
+
+// IdleFor is how long ago c last received data (or was opened), as of the
+// start of the current loop turn.
+func (c *Conn) IdleFor() time.Duration { return time.Duration(c.loop.tick - c.lastRead) }
 
 // RecvQueueSize is the number of received bytes not yet framed into a packet.
 func (c *Conn) RecvQueueSize() int { return len(c.in) }
@@ -194,6 +201,7 @@ func (c *Conn) readable(ev uint32) {
 		return
 	}
 	c.bytesRead += uint64(n)
+	c.lastRead = l.tick
 	data := l.rbuf[:n]
 	if poisonMessages {
 		// Deliver from a private copy, so poisoned bytes stay poisoned
@@ -706,6 +714,10 @@ func (c *Conn) destroy() {
 		c.fd = -1
 	}
 	c.status = StatusClosed
+	if c.ln != nil {
+		c.ln.live--
+		c.ln = nil
+	}
 	if c.flags&flagCounted != 0 {
 		l.stats.Connections--
 	}

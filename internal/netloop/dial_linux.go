@@ -98,6 +98,7 @@ func (c *Conn) finishConnect() {
 	}
 	_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c.status = StatusEstablished
+	c.lastRead = l.tick
 	ev := uint32(readEvents)
 	if !c.out.empty() {
 		ev |= unix.EPOLLOUT

@@ -27,6 +27,11 @@ type ListenerConfig struct {
 	// unless NewConn set them.
 	MaxPackageSize int
 	MaxSendBuffer  int
+	// MaxConns caps the open connections of this listener in this process
+	// (0: no cap). Above it a connection is accepted and closed at once, so
+	// the client learns at once instead of waiting in the backlog, and it is
+	// counted in Stats.Rejected.
+	MaxConns int
 }
 
 // Listener accepts connections from one listening socket.
@@ -38,6 +43,7 @@ type Listener struct {
 	paused   bool
 	closed   bool
 	accepted uint64
+	live     int // open connections accepted here
 }
 
 // AddListener registers the listening socket fd; the loop owns it from now
@@ -99,6 +105,11 @@ func (ln *Listener) accept() {
 		}
 		ln.accepted++
 		l.stats.Accepted++
+		if ln.cfg.MaxConns > 0 && ln.live >= ln.cfg.MaxConns {
+			l.stats.Rejected++
+			_ = unix.Close(fd)
+			continue
+		}
 		ln.adopt(fd, sockaddrToAddrPort(sa), sa)
 	}
 }
@@ -118,6 +129,7 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 	}
 	c.init(l, fd, remote, nil)
 	c.status = StatusEstablished
+	c.lastRead = l.tick
 	if err := l.register(c, readEvents); err != nil {
 		l.log.Error("cannot register connection", zap.Error(err))
 		_ = unix.Close(fd)
@@ -127,6 +139,8 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 	}
 	c.flags |= flagCounted
 	l.stats.Connections++
+	c.ln = ln
+	ln.live++
 	ln.open(c)
 }
 

@@ -57,6 +57,7 @@ type Loop struct {
 	iovecs    [][]byte     // writev argument, reused
 	iov       []unix.Iovec // its kernel form, reused
 	lastGen   uint32
+	tick      int64 // loop clock at the start of the current turn
 	lastID    uint64
 
 	// cork collects output for corkConn while its input is processed.
@@ -229,6 +230,7 @@ func (l *Loop) Run() error {
 			timeout = 0
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		l.tick = l.now()
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

@@ -103,6 +103,13 @@ func (l *Loop) addInternalTimer(interval time.Duration, fn func()) TimerID {
 	return l.addTimer(interval, false, true, fn)
 }
 
+// AddSystemTimer is AddTimer for the framework's own periodic work (idle
+// sweeps, request limits): DelAllTimers, the user's Timer::delAll, leaves it
+// alone. Loop-only (or before Run).
+func (l *Loop) AddSystemTimer(interval time.Duration, repeat bool, fn func()) TimerID {
+	return l.addTimer(interval, repeat, true, fn)
+}
+
 func (l *Loop) addTimer(interval time.Duration, repeat, internal bool, fn func()) TimerID {
 	if interval < 0 {
 		interval = 0

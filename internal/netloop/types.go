@@ -116,4 +116,5 @@ type Stats struct {
 	ProtocolErrors uint64 // connections closed for malformed input
 	Timers         int    // timers pending now, the loop's own (connect timeouts, accept resume) included
 	AcceptPauses   uint64 // times accepting paused for lack of file descriptors
+	Rejected       uint64 // connections closed at accept because a listener was at MaxConns
 }
