@@ -207,6 +207,14 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 	defer close(m.done)
 	m.started = time.Now()
 
+	// As a container's init, reap the orphans the namespace hands over.
+	isInit := os.Getpid() == 1
+	sigchld := make(chan os.Signal, 1)
+	if isInit {
+		signal.Notify(sigchld, syscall.SIGCHLD)
+		defer signal.Stop(sigchld)
+	}
+
 	startup := m.startAll()
 	if ready == nil {
 		ready = func(error) {}
@@ -232,8 +240,13 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 			m.onChildEvent(ev)
 		case req := <-m.requests:
 			m.onRequest(req)
+		case <-sigchld:
+			m.reapOrphans()
 		case <-qps.C:
 			m.sampleQPS()
+			if isInit {
+				m.reapOrphans()
+			}
 		}
 		if startup != nil {
 			if err := startup.check(m); err != nil || startup.done {
