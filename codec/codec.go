@@ -111,6 +111,18 @@ type Closer interface {
 	Close()
 }
 
+// Migrator is implemented by codecs whose connections may move to another
+// process (a reload hands idle keep-alive HTTP connections to the new
+// child). Protocols opt in only when a connection carries no state the
+// application keeps: the adopting process does not call OnConnect.
+type Migrator interface {
+	// Migrate returns the codec's state, or ok=false while the connection
+	// is in the middle of something (a request half read) and must stay.
+	Migrate() (state []byte, ok bool)
+	// Resume restores state in a fresh codec of the adopting process.
+	Resume(state []byte) error
+}
+
 // Protocol makes the codec of each new connection.
 type Protocol interface {
 	NewCodec(c Conn) Codec

@@ -157,7 +157,9 @@ func (h *connEvents) OnOpen(*netloop.Conn) {
 	c := &h.Connection
 	w := c.worker
 	w.conns[c.nc.ID()] = c
-	if w.OnConnect != nil {
+	// A connection handed over from a retiring process was already
+	// announced there.
+	if w.OnConnect != nil && !c.nc.Adopted() {
 		w.OnConnect(c)
 	}
 }

@@ -17,6 +17,7 @@ const (
 	flagPaused uint8 = 1 << iota
 	flagResumeQueued
 	flagCounted // included in Stats.Connections
+	flagAdopted // handed over by another process
 )
 
 // DefaultMaxSendBuffer is Workerman's default send buffer limit (1 MiB).
@@ -740,3 +741,55 @@ func (c *Conn) notifyClose() {
 	defer c.loop.recoverPanic(nil, "OnClose")
 	c.handler.OnClose(c)
 }
+
+// ErrNotMovable reports a connection that cannot be handed over now: its
+// codec does not opt in (codec.Migrator), it is mid-request, or output is
+// still queued.
+var ErrNotMovable = errors.New("netloop: connection cannot be handed over now")
+
+// Handover is what moves with a connection to another process.
+type Handover struct {
+	FD      int    // the socket, owned by the receiver of the Handover
+	Pending []byte // bytes read but not framed yet
+	State   []byte // the codec's state (codec.Migrator)
+}
+
+// Detach takes c out of the loop without closing its socket and without
+// OnClose, for another process to adopt it. Only an established, idle
+// connection whose codec is a codec.Migrator moves. Loop-only.
+func (c *Conn) Detach() (Handover, error) {
+	m, ok := c.codec.(codec.Migrator)
+	if !ok || c.status != StatusEstablished || !c.out.empty() || c.loop.corkConn == c || c.pending != 0 {
+		return Handover{}, ErrNotMovable
+	}
+	state, ok := m.Migrate()
+	if !ok {
+		return Handover{}, ErrNotMovable
+	}
+	l := c.loop
+	h := Handover{FD: c.fd, Pending: bytes.Clone(c.in), State: state}
+	if c.fd < len(l.conns) && l.conns[c.fd] == c {
+		l.conns[c.fd] = nil
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	c.fd = -1
+	c.status = StatusClosed
+	if c.ln != nil {
+		c.ln.live--
+		c.ln = nil
+	}
+	if c.flags&flagCounted != 0 {
+		l.stats.Connections--
+	}
+	c.flags = 0
+	c.in = nil
+	c.out.release()
+	if cl, ok := c.codec.(codec.Closer); ok {
+		cl.Close()
+	}
+	return h, nil
+}
+
+// Adopted reports whether c came from another process (Listener.Adopt);
+// handlers skip OnConnect for it.
+func (c *Conn) Adopted() bool { return c.flags&flagAdopted != 0 }

@@ -197,3 +197,60 @@ func (ln *Listener) close() {
 }
 
 func (ln *Listener) String() string { return fmt.Sprintf("listener %s", ln.addr) }
+
+// Adopt takes over a connection detached by another process (Conn.Detach)
+// as if this listener had accepted it: a new ID, the codec resumed from
+// h.State, h.Pending framed first. OnOpen runs with Conn.Adopted true. The
+// listener owns h.FD from now on, also on error. Loop-only.
+func (ln *Listener) Adopt(h Handover) (*Conn, error) {
+	l := ln.loop
+	if err := unix.SetNonblock(h.FD, true); err != nil {
+		_ = unix.Close(h.FD)
+		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
+	}
+	sa, err := unix.Getpeername(h.FD)
+	if err != nil {
+		_ = unix.Close(h.FD)
+		return nil, os.NewSyscallError("getpeername", err)
+	}
+	c := ln.cfg.NewConn()
+	if c.maxPkg <= 0 {
+		c.maxPkg = ln.cfg.MaxPackageSize
+	}
+	if c.maxSend <= 0 {
+		c.maxSend = ln.cfg.MaxSendBuffer
+	}
+	c.init(l, h.FD, sockaddrToAddrPort(sa), nil)
+	c.status = StatusEstablished
+	c.lastRead = l.tick
+	c.codec = ln.cfg.Protocol.NewCodec(c)
+	m, ok := c.codec.(codec.Migrator)
+	if !ok {
+		_ = unix.Close(h.FD)
+		c.fd, c.status = -1, StatusClosed
+		return nil, fmt.Errorf("adopt: protocol does not support hand-over: %w", ErrNotMovable)
+	}
+	if err := m.Resume(h.State); err != nil {
+		_ = unix.Close(h.FD)
+		c.fd, c.status = -1, StatusClosed
+		return nil, fmt.Errorf("adopt: resume codec state: %w", err)
+	}
+	if err := l.register(c, readEvents); err != nil {
+		_ = unix.Close(h.FD)
+		c.fd, c.status = -1, StatusClosed
+		return nil, err
+	}
+	c.flags |= flagCounted | flagAdopted
+	l.stats.Connections++
+	c.ln = ln
+	ln.live++
+	c.in = h.Pending
+	func() {
+		defer l.recoverPanic(c, "OnOpen")
+		c.handler.OnOpen(c)
+	}()
+	if len(c.in) > 0 && c.status == StatusEstablished {
+		c.queueResume()
+	}
+	return c, nil
+}
