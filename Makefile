@@ -41,11 +41,13 @@ lint:
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
-# Micro-benchmarks of the hot paths, then the daemon against gnet and a
-# goroutine-per-connection server under the same load generator.
+# Micro-benchmarks of the hot paths; the event loop against gnet and a
+# goroutine-per-connection server under the same load generator; the daemon's
+# start, reload, status and failed requests during reloads.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	cd bench && $(GO) run ./cmd/benchrun -workermand ../bin/workermand
+	cd bench && $(GO) run ./cmd/daemonbench -workermand ../bin/workermand
 
 clean:
 	rm -rf bin

@@ -174,12 +174,19 @@ func (r *childRuntime) watchRequests() {
 
 var _ child.Controller = (*childRuntime)(nil)
 
-func (r *childRuntime) Stop(graceful bool, timeout time.Duration) {
-	if graceful {
+// quietFor is how long a connection must be silent before a reloading child
+// closes it: long enough for a request already on its way to arrive.
+const quietFor = 100 * time.Millisecond
+
+func (r *childRuntime) Stop(mode string, timeout time.Duration) {
+	switch mode {
+	case ipc.StopDrain:
 		r.p.StopGracefully(timeout)
-		return
+	case ipc.StopQuiet:
+		r.p.StopWhenQuiet(quietFor, timeout)
+	default:
+		r.p.Stop()
 	}
-	r.p.Stop()
 }
 
 func (r *childRuntime) Reload() {

@@ -235,12 +235,7 @@ const drainPoll = 50 * time.Millisecond
 // from any goroutine.
 func (p *Process) StopGracefully(timeout time.Duration) {
 	p.loop.l.Post(func() {
-		for _, w := range p.workers {
-			if w.listener != nil {
-				w.listener.Close()
-				w.listener = nil
-			}
-		}
+		p.closeListeners()
 		var deadline time.Time
 		if timeout > 0 {
 			deadline = time.Now().Add(timeout)
@@ -255,8 +250,49 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 			}
 		}
 		check()
-		p.loop.l.AddTimer(drainPoll, true, check)
+		p.loop.l.AddSystemTimer(drainPoll, true, check)
 	})
+}
+
+// StopWhenQuiet stops accepting at once and closes each connection once it
+// has been quiet for quiet (nothing read, nothing buffered either way), so
+// requests already sent are answered; Run ends when none is left, or at
+// timeout (0: stop_timeout's default of 2 s) with whatever remains closed.
+// Safe from any goroutine.
+func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	p.loop.l.Post(func() {
+		p.closeListeners()
+		deadline := time.Now().Add(timeout)
+		check := func() {
+			open := 0
+			for _, w := range p.workers {
+				for _, c := range w.conns {
+					if c.nc.IdleFor() >= quiet && c.SendQueueSize() == 0 && c.RecvQueueSize() == 0 {
+						c.Close()
+						continue
+					}
+					open++
+				}
+			}
+			if open == 0 || time.Now().After(deadline) {
+				p.loop.l.Stop()
+			}
+		}
+		check()
+		p.loop.l.AddSystemTimer(quiet/4, true, check)
+	})
+}
+
+func (p *Process) closeListeners() {
+	for _, w := range p.workers {
+		if w.listener != nil {
+			w.listener.Close()
+			w.listener = nil
+		}
+	}
 }
 
 // Workers are the process's workers.

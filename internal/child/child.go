@@ -88,7 +88,8 @@ func (s *Session) Fail(err error) {
 // called from the channel goroutine and must return within a second or so
 // (they post to the event loop and wait).
 type Controller interface {
-	Stop(graceful bool, timeout time.Duration)
+	// Stop stops the worker in an ipc.Stop* mode within timeout.
+	Stop(mode string, timeout time.Duration)
 	Reload()
 	Reopen(log *os.File)
 	Status() ipc.ProcessStatus
@@ -102,12 +103,12 @@ func (s *Session) Serve(c Controller) {
 	for {
 		m, files, err := s.ch.Recv(time.Time{})
 		if err != nil {
-			c.Stop(false, 0)
+			c.Stop(ipc.StopNow, 0)
 			return
 		}
 		switch m.Type {
 		case ipc.TypeStop:
-			c.Stop(m.Graceful, time.Duration(m.TimeoutMS)*time.Millisecond)
+			c.Stop(m.Mode, time.Duration(m.TimeoutMS)*time.Millisecond)
 		case ipc.TypeReload:
 			c.Reload()
 		case ipc.TypeReopen:

@@ -13,15 +13,28 @@ const (
 	// Child → master: replace me (max_requests reached). The master starts
 	// the replacement, then stops this child gracefully.
 	TypeRetire = "retire"
-	// Master → child: stop (Graceful: stop accepting, let connections
-	// finish within TimeoutMS); reload for a worker that is not reloadable
-	// (runs OnWorkerReload only); reopen the log file (attached).
+	// Master → child: stop (see Mode; TimeoutMS bounds it); reload for a
+	// worker that is not reloadable (runs OnWorkerReload only); reopen the
+	// log file (attached).
 	TypeStop   = "stop"
 	TypeReload = "reload"
 	TypeReopen = "reopen"
 	// Master → child requests, answered with the same type and ID.
 	TypeStatus      = "status"
 	TypeConnections = "connections"
+)
+
+// How a child stops (Message.Mode). All three stop accepting at once.
+const (
+	// StopNow closes every connection and exits (`stop`).
+	StopNow = "now"
+	// StopQuiet closes each connection once it has been quiet (nothing read
+	// for a moment, nothing buffered), so requests already sent are
+	// answered; then exits (`reload`).
+	StopQuiet = "quiet"
+	// StopDrain waits for the connections to close by themselves (`stop
+	// -g`, `reload -g`, max_requests).
+	StopDrain = "drain"
 )
 
 // Message is one channel message. Only the fields of its Type are set.
@@ -33,7 +46,7 @@ type Message struct {
 	Error   string `json:"error,omitempty"`
 
 	Setup       *Setup          `json:"setup,omitempty"`
-	Graceful    bool            `json:"graceful,omitempty"`
+	Mode        string          `json:"mode,omitempty"`
 	TimeoutMS   int64           `json:"timeout_ms,omitempty"`
 	Status      *ProcessStatus  `json:"status,omitempty"`
 	Connections []ConnectionRow `json:"connections,omitempty"`

@@ -354,7 +354,7 @@ func (m *Master) onChildEvent(ev childEvent) {
 		p.state = stateReady
 		if old := m.replacing[p]; old != nil {
 			delete(m.replacing, p)
-			m.retire(old, true, m.cfg.GracefulTimeout.Duration)
+			m.retire(old, ipc.StopDrain, m.cfg.GracefulTimeout.Duration)
 		}
 		m.log.Info("child ready", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
 			zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
@@ -519,23 +519,27 @@ func (m *Master) stop(graceful bool) {
 }
 
 func (m *Master) signalAll(graceful bool, timeout time.Duration) {
+	mode := ipc.StopNow
+	if graceful {
+		mode = ipc.StopDrain
+	}
 	for _, p := range m.procs {
-		m.retire(p, graceful, timeout)
+		m.retire(p, mode, timeout)
 	}
 }
 
-// retire tells one child to stop and kills it (its whole process group)
-// if it is still there after timeout (plus a margin for a graceful drain to
-// report); a timeout of 0 waits forever.
-func (m *Master) retire(p *proc, graceful bool, timeout time.Duration) {
+// retire tells one child to stop in an ipc.Stop* mode and kills it (its
+// whole process group) if it is still there after timeout plus a margin;
+// a drain with a timeout of 0 waits forever.
+func (m *Master) retire(p *proc, mode string, timeout time.Duration) {
 	if p.state == stateExited {
 		return
 	}
 	p.state = stateDraining
-	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeStop, Graceful: graceful, TimeoutMS: timeout.Milliseconds()}); err != nil {
+	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeStop, Mode: mode, TimeoutMS: timeout.Milliseconds()}); err != nil {
 		_ = syscall.Kill(p.pid, syscall.SIGTERM)
 	}
-	if timeout <= 0 && graceful {
+	if timeout <= 0 && mode == ipc.StopDrain {
 		return
 	}
 	if timeout <= 0 {

@@ -116,7 +116,7 @@ func (op *reloadOp) childReady(m *Master, p *proc) {
 		return
 	}
 	if op.cur.old != nil {
-		m.retire(op.cur.old, op.graceful, op.retireTimeout(m))
+		m.retire(op.cur.old, op.retireMode(), op.retireTimeout(m))
 	}
 	op.cur = nil
 }
@@ -125,6 +125,15 @@ func (op *reloadOp) childExited(m *Master, p *proc) {
 	if op.cur != nil && op.cur.next == p {
 		op.finish(m, fmt.Errorf("worker %q #%d: the new child exited before it was ready", p.worker.Name, p.id))
 	}
+}
+
+// retireMode: a plain reload still answers what old children have read
+// (closing a just-accepted connection would reset its request); -g drains.
+func (op *reloadOp) retireMode() string {
+	if op.graceful {
+		return ipc.StopDrain
+	}
+	return ipc.StopQuiet
 }
 
 func (op *reloadOp) retireTimeout(m *Master) time.Duration {
@@ -140,7 +149,7 @@ func (op *reloadOp) finish(m *Master, err error) {
 	m.reloading = nil
 	if err == nil {
 		for _, p := range op.leftover {
-			m.retire(p, op.graceful, op.retireTimeout(m))
+			m.retire(p, op.retireMode(), op.retireTimeout(m))
 		}
 		m.closeSockets(func(k sockKey) bool {
 			w := workerNamed(m.cfg, k.worker)
