@@ -178,7 +178,10 @@ var _ child.Controller = (*childRuntime)(nil)
 // closes it: long enough for a request already on its way to arrive.
 const quietFor = 100 * time.Millisecond
 
-func (r *childRuntime) Stop(mode string, timeout time.Duration) {
+func (r *childRuntime) Stop(mode string, timeout time.Duration, handOver bool) {
+	if handOver {
+		r.p.loop.l.Post(func() { r.p.handover = r.sendHandovers })
+	}
 	switch mode {
 	case ipc.StopDrain:
 		r.p.StopGracefully(timeout)
@@ -187,6 +190,48 @@ func (r *childRuntime) Stop(mode string, timeout time.Duration) {
 	default:
 		r.p.Stop()
 	}
+}
+
+// sendHandovers passes connections to the master for this child's
+// replacement and closes this process's copies of their sockets. Loop-only.
+func (r *childRuntime) sendHandovers(w *Worker, hs []netloop.Handover) {
+	metas := make([]ipc.Handover, len(hs))
+	fds := make([]int, len(hs))
+	for i, h := range hs {
+		metas[i] = ipc.Handover{Pending: h.Pending, State: h.State}
+		fds[i] = h.FD
+	}
+	if err := r.s.HandOver(w.Name, metas, fds); err != nil {
+		r.log.Warn("hand-over failed; the connections close", zap.Error(err))
+	} else {
+		r.log.Info("connections handed over", zap.Int("count", len(hs)))
+	}
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}
+
+// Adopt takes over connections a retiring child handed over.
+func (r *childRuntime) Adopt(hs []ipc.Handover, files []*os.File) {
+	r.p.loop.l.Post(func() {
+		adopted := 0
+		for i, f := range files {
+			fd, err := adoptSocket(f)
+			if err != nil {
+				continue
+			}
+			if r.w.listener == nil { // retiring as well
+				_ = unix.Close(fd)
+				continue
+			}
+			if _, err := r.w.listener.Adopt(netloop.Handover{FD: fd, Pending: hs[i].Pending, State: hs[i].State}); err != nil {
+				r.log.Warn("cannot adopt a connection", zap.Error(err))
+				continue
+			}
+			adopted++
+		}
+		r.log.Info("connections adopted", zap.Int("count", adopted))
+	})
 }
 
 func (r *childRuntime) Reload() {

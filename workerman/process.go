@@ -37,6 +37,9 @@ type Process struct {
 	fds     []int // listening sockets not yet handed to the loop, or -1
 	log     *zap.Logger
 	opts    ProcessOptions
+	// handover, when set by a retiring child, receives the connections that
+	// can move to its replacement instead of being closed. Loop-only.
+	handover func(w *Worker, hs []netloop.Handover)
 }
 
 // NewProcess validates the workers, binds their listening sockets and builds
@@ -241,6 +244,7 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 			deadline = time.Now().Add(timeout)
 		}
 		check := func() {
+			p.moveConnections()
 			open := 0
 			for _, w := range p.workers {
 				open += len(w.conns)
@@ -267,6 +271,7 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 		p.closeListeners()
 		deadline := time.Now().Add(timeout)
 		check := func() {
+			p.moveConnections()
 			open := 0
 			for _, w := range p.workers {
 				for _, c := range w.conns {
@@ -284,6 +289,29 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 		check()
 		p.loop.l.AddSystemTimer(quiet/4, true, check)
 	})
+}
+
+// moveConnections hands every connection that can move right now (idle,
+// its protocol a codec.Migrator) to p.handover. The user sees no OnClose:
+// the connection lives on in the replacement. Loop-only.
+func (p *Process) moveConnections() {
+	if p.handover == nil {
+		return
+	}
+	for _, w := range p.workers {
+		var moved []netloop.Handover
+		for id, c := range w.conns {
+			h, err := c.nc.Detach()
+			if err != nil {
+				continue
+			}
+			delete(w.conns, id)
+			moved = append(moved, h)
+		}
+		if len(moved) > 0 {
+			p.handover(w, moved)
+		}
+	}
 }
 
 func (p *Process) closeListeners() {

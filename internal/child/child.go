@@ -79,6 +79,20 @@ func (s *Session) Retire() error {
 	return s.ch.Send(&ipc.Message{Type: ipc.TypeRetire, PID: os.Getpid()})
 }
 
+// HandOver sends connections to the master for the replacement of this
+// child, in batches that fit a message. The caller keeps and closes the
+// files afterwards.
+func (s *Session) HandOver(worker string, hs []ipc.Handover, fds []int) error {
+	for len(hs) > 0 {
+		n := min(len(hs), ipc.MaxHandoversPerMessage)
+		if err := s.ch.Send(&ipc.Message{Type: ipc.TypeHandover, Worker: worker, Handovers: hs[:n]}, fds[:n]...); err != nil {
+			return err
+		}
+		hs, fds = hs[n:], fds[n:]
+	}
+	return nil
+}
+
 // Fail tells the master why the child could not start.
 func (s *Session) Fail(err error) {
 	_ = s.ch.Send(&ipc.Message{Type: ipc.TypeSetupFailed, PID: os.Getpid(), Error: err.Error()})
@@ -88,8 +102,13 @@ func (s *Session) Fail(err error) {
 // called from the channel goroutine and must return within a second or so
 // (they post to the event loop and wait).
 type Controller interface {
-	// Stop stops the worker in an ipc.Stop* mode within timeout.
-	Stop(mode string, timeout time.Duration)
+	// Stop stops the worker in an ipc.Stop* mode within timeout; with
+	// handOver, connections that can move are sent to the replacement
+	// (Session.HandOver) instead of being closed.
+	Stop(mode string, timeout time.Duration, handOver bool)
+	// Adopt takes over connections handed over by a retiring child; it owns
+	// the files.
+	Adopt(hs []ipc.Handover, files []*os.File)
 	Reload()
 	Reopen(log *os.File)
 	Status() ipc.ProcessStatus
@@ -103,12 +122,17 @@ func (s *Session) Serve(c Controller) {
 	for {
 		m, files, err := s.ch.Recv(time.Time{})
 		if err != nil {
-			c.Stop(ipc.StopNow, 0)
+			c.Stop(ipc.StopNow, 0, false)
 			return
 		}
 		switch m.Type {
 		case ipc.TypeStop:
-			c.Stop(m.Mode, time.Duration(m.TimeoutMS)*time.Millisecond)
+			c.Stop(m.Mode, time.Duration(m.TimeoutMS)*time.Millisecond, m.HandOver)
+		case ipc.TypeHandover:
+			if len(files) == len(m.Handovers) {
+				c.Adopt(m.Handovers, files)
+				files = nil
+			}
 		case ipc.TypeReload:
 			c.Reload()
 		case ipc.TypeReopen:

@@ -22,6 +22,9 @@ const (
 	// Master → child requests, answered with the same type and ID.
 	TypeStatus      = "status"
 	TypeConnections = "connections"
+	// Retiring child → master → its replacement: established connections
+	// to adopt, one descriptor each, described in Handovers (same order).
+	TypeHandover = "handover"
 )
 
 // How a child stops (Message.Mode). All three stop accepting at once.
@@ -45,12 +48,28 @@ type Message struct {
 	PID     int    `json:"pid,omitempty"`
 	Error   string `json:"error,omitempty"`
 
-	Setup       *Setup          `json:"setup,omitempty"`
-	Mode        string          `json:"mode,omitempty"`
+	Setup *Setup `json:"setup,omitempty"`
+	Mode  string `json:"mode,omitempty"`
+	// HandOver (with TypeStop): move idle connections whose protocol allows
+	// it to the replacement instead of closing them (a reload).
+	HandOver    bool            `json:"hand_over,omitempty"`
+	Worker      string          `json:"worker,omitempty"`
+	Handovers   []Handover      `json:"handovers,omitempty"`
 	TimeoutMS   int64           `json:"timeout_ms,omitempty"`
 	Status      *ProcessStatus  `json:"status,omitempty"`
 	Connections []ConnectionRow `json:"connections,omitempty"`
 }
+
+// Handover describes one connection moving between children; its socket
+// travels as a descriptor of the same message.
+type Handover struct {
+	Pending []byte `json:"pending,omitempty"` // read, not yet framed
+	State   []byte `json:"state,omitempty"`   // the codec's (codec.Migrator)
+}
+
+// MaxHandoversPerMessage keeps a hand-over message within the descriptors
+// one message may carry.
+const MaxHandoversPerMessage = maxFDs
 
 // Setup tells a child what to run. Descriptors attached to the message: the
 // listening socket first, then the log file when HasLogFile.

@@ -350,11 +350,15 @@ func (m *Master) onChildEvent(ev childEvent) {
 		m.replace(p)
 		return
 	}
+	if ev.handover != nil {
+		m.passOn(p, ev.handover, ev.files)
+		return
+	}
 	if ev.ready && p.state == stateStarting {
 		p.state = stateReady
 		if old := m.replacing[p]; old != nil {
 			delete(m.replacing, p)
-			m.retire(old, ipc.StopDrain, m.cfg.GracefulTimeout.Duration)
+			m.retire(old, ipc.StopDrain, m.cfg.GracefulTimeout.Duration, true)
 		}
 		m.log.Info("child ready", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
 			zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
@@ -393,6 +397,70 @@ func (m *Master) onExit(ev exitEvent) {
 		return // retired by a reload meanwhile
 	}
 	m.respawnLater(p)
+}
+
+// passOn forwards connections handed over by a retiring child to the live
+// child of the same slot (or, failing that, any live child of the worker).
+// Without one they are closed: the clients reconnect.
+func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
+	defer closeFiles(files)
+	var to *proc
+	for _, p := range m.procs {
+		if p == from || p.worker.Name != from.worker.Name || p.state != stateReady {
+			continue
+		}
+		if to == nil || p.id == from.id && (to.id != from.id || p.gen > to.gen) {
+			to = p
+		}
+	}
+	if to == nil {
+		m.log.Warn("no child to take over connections; closing them", zap.String("worker", from.worker.Name),
+			zap.Int("count", len(files)))
+		return
+	}
+	fds, err := dupFDs(files)
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	if err != nil {
+		m.log.Warn("cannot pass connections on", zap.Error(err))
+		return
+	}
+	if err := to.ch.Send(msg, fds...); err != nil {
+		m.log.Warn("cannot pass connections on", zap.Int("child_pid", to.pid), zap.Error(err))
+		return
+	}
+	m.log.Info("connections passed on", zap.String("worker", from.worker.Name), zap.Int("count", len(files)),
+		zap.Int("from_pid", from.pid), zap.Int("to_pid", to.pid))
+}
+
+// dupFDs takes close-on-exec duplicates of the files' descriptors through
+// SyscallConn: File.Fd would switch the sockets to blocking mode, a flag
+// they share with the process that adopts them.
+func dupFDs(files []*os.File) ([]int, error) {
+	fds := make([]int, 0, len(files))
+	for _, f := range files {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return fds, err
+		}
+		var dupErr error
+		if err := rc.Control(func(fd uintptr) {
+			var nfd int
+			nfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+			if dupErr == nil {
+				fds = append(fds, nfd)
+			}
+		}); err != nil {
+			return fds, err
+		}
+		if dupErr != nil {
+			return fds, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", dupErr)
+		}
+	}
+	return fds, nil
 }
 
 // replace starts a new child for p's slot and retires p once it is ready:
@@ -524,19 +592,19 @@ func (m *Master) signalAll(graceful bool, timeout time.Duration) {
 		mode = ipc.StopDrain
 	}
 	for _, p := range m.procs {
-		m.retire(p, mode, timeout)
+		m.retire(p, mode, timeout, false)
 	}
 }
 
 // retire tells one child to stop in an ipc.Stop* mode and kills it (its
 // whole process group) if it is still there after timeout plus a margin;
 // a drain with a timeout of 0 waits forever.
-func (m *Master) retire(p *proc, mode string, timeout time.Duration) {
+func (m *Master) retire(p *proc, mode string, timeout time.Duration, handOver bool) {
 	if p.state == stateExited {
 		return
 	}
 	p.state = stateDraining
-	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeStop, Mode: mode, TimeoutMS: timeout.Milliseconds()}); err != nil {
+	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeStop, Mode: mode, TimeoutMS: timeout.Milliseconds(), HandOver: handOver}); err != nil {
 		_ = syscall.Kill(p.pid, syscall.SIGTERM)
 	}
 	if timeout <= 0 && mode == ipc.StopDrain {

@@ -116,7 +116,7 @@ func (op *reloadOp) childReady(m *Master, p *proc) {
 		return
 	}
 	if op.cur.old != nil {
-		m.retire(op.cur.old, op.retireMode(), op.retireTimeout(m))
+		m.retire(op.cur.old, op.retireMode(), op.retireTimeout(m), true)
 	}
 	op.cur = nil
 }
@@ -149,7 +149,7 @@ func (op *reloadOp) finish(m *Master, err error) {
 	m.reloading = nil
 	if err == nil {
 		for _, p := range op.leftover {
-			m.retire(p, op.retireMode(), op.retireTimeout(m))
+			m.retire(p, op.retireMode(), op.retireTimeout(m), true)
 		}
 		m.closeSockets(func(k sockKey) bool {
 			w := workerNamed(m.cfg, k.worker)

@@ -91,10 +91,12 @@ func (p *proc) deliverReply(m *ipc.Message) {
 
 // childEvent is what the per-child goroutines report to the master loop.
 type childEvent struct {
-	p      *proc
-	ready  bool
-	retire bool
-	err    error // setup failure or handshake error
+	p        *proc
+	ready    bool
+	retire   bool
+	handover *ipc.Message // connections to pass on, with files
+	files    []*os.File
+	err      error // setup failure or handshake error
 }
 
 type exitEvent struct {
@@ -191,10 +193,14 @@ func (m *Master) converse(p *proc, fd int) {
 	}
 	for {
 		msg, files, err := p.ch.Recv(time.Time{})
-		closeFiles(files)
 		if err != nil {
 			return // the exit is reported by wait
 		}
+		if msg.Type == ipc.TypeHandover {
+			report(childEvent{p: p, handover: msg, files: files})
+			continue
+		}
+		closeFiles(files)
 		switch msg.Type {
 		case ipc.TypeReady:
 			report(childEvent{p: p, ready: true})
