@@ -110,7 +110,7 @@ func (p *Process) listen(i int, w *Worker) error {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, os.NewSyscallError("getsockname", err))
 	}
 	p.fds[i] = fd
-	w.bound = sockaddrAddrPort(sa)
+	w.bound = netloop.SockaddrToAddrPort(sa)
 	w.loop = p.loop
 	w.conns = map[uint64]*Connection{}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -334,5 +333,3 @@ func (m *Master) sampleQPS() {
 		}
 	}()
 }
-
-func netipFrom16(a [16]byte) netip.Addr { return netip.AddrFrom16(a).Unmap() }

@@ -81,7 +81,7 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 	if err != nil {
 		return netip.AddrPort{}
 	}
-	return sockaddrToAddrPort(sa)
+	return SockaddrToAddrPort(sa)
 }
 
 // MaxPackageSize is the largest packet c accepts.
@@ -704,14 +704,28 @@ func (c *Conn) destroy() {
 		l.DelTimer(c.dialTimer)
 		c.dialTimer = 0
 	}
-	if c.fd >= 0 {
-		if c.fd < len(l.conns) && l.conns[c.fd] == c {
-			l.conns[c.fd] = nil
+	if fd := c.unregister(); fd >= 0 {
+		_ = unix.Close(fd)
+	}
+	cd := c.codec
+	c.notifyClose()
+	if cl, ok := cd.(codec.Closer); ok {
+		cl.Close()
+	}
+}
+
+// unregister forgets c in the loop and marks it closed, leaving its socket
+// open: the fd (or -1) is returned for the caller to close or hand over.
+func (c *Conn) unregister() int {
+	l := c.loop
+	fd := c.fd
+	if fd >= 0 {
+		if fd < len(l.conns) && l.conns[fd] == c {
+			l.conns[fd] = nil
 		}
-		// Explicit removal: a copy of the socket handed to another process
-		// would keep it in this epoll set after close.
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-		_ = unix.Close(c.fd)
+		// Explicit removal: a copy of the socket in another process (a
+		// hand-over) would keep it in this epoll set after close.
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 		c.fd = -1
 	}
 	c.status = StatusClosed
@@ -730,11 +744,7 @@ func (c *Conn) destroy() {
 	c.out.release()
 	c.in = nil
 	c.pending = 0
-	cd := c.codec
-	c.notifyClose()
-	if cl, ok := cd.(codec.Closer); ok {
-		cl.Close()
-	}
+	return fd
 }
 
 func (c *Conn) notifyClose() {
@@ -766,24 +776,8 @@ func (c *Conn) Detach() (Handover, error) {
 	if !ok {
 		return Handover{}, ErrNotMovable
 	}
-	l := c.loop
-	h := Handover{FD: c.fd, Pending: bytes.Clone(c.in), State: state}
-	if c.fd < len(l.conns) && l.conns[c.fd] == c {
-		l.conns[c.fd] = nil
-	}
-	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	c.fd = -1
-	c.status = StatusClosed
-	if c.ln != nil {
-		c.ln.live--
-		c.ln = nil
-	}
-	if c.flags&flagCounted != 0 {
-		l.stats.Connections--
-	}
-	c.flags = 0
-	c.in = nil
-	c.out.release()
+	h := Handover{Pending: bytes.Clone(c.in), State: state}
+	h.FD = c.unregister()
 	if cl, ok := c.codec.(codec.Closer); ok {
 		cl.Close()
 	}

@@ -107,7 +107,7 @@ func TestDial(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		full := sockaddrToAddrPort(sa)
+		full := SockaddrToAddrPort(sa)
 		for i := 0; ; i++ {
 			c, err := net.DialTimeout("tcp", full.String(), 200*time.Millisecond)
 			if err != nil {

@@ -58,7 +58,7 @@ func (l *Loop) AddListener(fd int, cfg ListenerConfig) (*Listener, error) {
 	}
 	ln := &Listener{loop: l, cfg: cfg, fd: fd}
 	if sa, err := unix.Getsockname(fd); err == nil {
-		ln.addr = sockaddrToAddrPort(sa)
+		ln.addr = SockaddrToAddrPort(sa)
 	}
 	if err := ln.arm(); err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func (ln *Listener) accept() {
 			_ = unix.Close(fd)
 			continue
 		}
-		ln.adopt(fd, sockaddrToAddrPort(sa), sa)
+		ln.adopt(fd, SockaddrToAddrPort(sa), sa)
 	}
 }
 
@@ -220,7 +220,7 @@ func (ln *Listener) Adopt(h Handover) (*Conn, error) {
 	if c.maxSend <= 0 {
 		c.maxSend = ln.cfg.MaxSendBuffer
 	}
-	c.init(l, h.FD, sockaddrToAddrPort(sa), nil)
+	c.init(l, h.FD, SockaddrToAddrPort(sa), nil)
 	c.status = StatusEstablished
 	c.lastRead = l.tick
 	c.codec = ln.cfg.Protocol.NewCodec(c)

@@ -65,10 +65,10 @@ func addrPortToSockaddr(ap netip.AddrPort) unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
 }
 
-// sockaddrToAddrPort converts an IP socket address; v4-mapped IPv6 addresses
+// SockaddrToAddrPort converts an IP socket address; v4-mapped IPv6 addresses
 // become plain IPv4, so a dual-stack listener reports 127.0.0.1, not
-// ::ffff:127.0.0.1.
-func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
+// ::ffff:127.0.0.1. Other families give the zero value.
+func SockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
