@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -64,6 +66,66 @@ func loadConfig(flagPath string) (*config.Config, error) {
 		path = "" // Load validates the embedded default like any file
 	}
 	return loadConfigFile(path)
+}
+
+// locateMaster is the config of the control verbs that only address a
+// running master (stop, status, connections, reopen). They need pid_file and
+// control_socket alone, so a file that fails validation, which is what a
+// refused reload leaves behind, must not keep them from the master: when the
+// full load fails, those keys (and the stop timeouts) are read leniently,
+// with a warning. If even that fails, the validation error stands.
+func locateMaster(flagPath string, stderr io.Writer) (*config.Config, error) {
+	cfg, loadErr := loadConfig(flagPath)
+	if loadErr == nil {
+		return cfg, nil
+	}
+	path, embedded, err := config.Find(flagPath)
+	if err != nil || embedded {
+		return nil, loadErr
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, loadErr
+	}
+	var keys struct {
+		PidFile         string          `toml:"pid_file"`
+		ControlSocket   string          `toml:"control_socket"`
+		StopTimeout     config.Duration `toml:"stop_timeout"`
+		GracefulTimeout config.Duration `toml:"graceful_timeout"`
+	}
+	keys.StopTimeout.Duration = config.DefaultStopTimeout
+	keys.GracefulTimeout.Duration = config.DefaultGracefulTimeout
+	if _, err := toml.Decode(string(data), &keys); err != nil {
+		// Not even TOML: look for the two keys among the top-level lines.
+		keys.PidFile, keys.ControlSocket = "", ""
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "[") {
+				break
+			}
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				continue
+			}
+			val, err := strconv.Unquote(strings.TrimSpace(v))
+			if err != nil {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "pid_file":
+				keys.PidFile = val
+			case "control_socket":
+				keys.ControlSocket = val
+			}
+		}
+	}
+	cfg = &config.Config{Path: path, PidFile: keys.PidFile, ControlSocket: keys.ControlSocket,
+		StopTimeout: keys.StopTimeout, GracefulTimeout: keys.GracefulTimeout}
+	if err := cfg.Resolve(); err != nil {
+		return nil, loadErr
+	}
+	fmt.Fprintf(stderr, "warning: %s has errors (workermand check lists them); using its pid_file and control_socket\n", path)
+	return cfg, nil
 }
 
 func loadConfigFile(path string) (*config.Config, error) {
@@ -352,7 +414,7 @@ func newStopCommand(st streams) *cobra.Command {
 		Short: "Stop the master and its workers (-g: let connections finish)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := locateMaster(*st.config, st.err)
 			if err != nil {
 				return err
 			}
@@ -458,7 +520,7 @@ func newReopenCommand(st streams) *cobra.Command {
 		Short: "Reopen the log files (after logrotate moved them)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := locateMaster(*st.config, st.err)
 			if err != nil {
 				return err
 			}

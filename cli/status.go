@@ -53,7 +53,7 @@ func newStatusCommand(st streams) *cobra.Command {
 		Short: "Show the master and every process (-d: refresh every second)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := locateMaster(*st.config, st.err)
 			if err != nil {
 				return err
 			}
@@ -193,7 +193,7 @@ func newConnectionsCommand(st streams) *cobra.Command {
 		Short: "List every connection of every process",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := locateMaster(*st.config, st.err)
 			if err != nil {
 				return err
 			}

@@ -140,6 +140,9 @@ func (s *Session) Serve(c Controller) {
 				c.Reopen(files[0])
 				files = files[1:]
 			}
+			if m.ID != 0 { // the master waits until every child switched
+				_ = s.ch.Send(&ipc.Message{Type: ipc.TypeReopen, ID: m.ID})
+			}
 		case ipc.TypeStatus:
 			st := c.Status()
 			_ = s.ch.Send(&ipc.Message{Type: ipc.TypeStatus, ID: m.ID, Status: &st})

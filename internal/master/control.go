@@ -186,8 +186,7 @@ func (m *Master) onRequest(r *request) {
 			r.reply <- responseFor(err)
 		}
 	case "reopen":
-		m.reopen()
-		r.reply <- Response{OK: true}
+		m.reopen(func(err error) { r.reply <- responseFor(err) })
 	default:
 		r.reply <- Response{Code: 1, Error: fmt.Sprintf("unknown command %q", r.Cmd)}
 	}
@@ -234,6 +233,7 @@ func (m *Master) status(done func(*StatusReport)) {
 	qps := m.qps
 	go func() {
 		rows := make([]ProcessStatus, len(procs))
+		gone := make([]bool, len(procs))
 		results := make(chan struct{}, len(procs))
 		for i, p := range procs {
 			go func() {
@@ -243,17 +243,26 @@ func (m *Master) status(done func(*StatusReport)) {
 				if a, ok := addrs[p.worker.Name]; ok {
 					row.Listen = p.worker.Addr.Scheme + "://" + a
 				}
-				if r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, statusTimeout); err == nil && r.Status != nil {
+				r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, statusTimeout)
+				if err == nil && r.Status != nil {
 					s := r.Status
 					row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
 					row.Timers, row.TotalRequest, row.Status = s.Timers, s.TotalRequest, "idle"
 				}
-				rows[i] = row
+				rows[i], gone[i] = row, errors.Is(err, errGone)
 			}()
 		}
 		for range procs {
 			<-results
 		}
+		// A child that exited meanwhile is not shown (not as busy either).
+		live := rows[:0]
+		for i, row := range rows {
+			if !gone[i] {
+				live = append(live, row)
+			}
+		}
+		rows = live
 		sort.Slice(rows, func(i, j int) bool {
 			if rows[i].Worker != rows[j].Worker {
 				return rows[i].Worker < rows[j].Worker

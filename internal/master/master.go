@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -190,7 +191,7 @@ func (m *Master) Addrs() map[string]string {
 	out := map[string]string{}
 	for k, fd := range m.sockets {
 		if sa, err := unix.Getsockname(fd); err == nil {
-			out[k.worker] = sockaddrString(sa)
+			out[k.worker] = netloop.SockaddrToAddrPort(sa).String()
 		}
 	}
 	return out
@@ -297,6 +298,9 @@ func (w *waitReady) check(m *Master) error {
 		case stateStarting:
 			return nil
 		case stateExited, stateDraining:
+			if p.setupErr != nil {
+				return fmt.Errorf("worker %q #%d could not start: %w", p.worker.Name, p.id, p.setupErr)
+			}
 			return fmt.Errorf("worker %q #%d exited during start-up", p.worker.Name, p.id)
 		}
 	}
@@ -330,7 +334,7 @@ func (m *Master) onSignal(sig syscall.Signal) {
 		}
 	case syscall.SIGHUP:
 		if m.opts.Daemonized {
-			m.reopen()
+			m.reopen(nil)
 		} else {
 			m.stop(false) // the terminal went away
 		}
@@ -342,7 +346,10 @@ func (m *Master) onChildEvent(ev childEvent) {
 	if ev.err != nil {
 		m.log.Error("child failed to start", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
 			zap.Int("child_pid", p.pid), zap.Error(ev.err))
-		p.state = stateDraining
+		// Its exit then counts as a crash: the slot is respawned with
+		// back-off. (Marking it draining made the exit look expected and
+		// left the slot empty for good.)
+		p.setupErr = ev.err
 		_ = p.cmd.Process.Kill()
 		return
 	}
@@ -369,6 +376,18 @@ func (m *Master) onChildEvent(ev childEvent) {
 }
 
 func (m *Master) onExit(ev exitEvent) {
+	// A child's last messages (a hand-over, why it could not start) are
+	// queued before its exit (see wait), but select may pick the exit
+	// first: handle them first, so that the exit is judged with them.
+	for range cap(m.childEvents) {
+		select {
+		case ce := <-m.childEvents:
+			m.onChildEvent(ce)
+			continue
+		default:
+		}
+		break
+	}
 	p := ev.p
 	expected := p.state == stateDraining || m.stopping
 	p.state = stateExited
@@ -584,6 +603,11 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.log.Info("stopping", zap.Bool("graceful", graceful), zap.Int("children", len(m.procs)))
 	m.signalAll(graceful, timeout)
+	// No child is spawned any more: close the listening sockets now, so that
+	// once the children have closed their copies (at once, whatever the
+	// mode) new connections are refused instead of queueing, unserved, on a
+	// socket only the master still holds.
+	m.closeSockets(nil)
 }
 
 func (m *Master) signalAll(graceful bool, timeout time.Duration) {
@@ -627,20 +651,44 @@ func (m *Master) retire(p *proc, mode string, timeout time.Duration, handOver bo
 	})
 }
 
-func (m *Master) reopen() {
+// reopen reopens the master's log file and hands the new one to every
+// child. done (may be nil) runs once each child has switched to it (or
+// failed to answer within a second), so that `workermand reopen` returns
+// only when nothing writes to the old file any more.
+func (m *Master) reopen(done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
 	if m.opts.ReopenLogs != nil {
 		if err := m.opts.ReopenLogs(); err != nil {
 			m.log.Error("reopen logs failed", zap.Error(err))
+			done(err)
 			return
 		}
 	}
-	lf := m.opts.LogFile()
-	for _, p := range m.procs {
-		if lf != nil {
-			_ = p.ch.Send(&ipc.Message{Type: ipc.TypeReopen}, int(lf.Fd()))
-		}
-	}
 	m.log.Info("logs reopened")
+	lf := m.opts.LogFile()
+	if lf == nil || len(m.procs) == 0 {
+		done(nil)
+		return
+	}
+	// A duplicate, so that a reopen right after this one cannot close the
+	// file under the sends.
+	fd, err := unix.FcntlInt(lf.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		done(err)
+		return
+	}
+	procs := slices.Clone(m.procs)
+	go func() {
+		defer unix.Close(fd)
+		var wg sync.WaitGroup
+		for _, p := range procs {
+			wg.Go(func() { _, _ = p.request(&ipc.Message{Type: ipc.TypeReopen}, statusTimeout, fd) })
+		}
+		wg.Wait()
+		done(nil)
+	}()
 }
 
 // afterEvent is the hook for work that follows any event.
@@ -651,13 +699,3 @@ func (m *Master) afterEvent() {
 }
 
 var errNotRunning = errors.New("master is not running")
-
-func sockaddrString(sa unix.Sockaddr) string {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return fmt.Sprintf("%d.%d.%d.%d:%d", sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3], sa.Port)
-	case *unix.SockaddrInet6:
-		return fmt.Sprintf("[%s]:%d", netipFrom16(sa.Addr), sa.Port)
-	}
-	return ""
-}

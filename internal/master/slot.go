@@ -42,14 +42,18 @@ type proc struct {
 	pid    int
 	state  childState
 	start  time.Time
+	// setupErr is the start-up failure the child reported, if any.
+	setupErr error
+	// conversed is closed when converse has read the channel to its end.
+	conversed chan struct{}
 
 	mu      sync.Mutex
 	lastID  uint64
 	pending map[uint64]chan *ipc.Message
 }
 
-// request sends m and waits for the reply with the same ID.
-func (p *proc) request(m *ipc.Message, timeout time.Duration) (*ipc.Message, error) {
+// request sends m (with fds) and waits for the reply with the same ID.
+func (p *proc) request(m *ipc.Message, timeout time.Duration, fds ...int) (*ipc.Message, error) {
 	reply := make(chan *ipc.Message, 1)
 	p.mu.Lock()
 	p.lastID++
@@ -64,18 +68,29 @@ func (p *proc) request(m *ipc.Message, timeout time.Duration) (*ipc.Message, err
 		delete(p.pending, m.ID)
 		p.mu.Unlock()
 	}()
-	if err := p.ch.Send(m); err != nil {
+	if err := p.ch.Send(m, fds...); err != nil {
 		return nil, err
 	}
 	select {
 	case r := <-reply:
 		return r, nil
+	case <-p.conversed:
+		// The child is gone: no answer will come, do not wait for one.
+		select {
+		case r := <-reply:
+			return r, nil
+		default:
+			return nil, errGone
+		}
 	case <-time.After(timeout):
 		return nil, errBusy
 	}
 }
 
-var errBusy = errors.New("no answer in time")
+var (
+	errBusy = errors.New("no answer in time")
+	errGone = errors.New("the child exited")
+)
 
 func (p *proc) deliverReply(m *ipc.Message) {
 	p.mu.Lock()
@@ -135,7 +150,8 @@ func (m *Master) spawn(w *config.Worker, id int, fd int) (*proc, error) {
 	}
 	theirs.Close()
 	m.generation++
-	p := &proc{worker: w, id: id, gen: m.generation, cmd: cmd, ch: ch, pid: cmd.Process.Pid, start: time.Now()}
+	p := &proc{worker: w, id: id, gen: m.generation, cmd: cmd, ch: ch, pid: cmd.Process.Pid, start: time.Now(),
+		conversed: make(chan struct{})}
 	m.log.Debug("child started", zap.String("worker", w.Name), zap.Int("id", id), zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
 	go m.wait(p)
 	go m.converse(p, fd)
@@ -154,6 +170,14 @@ func (m *Master) wait(p *proc) {
 			status = "exit " + strconv.Itoa(ws.ExitStatus())
 		}
 	}
+	// What the child sent just before it exited (a hand-over, why it could
+	// not start) may still be unread: closing the channel now would drop
+	// it. converse reads up to the end of the channel and reports before
+	// the exit is; the bound covers a descendant that kept the channel open.
+	select {
+	case <-p.conversed:
+	case <-time.After(time.Second):
+	}
 	p.ch.Close()
 	m.exits <- exitEvent{p: p, status: status, err: err}
 }
@@ -161,6 +185,7 @@ func (m *Master) wait(p *proc) {
 // converse runs the handshake, then routes the child's messages: readiness
 // to the master loop, replies to whoever asked.
 func (m *Master) converse(p *proc, fd int) {
+	defer close(p.conversed)
 	report := func(ev childEvent) {
 		select {
 		case m.childEvents <- ev:
