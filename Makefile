@@ -5,7 +5,7 @@ LDFLAGS  := -X github.com/workermand/workermand/cli.Version=$(VERSION)
 # Seconds each fuzz target gets in the smoke run (CI).
 FUZZTIME ?= 5s
 
-.PHONY: build run test test-race test-norace fuzz-smoke lint bench clean
+.PHONY: build run test test-race test-norace test-race-binary fuzz-smoke lint bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workermand ./cmd/workermand
@@ -18,13 +18,18 @@ run: build
 # only build there, since the race runtime allocates, and race builds poison
 # message buffers through private copies, so only this pass runs the loop's
 # production buffer path), and a short run of every fuzzer.
-test: lint test-race test-norace fuzz-smoke
+test: lint test-race test-norace test-race-binary fuzz-smoke
 
 test-race:
 	$(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
 
 test-norace:
 	$(GO) test -shuffle=on -count=1 -timeout 10m ./...
+
+# The daemon's integration tests once more, against binaries built with -race:
+# a data race reported by a master or a child fails the test.
+test-race-binary:
+	WORKERMAND_RACE_BINARY=1 $(GO) test -count=1 -timeout 10m ./test/
 
 fuzz-smoke:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
