@@ -666,17 +666,22 @@ func (m *Master) reopen(done func(error)) {
 			return
 		}
 	}
-	m.log.Info("logs reopened")
+	// "logs reopened" is logged once every process writes to the new file,
+	// so that a line after it in the new file means no one writes the old.
+	finished := func(err error) {
+		m.log.Info("logs reopened")
+		done(err)
+	}
 	lf := m.opts.LogFile()
 	if lf == nil || len(m.procs) == 0 {
-		done(nil)
+		finished(nil)
 		return
 	}
 	// A duplicate, so that a reopen right after this one cannot close the
 	// file under the sends.
 	fd, err := unix.FcntlInt(lf.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		done(err)
+		finished(err)
 		return
 	}
 	procs := slices.Clone(m.procs)
@@ -687,7 +692,7 @@ func (m *Master) reopen(done func(error)) {
 			wg.Go(func() { _, _ = p.request(&ipc.Message{Type: ipc.TypeReopen}, statusTimeout, fd) })
 		}
 		wg.Wait()
-		done(nil)
+		finished(nil)
 	}()
 }
 
