@@ -201,7 +201,7 @@ func TestCrashLoopBackoff(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			d := newDaemon(t, crashBin)
-			d.env = []string{"WORKERMAND_BACKOFF_MIN=50ms", "WORKERMAND_BACKOFF_MAX=400ms"}
+			d.env = append(d.env, "WORKERMAND_BACKOFF_MIN=50ms", "WORKERMAND_BACKOFF_MAX=400ms")
 			d.globals["log_format"] = `"json"`
 			failFile := filepath.Join(d.dir, "fail")
 			d.writeConfig(

@@ -64,7 +64,9 @@ type daemon struct {
 	pidFile, sock, logFile, outFile string
 	// globals are the config's global keys, rendered as key = value.
 	globals map[string]string
-	// env is added to the environment of every command.
+	// env is added to the environment of every command. It starts with
+	// markerEnv=<dir>, which the master and its children inherit: marked
+	// finds them by it.
 	env []string
 
 	// st is shared by the copies that in makes for subtests.
@@ -73,8 +75,8 @@ type daemon struct {
 
 type daemonState struct {
 	mu     sync.Mutex
-	master int          // the master's pid, once known
-	seen   map[int]bool // every child pid status showed
+	master int            // the master's pid, once known
+	seen   map[int]string // every child pid status showed → its start time
 }
 
 // in returns d for use by subtest t: its helpers fail t, not the parent.
@@ -96,8 +98,9 @@ func newDaemon(t *testing.T, bin string) *daemon {
 		sock:    filepath.Join(dir, "wm.sock"),
 		logFile: filepath.Join(dir, "wm.log"),
 		outFile: filepath.Join(dir, "stdout.log"),
-		st:      &daemonState{seen: map[int]bool{}},
+		st:      &daemonState{seen: map[int]string{}},
 	}
+	d.env = []string{markerEnv + "=" + dir}
 	d.globals = map[string]string{
 		"pid_file":         strconv.Quote(d.pidFile),
 		"control_socket":   strconv.Quote(d.sock),
@@ -323,7 +326,9 @@ func (d *daemon) status() (*statusDoc, error) {
 	}
 	d.st.mu.Lock()
 	for _, p := range st.Processes {
-		d.st.seen[p.PID] = true
+		if _, ok := d.st.seen[p.PID]; !ok {
+			d.st.seen[p.PID] = startTime(p.PID)
+		}
 	}
 	if st.Master.PID > 0 && d.st.master == 0 {
 		d.st.master = st.Master.PID
@@ -441,18 +446,38 @@ func (d *daemon) cleanup() {
 			t.Errorf("cleanup: %s", r)
 		}
 	}
-	if master > 0 && alive(master) && strings.Contains(cmdline(master), d.cfg) {
-		t.Errorf("cleanup: master %d still alive after stop; killing it", master)
-		_ = syscall.Kill(master, syscall.SIGKILL)
-	}
+	// stop returns once the master released its lock; it may take a few
+	// more milliseconds to exit, and its children too.
 	d.st.mu.Lock()
-	seen := slices.Sorted(maps.Keys(d.st.seen))
+	seen := maps.Clone(d.st.seen)
 	d.st.mu.Unlock()
-	for _, pid := range seen {
-		if alive(pid) && isChild(pid) {
-			t.Errorf("cleanup: child %d still alive after the master stopped; killing it", pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+	ours := func() []int {
+		var left []int
+		if master > 0 && alive(master) && strings.Contains(cmdline(master), d.cfg) {
+			left = append(left, master)
 		}
+		for pid, started := range seen {
+			// The same process (not a recycled pid): same start time.
+			if alive(pid) && isChild(pid) && started != "" && startTime(pid) == started && !slices.Contains(left, pid) {
+				left = append(left, pid)
+			}
+		}
+		for _, pid := range d.marked() {
+			if !slices.Contains(left, pid) {
+				left = append(left, pid)
+			}
+		}
+		return left
+	}
+	deadline := time.Now().Add(slow(5 * time.Second))
+	left := ours()
+	for len(left) > 0 && time.Now().Before(deadline) {
+		time.Sleep(pollEvery)
+		left = ours()
+	}
+	for _, pid := range left {
+		t.Errorf("cleanup: process %d (%s) still alive after stop; killing it", pid, cmdline(pid))
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if raceBinaries {
 		for _, f := range []string{d.outFile, d.logFile, filepath.Join(d.dir, "foreground.err")} {
@@ -464,6 +489,29 @@ func (d *daemon) cleanup() {
 	if t.Failed() {
 		t.Logf("daemon files:\n%s", d.logTail())
 	}
+}
+
+// markerEnv marks the processes of one daemon (see daemon.env).
+const markerEnv = "WMTEST_DAEMON"
+
+// marked lists the live processes that inherited this daemon's marker:
+// its master and children, whatever their parent now, and the CLI commands
+// running for it.
+func (d *daemon) marked() []int {
+	want := []byte(markerEnv + "=" + d.dir + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && bytes.Contains(env, want) && alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // alive reports whether pid exists and is not a zombie.
@@ -479,6 +527,24 @@ func alive(pid int) bool {
 	}
 	state := b[i+2]
 	return state != 'Z' && state != 'X'
+}
+
+// startTime is field 22 of /proc/<pid>/stat, the process's start time in
+// clock ticks since boot: with the pid, it names one process.
+func startTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19] // fields after ")" start at field 3
 }
 
 func cmdline(pid int) string {

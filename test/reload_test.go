@@ -325,39 +325,8 @@ func TestStopDuringReload(t *testing.T) {
 	}
 	waitGone(t, slow(3*time.Second), "master and children", append(st.pids(), st.Master.PID)...)
 	// Children the reload may have started are gone too.
-	d.st.mu.Lock()
-	seen := slices.Collect(func(yield func(int) bool) {
-		for pid := range d.st.seen {
-			if !yield(pid) {
-				return
-			}
-		}
+	waitFor(t, slow(3*time.Second), "every process of the stopped master gone", func() (bool, string) {
+		left := d.marked()
+		return len(left) == 0, fmt.Sprintf("still alive: %v", left)
 	})
-	d.st.mu.Unlock()
-	waitGone(t, slow(3*time.Second), "every child seen", seen...)
-	if left := childrenOf(st.Master.PID); len(left) > 0 {
-		t.Errorf("processes of the stopped master still alive: %v", left)
-	}
-}
-
-// childrenOf lists live processes whose argv[0] names a workermand child
-// and whose parent is pid.
-func childrenOf(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil || !alive(p) || !isChild(p) {
-			continue
-		}
-		b, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			f := strings.Fields(s[i+1:])
-			if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }

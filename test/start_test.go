@@ -188,7 +188,7 @@ func TestForegroundStopsOnSignals(t *testing.T) {
 			}
 			defer errFile.Close()
 			cmd := exec.Command(d.bin, "start", "-c", d.cfg)
-			cmd.Dir, cmd.Env = d.dir, cleanEnv()
+			cmd.Dir, cmd.Env = d.dir, append(cleanEnv(), d.env...)
 			cmd.Stdout, cmd.Stderr = errFile, errFile
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -275,7 +275,9 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 			open := 0
 			for _, w := range p.workers {
 				for _, c := range w.conns {
-					if c.nc.IdleFor() >= quiet && c.SendQueueSize() == 0 && c.RecvQueueSize() == 0 {
+					// Unread last: a request may wait in the kernel even when
+					// the loop saw nothing for a while (it was descheduled).
+					if c.nc.IdleFor() >= quiet && c.SendQueueSize() == 0 && c.RecvQueueSize() == 0 && c.nc.Unread() == 0 {
 						c.Close()
 						continue
 					}

@@ -14,8 +14,9 @@ const (
 	// the replacement, then stops this child gracefully.
 	TypeRetire = "retire"
 	// Master → child: stop (see Mode; TimeoutMS bounds it); reload for a
-	// worker that is not reloadable (runs OnWorkerReload only); reopen the
-	// log file (attached).
+	// worker that is not reloadable (runs OnWorkerReload only); reopen: use
+	// the attached log file from now on (answered, when the request has an
+	// ID, once switched).
 	TypeStop   = "stop"
 	TypeReload = "reload"
 	TypeReopen = "reopen"

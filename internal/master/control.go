@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -280,13 +282,19 @@ func (m *Master) status(done func(*StatusReport)) {
 func (m *Master) connections(done func([]ipc.ConnectionRow)) {
 	procs := m.liveProcs()
 	go func() {
-		var all []ipc.ConnectionRow
-		for _, p := range procs {
-			if r, err := p.request(&ipc.Message{Type: ipc.TypeConnections}, statusTimeout); err == nil {
-				all = append(all, r.Connections...)
-			}
+		// Concurrently, like status: a busy child costs one timeout, not one
+		// each.
+		parts := make([][]ipc.ConnectionRow, len(procs))
+		var wg sync.WaitGroup
+		for i, p := range procs {
+			wg.Go(func() {
+				if r, err := p.request(&ipc.Message{Type: ipc.TypeConnections}, statusTimeout); err == nil {
+					parts[i] = r.Connections
+				}
+			})
 		}
-		done(all)
+		wg.Wait()
+		done(slices.Concat(parts...))
 	}()
 }
 

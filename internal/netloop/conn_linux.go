@@ -119,6 +119,20 @@ func (c *Conn) SendQueueSize() int {
 	return n
 }
 
+// Unread is how many received bytes wait in the kernel, not read yet
+// (SIOCINQ); 0 on error or once closed. It is a syscall: for rare checks
+// such as deciding whether a connection is quiet enough to close.
+func (c *Conn) Unread() int {
+	if c.fd < 0 {
+		return 0
+	}
+	n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // IdleFor is how long ago c last received data (or was opened), as of the
 // start of the current loop turn.
 func (c *Conn) IdleFor() time.Duration { return time.Duration(c.loop.tick - c.lastRead) }
