@@ -5,7 +5,7 @@ LDFLAGS  := -X github.com/workermand/workermand/cli.Version=$(VERSION)
 # Seconds each fuzz target gets in the smoke run (CI).
 FUZZTIME ?= 5s
 
-.PHONY: build run test test-race test-norace test-race-binary fuzz-smoke lint bench clean
+.PHONY: build run test test-race test-norace test-race-binary verify-unit fuzz-smoke lint bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workermand ./cmd/workermand
@@ -18,7 +18,7 @@ run: build
 # only build there, since the race runtime allocates, and race builds poison
 # message buffers through private copies, so only this pass runs the loop's
 # production buffer path), and a short run of every fuzzer.
-test: lint test-race test-norace test-race-binary fuzz-smoke
+test: lint test-race test-norace test-race-binary verify-unit fuzz-smoke
 
 test-race:
 	$(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
@@ -30,6 +30,10 @@ test-norace:
 # a data race reported by a master or a child fails the test.
 test-race-binary:
 	WORKERMAND_RACE_BINARY=1 $(GO) test -count=1 -timeout 10m ./test/
+
+# systemd-analyze verify on the shipped unit, with the built binary in place.
+verify-unit: build
+	./systemd/verify.sh bin/workermand
 
 fuzz-smoke:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
