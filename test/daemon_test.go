@@ -309,6 +309,8 @@ type procDoc struct {
 	SendFail     uint64  `json:"send_fail"`
 	Timers       int     `json:"timers"`
 	TotalRequest uint64  `json:"total_request"`
+	Exceptions   uint64  `json:"exceptions"`
+	Rejected     uint64  `json:"rejected"`
 	QPS          float64 `json:"qps"`
 	Status       string  `json:"status"`
 }

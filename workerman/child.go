@@ -95,7 +95,7 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 	if wc == nil {
 		return nil, fmt.Errorf("worker %q is not in the config the master sent", st.Worker)
 	}
-	fields := []zap.Field{zap.String("role", "child"), zap.String("worker", wc.Name), zap.Int("id", st.ID), zap.Int("gen", st.Generation)}
+	fields := []zap.Field{zap.Int("pid", os.Getpid()), zap.String("role", "child"), zap.String("worker", wc.Name), zap.Int("id", st.ID), zap.Int("gen", st.Generation)}
 	var log *zap.Logger
 	var out *logging.Output
 	if s.LogFile != nil {
@@ -146,6 +146,7 @@ func workerFromConfig(wc *config.Worker) *Worker {
 	w.MaxSendBufferSize = wc.MaxSendBufferSize
 	w.MaxConnections = wc.MaxConnections
 	w.IdleTimeout = wc.IdleTimeout.Duration
+	w.ProxyProtocol = wc.ProxyPrefixes
 	if wc.MaxRequests > 0 {
 		w.MaxRequests = uint64(wc.MaxRequests)
 	}
@@ -255,7 +256,7 @@ func (r *childRuntime) Status() ipc.ProcessStatus {
 	_ = r.p.OnLoopWait(snapshotTimeout, func() {
 		s := r.p.loop.Stats()
 		st.Connections, st.SendFail, st.Timers = s.Connections, s.SendFail, s.Timers
-		st.TotalRequest, st.Exceptions = s.TotalRequest, s.Exceptions
+		st.TotalRequest, st.Exceptions, st.Rejected = s.TotalRequest, s.Exceptions, s.Rejected
 	})
 	return st
 }

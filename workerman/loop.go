@@ -46,6 +46,7 @@ func (e *EventLoop) Stats() Stats {
 		ProtocolErrors: s.ProtocolErrors,
 		Timers:         s.Timers,
 		AcceptPauses:   s.AcceptPauses,
+		Rejected:       s.Rejected,
 	}
 }
 

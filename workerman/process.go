@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/internal/netloop"
+	"github.com/workermand/workermand/internal/proxyproto"
 )
 
 // ProcessOptions configure a Process.
@@ -143,7 +144,7 @@ func (p *Process) accept(i int) error {
 	w, fd := p.workers[i], p.fds[i]
 	p.fds[i] = -1
 	ln, err := p.loop.l.AddListener(fd, netloop.ListenerConfig{
-		Protocol:       w.proto,
+		Protocol:       proxyproto.Wrap(w.proto, w.ProxyProtocol),
 		NewConn:        w.newConn,
 		Shared:         w.Count > 1 && !w.ReusePort,
 		MaxPackageSize: w.MaxPackageSize,

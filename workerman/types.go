@@ -83,6 +83,9 @@ type Stats struct {
 	Timers int
 	// AcceptPauses counts pauses of accepting for lack of descriptors.
 	AcceptPauses uint64
+	// Rejected counts connections closed at accept because the worker was
+	// at MaxConnections.
+	Rejected uint64
 }
 
 // DefaultMaxSendBufferSize and DefaultMaxPackageSize are Workerman's limits:

@@ -47,6 +47,12 @@ type Worker struct {
 	// MaxRequests makes the daemon replace a child after it handled that
 	// many messages (0: never); the replacement starts first.
 	MaxRequests uint64
+	// ProxyProtocol lists the sources (load balancers) whose connections
+	// start with a PROXY protocol header, version 1 or 2: it is required
+	// from them, and RemoteAddr reports the client address it carries once
+	// read (OnConnect still sees the balancer's). Other peers are served
+	// without one.
+	ProxyProtocol []netip.Prefix
 	// Handler, when set, attaches its callbacks to the worker before
 	// OnWorkerStart (see RegisterHandler).
 	Handler Handler

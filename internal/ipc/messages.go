@@ -97,6 +97,7 @@ type ProcessStatus struct {
 	Timers       int    `json:"timers"`
 	TotalRequest uint64 `json:"total_request"`
 	Exceptions   uint64 `json:"exceptions"`
+	Rejected     uint64 `json:"rejected"`
 }
 
 // ConnectionRow is one connection in `connections`.

@@ -72,6 +72,8 @@ type ProcessStatus struct {
 	SendFail     uint64  `json:"send_fail"`
 	Timers       int     `json:"timers"`
 	TotalRequest uint64  `json:"total_request"`
+	Exceptions   uint64  `json:"exceptions"` // panics recovered from callbacks
+	Rejected     uint64  `json:"rejected"`   // connections over max_connections
 	QPS          float64 `json:"qps"`
 	Status       string  `json:"status"` // idle, busy
 }
@@ -250,6 +252,7 @@ func (m *Master) status(done func(*StatusReport)) {
 					s := r.Status
 					row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
 					row.Timers, row.TotalRequest, row.Status = s.Timers, s.TotalRequest, "idle"
+					row.Exceptions, row.Rejected = s.Exceptions, s.Rejected
 				}
 				rows[i], gone[i] = row, errors.Is(err, errGone)
 			}()

@@ -72,6 +72,10 @@ func (c *Conn) Status() Status { return c.status }
 // RemoteAddr is the peer's address (the target, for an outbound connection).
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
+// SetRemoteAddr replaces the address RemoteAddr reports, e.g. with the
+// client address of a PROXY protocol header. Loop-only.
+func (c *Conn) SetRemoteAddr(ap netip.AddrPort) { c.remote = ap }
+
 // LocalAddr is the connection's local address, or the zero value once closed.
 func (c *Conn) LocalAddr() netip.AddrPort {
 	if c.fd < 0 {
