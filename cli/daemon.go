@@ -554,7 +554,13 @@ func newCheckCommand(st streams) *cobra.Command {
 // commandMaster sends req to the running master; exit code 7 when none runs.
 func commandMaster(cfg *config.Config, req master.Request) (*master.Response, error) {
 	if _, running, _ := pidfile.Running(cfg.PidFile); !running {
-		return nil, &exitError{code: exitNoMaster, err: fmt.Errorf("workermand is not running (config %s)", configName(cfg))}
+		msg := fmt.Sprintf("workermand is not running (config %s, pid file %s)", configName(cfg), cfg.PidFile)
+		if req.Cmd == "reload" {
+			// The likeliest surprise: the file now names another pid file or
+			// control socket than the running master uses.
+			msg += "; if pid_file or control_socket changed in the file, the running master still uses the old ones: they cannot change on reload (restart instead)"
+		}
+		return nil, &exitError{code: exitNoMaster, err: errors.New(msg)}
 	}
 	resp, err := control(cfg.ControlSocket, req)
 	if err != nil {
