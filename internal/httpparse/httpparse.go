@@ -1,0 +1,532 @@
+// Package httpparse is a strict, incremental, zero-copy HTTP/1.1 request-head
+// parser and chunked-body decoder: the framing layer of the http:// protocol.
+//
+// It is deliberately strict (RFC 9112 plus the request-smuggling defences of
+// Workerman v5.2): bare LF, obs-fold, whitespace before the colon, duplicate
+// Host or Content-Length, Content-Length together with Transfer-Encoding,
+// Transfer-Encoding in HTTP/1.0 and any transfer coding other than a single
+// "chunked" are all refused with the status the server should answer.
+//
+// Incremental means the caller passes the whole buffered input on every call:
+// ParseHead answers (0, nil) until the head is complete, and the answer for a
+// prefix of the input is always either "incomplete" or the answer for the
+// whole input, so how the bytes were split never changes the result.
+package httpparse
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// Default limits, used when a Limits field is zero or negative.
+const (
+	DefaultMaxHeaderBytes = 16384
+	DefaultMaxHeaders     = 100
+)
+
+// Limits bounds a request head.
+type Limits struct {
+	// MaxHeaderBytes bounds the whole head (request line, fields and the
+	// blank line). A longer head, or an unterminated one of at least this
+	// many bytes, is refused with 431.
+	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header fields (431 beyond it).
+	MaxHeaders int
+}
+
+// Header is one header field. Name and Value are slices into the input
+// buffer: valid only as long as the buffer is. Value has its surrounding
+// whitespace trimmed.
+type Header struct{ Name, Value []byte }
+
+// Request is a parsed request head. Its byte slices point into the buffer
+// given to ParseHead. A Request may be reused: ParseHead resets every field
+// and appends to Headers[:0], so a warm Request parses without allocating.
+type Request struct {
+	Method, Target, Proto []byte // Proto is "HTTP/1.1" or "HTTP/1.0"
+	Major, Minor          int
+	Headers               []Header
+	Host                  []byte // the single Host value (nil when absent, HTTP/1.0 only)
+	ContentLength         int64  // -1 when absent
+	Chunked               bool   // Transfer-Encoding: chunked
+	KeepAlive             bool   // RFC 9112 persistence
+	ExpectContinue        bool   // Expect: 100-continue on HTTP/1.1
+	HeadLen               int    // bytes of the head, through the blank line
+}
+
+// Header returns the value of the first field named name (ASCII
+// case-insensitive; name must be lower case), or nil.
+func (r *Request) Header(name string) []byte {
+	for i := range r.Headers {
+		if equalFoldLower(r.Headers[i].Name, name) {
+			return r.Headers[i].Value
+		}
+	}
+	return nil
+}
+
+// Error is a refusal: the HTTP status to answer (400, 413, 431, 501, 505)
+// and a short reason for logs. Errors returned by this package are shared
+// values: do not modify them.
+type Error struct {
+	Status int
+	Reason string
+}
+
+func (e *Error) Error() string {
+	return "http " + strconv.Itoa(e.Status) + ": " + e.Reason
+}
+
+func newErr(status int, reason string) *Error { return &Error{Status: status, Reason: reason} }
+
+// The refusals, shared so that the error paths do not allocate either.
+var (
+	errBareLF          = newErr(400, "bare LF")
+	errHeadTooLarge    = newErr(431, "request header block too large")
+	errTooManyHeaders  = newErr(431, "too many header fields")
+	errRequestLine     = newErr(400, "malformed request line")
+	errMethod          = newErr(400, "method is not a token")
+	errTarget          = newErr(400, "malformed request target")
+	errVersion         = newErr(505, "HTTP version not supported")
+	errObsFold         = newErr(400, "obsolete line folding")
+	errNoColon         = newErr(400, "header field without a colon")
+	errFieldName       = newErr(400, "header field name is not a token")
+	errFieldValue      = newErr(400, "invalid character in header field value")
+	errNoHost          = newErr(400, "missing Host header")
+	errDupHost         = newErr(400, "duplicate Host header")
+	errBadHost         = newErr(400, "malformed Host header")
+	errBadCL           = newErr(400, "malformed Content-Length")
+	errDupCL           = newErr(400, "duplicate Content-Length")
+	errHugeCL          = newErr(413, "Content-Length too large")
+	errCLAndTE         = newErr(400, "both Content-Length and Transfer-Encoding")
+	errTE10            = newErr(400, "Transfer-Encoding in HTTP/1.0")
+	errBadTE           = newErr(400, "malformed Transfer-Encoding")
+	errChunkedNotLast  = newErr(400, "chunked is not the final transfer coding")
+	errUnknownCoding   = newErr(501, "unsupported transfer coding")
+	errChunkLine       = newErr(400, "chunk size line too long")
+	errChunkHex        = newErr(400, "invalid chunk size")
+	errChunkOverflow   = newErr(400, "chunk size overflows")
+	errChunkExt        = newErr(400, "malformed chunk extension")
+	errChunkCRLF       = newErr(400, "chunk data not followed by CRLF")
+	errTrailerTooLarge = newErr(431, "trailer section too large")
+	errTooManyTrailers = newErr(431, "too many trailer fields")
+)
+
+// tchar per RFC 9110 §5.6.2.
+var isTchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return
+}()
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !isTchar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldLower reports whether b equals lower (an ASCII lower-case string)
+// ignoring ASCII case.
+func equalFoldLower(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+var (
+	lfCRLF = []byte("\n\r\n")
+	lfLF   = []byte("\n\n")
+)
+
+// nextLine returns the line starting at pos in win (without its CRLF) and
+// the offset after it; ok is false when no LF follows pos in win. A LF not
+// preceded by CR is errBareLF.
+func nextLine(win []byte, pos int) (line []byte, next int, ok bool, err *Error) {
+	i := bytes.IndexByte(win[pos:], '\n')
+	if i < 0 {
+		return nil, 0, false, nil
+	}
+	if i == 0 || win[pos+i-1] != '\r' {
+		return nil, 0, false, errBareLF
+	}
+	return win[pos : pos+i-1], pos + i + 1, true, nil
+}
+
+// parseField validates a field line (RFC 9112 §5): a token name, the colon
+// right after it, and a value of visible characters, SP, HTAB and obs-text.
+func parseField(line []byte) (name, value []byte, err *Error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return nil, nil, errObsFold
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return nil, nil, errNoColon
+	}
+	name = line[:colon]
+	if !isToken(name) {
+		return nil, nil, errFieldName
+	}
+	value = trimOWS(line[colon+1:])
+	for _, c := range value {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return nil, nil, errFieldValue
+		}
+	}
+	return name, value, nil
+}
+
+// ParseHead parses the request head at the start of buf into r. It returns
+// (0, nil) when the head is incomplete, (n, nil) with n = r.HeadLen when it
+// is complete, or an *Error with the status to answer when the head is
+// malformed or over a limit. Empty lines before the request line are skipped
+// (RFC 9112 §2.2) and counted in HeadLen. Nothing after the head is looked at.
+func ParseHead(buf []byte, r *Request, lim Limits) (int, error) {
+	maxBytes := lim.MaxHeaderBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxHeaderBytes
+	}
+	maxHeaders := lim.MaxHeaders
+	if maxHeaders <= 0 {
+		maxHeaders = DefaultMaxHeaders
+	}
+	win := buf
+	if len(win) > maxBytes {
+		win = win[:maxBytes]
+	}
+	// Cheap wait: every head ends in "\n\r\n" (or "\n\n", which is refused),
+	// so without one and below the limit there is nothing to decide yet.
+	if len(buf) < maxBytes && bytes.Index(win, lfCRLF) < 0 && bytes.Index(win, lfLF) < 0 {
+		return 0, nil
+	}
+	n, err := parseHead(win, len(buf) >= maxBytes, maxHeaders, r)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// parseHead parses sequentially, line by line, so that an answer depends
+// only on the bytes up to the line where it is found: this is what makes a
+// prefix of the input answer either "incomplete" or the same as the whole.
+func parseHead(win []byte, full bool, maxHeaders int, r *Request) (int, *Error) {
+	*r = Request{Headers: r.Headers[:0], ContentLength: -1}
+	incomplete := func() (int, *Error) {
+		if full {
+			return 0, errHeadTooLarge
+		}
+		return 0, nil
+	}
+
+	pos := 0
+	var line []byte
+	for {
+		l, next, ok, err := nextLine(win, pos)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return incomplete()
+		}
+		pos = next
+		if len(l) > 0 {
+			line = l
+			break
+		}
+	}
+	if err := parseRequestLine(line, r); err != nil {
+		return 0, err
+	}
+
+	var (
+		hosts, cls            int
+		teSeen, teBad         bool
+		teChunked, teUnknown  int
+		teLastChunked         bool
+		connClose, connKAlive bool
+	)
+	for {
+		l, next, ok, err := nextLine(win, pos)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return incomplete()
+		}
+		pos = next
+		if len(l) == 0 {
+			break
+		}
+		name, value, err := parseField(l)
+		if err != nil {
+			return 0, err
+		}
+		if len(r.Headers) >= maxHeaders {
+			return 0, errTooManyHeaders
+		}
+		r.Headers = append(r.Headers, Header{Name: name, Value: value})
+
+		switch len(name) {
+		case 4:
+			if equalFoldLower(name, "host") {
+				if hosts++; hosts > 1 {
+					return 0, errDupHost
+				}
+				if !validHost(value) {
+					return 0, errBadHost
+				}
+				r.Host = value
+			}
+		case 6:
+			if equalFoldLower(name, "expect") && equalFoldLower(value, "100-continue") {
+				r.ExpectContinue = true
+			}
+		case 10:
+			if equalFoldLower(name, "connection") {
+				forEachElement(value, func(e []byte) {
+					if equalFoldLower(e, "close") {
+						connClose = true
+					} else if equalFoldLower(e, "keep-alive") {
+						connKAlive = true
+					}
+				})
+			}
+		case 14:
+			if equalFoldLower(name, "content-length") {
+				if cls++; cls > 1 {
+					return 0, errDupCL
+				}
+				n, err := parseContentLength(value)
+				if err != nil {
+					return 0, err
+				}
+				r.ContentLength = n
+			}
+		case 17:
+			if equalFoldLower(name, "transfer-encoding") {
+				teSeen = true
+				if len(value) == 0 {
+					teBad = true
+				}
+				forEachElement(value, func(e []byte) {
+					tok := e
+					params := false
+					if i := bytes.IndexByte(e, ';'); i >= 0 {
+						tok, params = trimOWS(e[:i]), true
+					}
+					switch {
+					case !isToken(tok):
+						teBad = true
+					case equalFoldLower(tok, "chunked"):
+						if params {
+							teBad = true
+						}
+						teChunked++
+						teLastChunked = true
+					default:
+						teUnknown++
+						teLastChunked = false
+					}
+				})
+			}
+		}
+	}
+
+	if r.Major == 1 && r.Minor == 1 && hosts == 0 {
+		return 0, errNoHost
+	}
+	if teSeen {
+		switch {
+		case r.Minor == 0:
+			return 0, errTE10
+		case cls > 0:
+			return 0, errCLAndTE
+		case teBad:
+			return 0, errBadTE
+		case teChunked > 1 || (teChunked == 1 && !teLastChunked):
+			return 0, errChunkedNotLast
+		case teUnknown > 0:
+			return 0, errUnknownCoding
+		}
+		r.Chunked = true
+	}
+	if r.Minor == 1 {
+		r.KeepAlive = !connClose
+	} else {
+		r.KeepAlive = connKAlive && !connClose
+	}
+	r.ExpectContinue = r.ExpectContinue && r.Minor == 1
+	r.HeadLen = pos
+	return pos, nil
+}
+
+// forEachElement calls f with each element of a comma-separated list, OWS
+// trimmed. An empty element (",," or a trailing comma) is passed as empty.
+func forEachElement(v []byte, f func([]byte)) {
+	for {
+		i := bytes.IndexByte(v, ',')
+		if i < 0 {
+			f(trimOWS(v))
+			return
+		}
+		f(trimOWS(v[:i]))
+		v = v[i+1:]
+	}
+}
+
+func parseRequestLine(line []byte, r *Request) *Error {
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 < 0 {
+		return errRequestLine
+	}
+	method := line[:sp1]
+	if !isToken(method) {
+		return errMethod
+	}
+	rest := line[sp1+1:]
+	sp2 := bytes.IndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return errRequestLine
+	}
+	target, proto := rest[:sp2], rest[sp2+1:]
+	for _, c := range target {
+		if c <= 0x20 || c >= 0x7f {
+			return errTarget
+		}
+	}
+	if len(proto) != 8 || string(proto[:5]) != "HTTP/" || proto[6] != '.' ||
+		!isDigit(proto[5]) || !isDigit(proto[7]) {
+		return errRequestLine
+	}
+	major, minor := int(proto[5]-'0'), int(proto[7]-'0')
+	if major != 1 || minor > 1 {
+		return errVersion
+	}
+	switch {
+	case target[0] == '/': // origin-form
+	case string(method) == "CONNECT": // authority-form; answering it is not our business
+	case len(target) == 1 && target[0] == '*':
+		if string(method) != "OPTIONS" {
+			return errTarget
+		}
+	default: // absolute-form: scheme "://" authority ... (a bare "host:port" is refused)
+		if !isAlpha(target[0]) {
+			return errTarget
+		}
+		i := 1
+		for i < len(target) && (isAlpha(target[i]) || isDigit(target[i]) ||
+			target[i] == '+' || target[i] == '-' || target[i] == '.') {
+			i++
+		}
+		if !bytes.HasPrefix(target[i:], []byte("://")) {
+			return errTarget
+		}
+	}
+	r.Method, r.Target, r.Proto, r.Major, r.Minor = method, target, proto, major, minor
+	return nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isAlpha(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
+
+func parseContentLength(v []byte) (int64, *Error) {
+	if len(v) == 0 {
+		return 0, errBadCL
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) {
+			return 0, errBadCL
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, errHugeCL
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// hostChar: unreserved, pct-encoded and sub-delims (RFC 3986 reg-name).
+var hostChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		t[c] = isAlpha(b) || isDigit(b)
+	}
+	for _, c := range "-._~%!$&'()*+,;=" {
+		t[c] = true
+	}
+	return
+}()
+
+// validHost accepts uri-host [ ":" port ]: a reg-name or IPv4 address, or an
+// IP literal in brackets. An empty value is allowed (RFC 9112 §3.2).
+func validHost(h []byte) bool {
+	if len(h) > 0 && h[0] == '[' {
+		end := bytes.IndexByte(h, ']')
+		if end < 2 {
+			return false
+		}
+		for _, c := range h[1:end] {
+			if !hostChar[c] && c != ':' {
+				return false
+			}
+		}
+		h = h[end+1:]
+		if len(h) == 0 {
+			return true
+		}
+		if h[0] != ':' {
+			return false
+		}
+	} else {
+		for len(h) > 0 && h[0] != ':' {
+			if !hostChar[h[0]] {
+				return false
+			}
+			h = h[1:]
+		}
+		if len(h) == 0 {
+			return true
+		}
+	}
+	for _, c := range h[1:] { // port = *DIGIT
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
