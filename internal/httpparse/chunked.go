@@ -140,18 +140,9 @@ func (d *ChunkedDecoder) feed(buf []byte) (int, *Error) {
 // trailers parses a complete trailer section at the start of b, returning
 // its length, or 0 while it is incomplete.
 func (d *ChunkedDecoder) trailers(b []byte) (int, *Error) {
-	maxBytes := d.MaxTrailerBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxHeaderBytes
-	}
-	maxFields := d.MaxTrailers
-	if maxFields <= 0 {
-		maxFields = DefaultMaxHeaders
-	}
-	win := b
-	if len(win) > maxBytes {
-		win = win[:maxBytes]
-	}
+	lim := Limits{MaxHeaderBytes: d.MaxTrailerBytes, MaxHeaders: d.MaxTrailers}.withDefaults()
+	maxBytes, maxFields := lim.MaxHeaderBytes, lim.MaxHeaders
+	win := b[:min(len(b), maxBytes)]
 	d.Trailers = d.Trailers[:0]
 	pos := 0
 	for {

@@ -209,24 +209,26 @@ func parseField(line []byte) (name, value []byte, err *Error) {
 	return name, value, nil
 }
 
+// withDefaults fills zero or negative limits with the defaults.
+func (l Limits) withDefaults() Limits {
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxHeaders <= 0 {
+		l.MaxHeaders = DefaultMaxHeaders
+	}
+	return l
+}
+
 // ParseHead parses the request head at the start of buf into r. It returns
 // (0, nil) when the head is incomplete, (n, nil) with n = r.HeadLen when it
 // is complete, or an *Error with the status to answer when the head is
 // malformed or over a limit. Empty lines before the request line are skipped
 // (RFC 9112 §2.2) and counted in HeadLen. Nothing after the head is looked at.
 func ParseHead(buf []byte, r *Request, lim Limits) (int, error) {
-	maxBytes := lim.MaxHeaderBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxHeaderBytes
-	}
-	maxHeaders := lim.MaxHeaders
-	if maxHeaders <= 0 {
-		maxHeaders = DefaultMaxHeaders
-	}
-	win := buf
-	if len(win) > maxBytes {
-		win = win[:maxBytes]
-	}
+	lim = lim.withDefaults()
+	maxBytes, maxHeaders := lim.MaxHeaderBytes, lim.MaxHeaders
+	win := buf[:min(len(buf), maxBytes)]
 	// Cheap wait: every head ends in "\n\r\n" (or "\n\n", which is refused),
 	// so without one and below the limit there is nothing to decide yet.
 	if len(buf) < maxBytes && bytes.Index(win, lfCRLF) < 0 && bytes.Index(win, lfLF) < 0 {
