@@ -1,0 +1,7 @@
+package http
+
+// requestLazy holds what a Request computes on demand.
+type requestLazy struct {
+}
+
+func (l *requestLazy) release() {}
