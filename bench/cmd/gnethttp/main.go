@@ -1,0 +1,22 @@
+// Command gnethttp is the reference "hello world" HTTP server built on gnet
+// v2 with a single event loop and a minimal request-head parser. Run it
+// with GOMAXPROCS=1 for a one-core comparison.
+//
+//	gnethttp -addr 127.0.0.1:8080
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/workermand/workermand/bench/internal/httpserver"
+)
+
+func main() {
+	if err := httpserver.Main("gnet", os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "gnethttp:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,22 @@
+// Command nethttp is the reference "hello world" HTTP server built on Go's
+// net/http; with -root it serves files instead. Run it with GOMAXPROCS=1
+// for a one-core comparison.
+//
+//	nethttp -addr 127.0.0.1:8080 [-root DIR]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/workermand/workermand/bench/internal/httpserver"
+)
+
+func main() {
+	if err := httpserver.Main("net", os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "nethttp:", err)
+		os.Exit(1)
+	}
+}
