@@ -129,7 +129,7 @@ func locateMaster(flagPath string, stderr io.Writer) (*config.Config, error) {
 }
 
 func loadConfigFile(path string) (*config.Config, error) {
-	cfg, err := config.Load(path, config.Hooks{Handler: handlerHook})
+	cfg, err := config.Load(path, config.Hooks{Handler: handlerHook, ProtocolTable: workerman.CheckProtocolTable})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

@@ -106,7 +106,10 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logger: %w", err)
 	}
-	w := workerFromConfig(wc)
+	w, err := workerFromConfig(wc)
+	if err != nil {
+		return nil, err
+	}
 	w.id = st.ID
 	h, err := NewHandler(wc.Handler, wc.DecodeOptions)
 	if err != nil {
@@ -134,7 +137,7 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 }
 
 // workerFromConfig builds a Worker from its config entry.
-func workerFromConfig(wc *config.Worker) *Worker {
+func workerFromConfig(wc *config.Worker) (*Worker, error) {
 	w := NewWorker(wc.Listen)
 	w.Name = wc.Name
 	w.Transport = wc.Transport
@@ -150,7 +153,10 @@ func workerFromConfig(wc *config.Worker) *Worker {
 	if wc.MaxRequests > 0 {
 		w.MaxRequests = uint64(wc.MaxRequests)
 	}
-	return w
+	if err := wc.HTTP.Decode(&w.HTTP); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // requestCheckEvery is how often a child compares its request count with
@@ -244,6 +250,9 @@ func (r *childRuntime) Reload() {
 }
 
 func (r *childRuntime) Reopen(f *os.File) {
+	if err := r.w.reopenProtocol(); err != nil {
+		r.log.Error("cannot reopen the protocol's log", zap.Error(err))
+	}
 	if r.out != nil {
 		r.out.Swap(f)
 		return

@@ -9,7 +9,9 @@ import (
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/listenaddr"
 	"github.com/workermand/workermand/internal/netloop"
+	"github.com/workermand/workermand/http"
 	_ "github.com/workermand/workermand/internal/protocol" // registers tcp, text, frame
+	"github.com/workermand/workermand/internal/protocol/httpproto"
 )
 
 // Worker is a listening service: an address, a protocol and the callbacks
@@ -53,6 +55,9 @@ type Worker struct {
 	// read (OnConnect still sees the balancer's). Other peers are served
 	// without one.
 	ProxyProtocol []netip.Prefix
+	// HTTP configures an http:// worker (the [worker.http] table): limits,
+	// timeouts, trusted proxies, uploads, the access log.
+	HTTP http.Options
 	// Handler, when set, attaches its callbacks to the worker before
 	// OnWorkerStart (see RegisterHandler).
 	Handler Handler
@@ -153,8 +158,52 @@ func (w *Worker) validate() error {
 	if w.MaxPackageSize < 0 || w.MaxSendBufferSize < 0 {
 		return fmt.Errorf("worker %q: limits must not be negative", w.Name)
 	}
+	if a.Scheme == "http" {
+		hp, err := httpproto.New(w.HTTP)
+		if err != nil {
+			return fmt.Errorf("worker %q: %w", w.Name, err)
+		}
+		p = hp
+	}
 	w.addr, w.proto = a, p
 	return nil
+}
+
+// protocolReopener and protocolCloser are implemented by protocols that
+// own files, such as the http:// access log.
+type (
+	protocolReopener interface{ Reopen() error }
+	protocolCloser   interface{ Close() error }
+)
+
+// reopenProtocol reopens the files of w's protocol (log rotation).
+func (w *Worker) reopenProtocol() error {
+	if r, ok := w.proto.(protocolReopener); ok {
+		return r.Reopen()
+	}
+	return nil
+}
+
+// closeProtocol releases the files of w's protocol once w stops.
+func (w *Worker) closeProtocol() error {
+	if c, ok := w.proto.(protocolCloser); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// CheckProtocolTable validates a worker's [worker.http] table (for
+// config.Hooks.ProtocolTable); [worker.websocket] is not read yet.
+func CheckProtocolTable(scheme, table string, decode func(into any) error) error {
+	if table != "http" {
+		return nil
+	}
+	var o http.Options
+	if err := decode(&o); err != nil {
+		return err
+	}
+	_, err := o.WithDefaults()
+	return err
 }
 
 func (w *Worker) newConn() *netloop.Conn {

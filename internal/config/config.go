@@ -149,6 +149,11 @@ type Hooks struct {
 	// reported at worker[i].handler (an unknown handler), after it at
 	// worker[i].options. nil skips the check.
 	Handler func(name string, decode func(into any) error) error
+	// ProtocolTable decodes (and so validates) a protocol's table of a
+	// worker listening on scheme: table is "http" for [worker.http] or
+	// "websocket". A problem found by decode is reported with its key and
+	// line; another error is filed under the table. nil skips the check.
+	ProtocolTable func(scheme, table string, decode func(into any) error) error
 }
 
 // Parse reads a config file's text, applies defaults and validates

@@ -89,11 +89,47 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 			}
 		}
 	}
+	for _, w := range c.Workers {
+		ck.protocolTables(w, hooks.ProtocolTable)
+	}
 	if len(ck.probs) > 0 {
 		sortProblems(ck.probs)
 		return c, &Errors{Problems: ck.probs}
 	}
 	return c, nil
+}
+
+// protocolTables checks that [worker.http] and [worker.websocket] belong to
+// a worker whose protocol reads them, and lets the hook decode them.
+func (ck *checker) protocolTables(w *Worker, hook func(scheme, table string, decode func(any) error) error) {
+	for _, pt := range []struct {
+		name    string
+		t       Table
+		schemes []string
+	}{{"http", w.HTTP, []string{"http"}}, {"websocket", w.WebSocket, []string{"websocket", "ws"}}} {
+		if !pt.t.Defined() {
+			continue
+		}
+		if w.Addr.Scheme != "" && !slices.Contains(pt.schemes, w.Addr.Scheme) {
+			ck.add(pt.t.key, "[%s] only applies to %s:// workers; this one listens on %s://", pt.t.key, pt.schemes[0], w.Addr.Scheme)
+			continue
+		}
+		if hook == nil {
+			continue
+		}
+		var decodeErr error
+		err := hook(w.Addr.Scheme, pt.name, func(into any) error {
+			decodeErr = pt.t.Decode(into)
+			return decodeErr
+		})
+		var errs *Errors
+		switch {
+		case decodeErr != nil && errors.As(decodeErr, &errs):
+			ck.probs = append(ck.probs, errs.Problems...)
+		case err != nil:
+			ck.add(pt.t.key, "%v", err)
+		}
+	}
 }
 
 // checker collects problems, giving each the line of its key.

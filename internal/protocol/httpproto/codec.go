@@ -1,0 +1,309 @@
+package httpproto
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/http"
+	"github.com/workermand/workermand/internal/httpparse"
+)
+
+// Connection states. A connection alternates between reading a request
+// (stIdle, then stBody for a chunked body) and answering it (stWaiting, then
+// stStreaming for chunked or event-stream responses); stDone means the
+// connection closes once its output is written.
+const (
+	stIdle uint8 = iota
+	stBody
+	stWaiting
+	stStreaming
+	stDone
+)
+
+// Kinds of streamed responses.
+const (
+	streamChunked uint8 = iota + 1 // Transfer-Encoding: chunked to an HTTP/1.1 client
+	streamRaw                      // chunks written bare to an HTTP/1.0 client; the close ends the body
+	streamEvents                   // text/event-stream
+)
+
+// keptBufferCap bounds the buffers a connection keeps between requests; a
+// large body's buffer is dropped once answered.
+const keptBufferCap = 64 << 10
+
+// conn is the codec of one connection.
+type conn struct {
+	p *Protocol
+	c codec.Conn
+
+	state    uint8
+	stream   uint8
+	status   int   // of a streamed response, for the access log
+	streamed int64 // body bytes of a streamed response so far
+	paused bool // we paused reading while a response is pending
+
+	// The request being read. head's slices point into the loop's buffer of
+	// the current Input call: only its scalars survive until Decode, copied
+	// into the fields below.
+	head      httpparse.Request
+	dec       httpparse.ChunkedDecoder
+	scanned   int       // bytes of a chunked request consumed so far
+	reading   bool      // bytes of a request have arrived
+	readStart time.Time // when the head started arriving
+	continued bool      // "100 Continue" sent for this request
+
+	// The request in flight, valid until its response is sent.
+	headLen   int
+	headReq   bool // a HEAD request: no body in the response
+	keepAlive bool
+	minor     int
+	raw       []byte // the request's head and body (copied from the loop)
+	body      []byte // a chunked request's decoded body
+	trailer   []byte
+	req       http.Request
+	requests  int
+	local     netip.AddrPort
+	started   time.Time // for the access log
+
+	scratch []byte
+}
+
+var (
+	errNoRequest    = errors.New("http: no request to answer (one response per request)")
+	errNotStreaming = errors.New("http: a Chunk or ServerSentEvent needs a streaming response first")
+)
+
+// Input frames one request: its head, then a Content-Length body (the loop
+// waits for it) or a chunked body (decoded here as it arrives).
+func (c *conn) Input(buf []byte) (int, error) {
+	switch c.state {
+	case stWaiting, stStreaming, stDone:
+		// One request in flight: hold the rest of the input, and stop
+		// reading so that a pipelining client is slowed by TCP, not by
+		// our memory.
+		if !c.paused && c.state != stDone {
+			c.paused = true
+			c.c.PauseRecv()
+		}
+		return 0, nil
+	case stBody:
+		return c.inputChunked(buf)
+	}
+	n, err := httpparse.ParseHead(buf, &c.head, c.p.limits)
+	if err != nil {
+		return 0, c.refuse(err)
+	}
+	if n == 0 {
+		if len(buf) > 0 && !c.reading {
+			c.reading, c.readStart = true, time.Now()
+		}
+		return 0, nil
+	}
+	h := &c.head
+	if string(h.Method) == "CONNECT" {
+		return 0, c.refuse(errConnect)
+	}
+	c.reading = true
+	if c.readStart.IsZero() {
+		c.readStart = time.Now()
+	}
+	c.headLen, c.headReq, c.minor = n, string(h.Method) == "HEAD", h.Minor
+	c.keepAlive = h.KeepAlive
+	c.continued = false
+	maxPkg := c.c.MaxPackageSize()
+	if h.Chunked {
+		c.state, c.scanned, c.body, c.trailer = stBody, n, c.body[:0], c.trailer[:0]
+		c.dec.Reset()
+		c.dec.MaxTrailerBytes, c.dec.MaxTrailers = c.p.limits.MaxHeaderBytes, c.p.limits.MaxHeaders
+		if h.ExpectContinue {
+			c.sendContinue()
+		}
+		return c.inputChunked(buf)
+	}
+	total := n
+	if h.ContentLength > 0 {
+		if h.ContentLength > int64(maxPkg-n) {
+			return 0, c.refuse(errTooLarge)
+		}
+		total += int(h.ContentLength)
+		if total > len(buf) && h.ExpectContinue {
+			c.sendContinue()
+		}
+	}
+	return total, nil
+}
+
+// inputChunked decodes the chunked body that follows the head, keeping the
+// decoded bytes in c.body; the packet is the whole raw request.
+func (c *conn) inputChunked(buf []byte) (int, error) {
+	// Nothing beyond max_package_size is looked at: a body that does not
+	// end within it is too large, whatever follows.
+	maxPkg := c.c.MaxPackageSize()
+	m, pieces, done, err := c.dec.Feed(buf[c.scanned:min(len(buf), maxPkg)])
+	if err != nil {
+		return 0, c.refuse(err)
+	}
+	for _, p := range pieces {
+		c.body = append(c.body, p...)
+	}
+	c.scanned += m
+	if !done {
+		if len(buf) >= maxPkg {
+			return 0, c.refuse(errTooLarge)
+		}
+		return 0, nil
+	}
+	for _, t := range c.dec.Trailers {
+		c.trailer = append(append(append(append(c.trailer, t.Name...), ": "...), t.Value...), "\r\n"...)
+	}
+	c.state = stIdle
+	return c.scanned, nil
+}
+
+func (c *conn) sendContinue() {
+	if !c.continued {
+		c.continued = true
+		c.c.WriteRaw(continueResponse)
+	}
+}
+
+var continueResponse = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// Decode copies the request out of the loop's buffers, so that it stays
+// valid until its response is sent, and delivers it.
+func (c *conn) Decode(pkt []byte) (codec.Message, error) {
+	var head, body, trailer []byte
+	if c.state == stIdle && c.scanned > 0 { // a chunked request just completed
+		c.raw = append(c.raw[:0], pkt[:c.headLen]...)
+		head, body = c.raw, c.body
+		if len(c.trailer) > 0 {
+			trailer = c.trailer
+		}
+		c.scanned = 0
+	} else {
+		c.raw = append(c.raw[:0], pkt...)
+		head, body = c.raw[:c.headLen], c.raw[c.headLen:]
+	}
+	if c.requests == 0 {
+		c.local = c.c.LocalAddr()
+	}
+	c.requests++
+	c.req.Reset(head, body, trailer, http.Source{Remote: c.c.RemoteAddr(), Local: c.local, Options: &c.p.opts})
+	c.state, c.reading, c.readStart = stWaiting, false, time.Time{}
+	c.streamed = 0
+	if c.p.log != nil {
+		c.started = time.Now()
+	}
+	if n := c.p.opts.KeepAliveRequests; n > 0 && c.requests >= n {
+		c.keepAlive = false
+	}
+	return codec.Message{Kind: codec.KindData, Data: body, Value: &c.req}, nil
+}
+
+// finish ends the request in flight: log it, then either close the
+// connection or go on with the input held meanwhile.
+func (c *conn) finish(status int, bodyBytes int64, keep bool) {
+	if c.p.log != nil {
+		c.p.log.Log(&c.req, status, bodyBytes, c.started)
+	}
+	if cap(c.raw) > keptBufferCap {
+		// The request stays valid until the next one resets it; only the
+		// memory of a large one is not kept for the next.
+		c.raw = nil
+	}
+	if cap(c.body) > keptBufferCap {
+		c.body = nil
+	}
+	if !keep {
+		c.state = stDone
+		c.c.Close()
+		return
+	}
+	c.state = stIdle
+	if c.paused {
+		c.paused = false
+		c.c.ResumeRecv()
+	}
+}
+
+// Migrate lets an idle keep-alive connection move to another process on
+// reload. Bytes of a next request already read travel with the socket; a
+// request being answered, or a chunked body half read, keeps it here.
+func (c *conn) Migrate() ([]byte, bool) {
+	if c.state != stIdle || c.scanned != 0 {
+		return nil, false
+	}
+	return strconv.AppendInt(nil, int64(c.requests), 10), true
+}
+
+// Resume restores the request count (for keepalive_requests).
+func (c *conn) Resume(state []byte) error {
+	n, err := strconv.Atoi(string(state))
+	if err != nil || n < 0 {
+		return errors.New("http: bad hand-over state")
+	}
+	c.requests = n
+	return nil
+}
+
+// Expired closes connections that take too long to send a request (408) or
+// that stay idle between requests longer than keepalive_timeout. A request
+// being answered never expires here: the application owns that time.
+func (c *conn) Expired(now time.Time, idle time.Duration) bool {
+	o := &c.p.opts
+	switch {
+	case c.state == stWaiting || c.state == stStreaming || c.state == stDone:
+		return false
+	case c.reading && (now.Sub(c.readStart) >= o.HeaderTimeout || idle >= o.HeaderTimeout):
+		c.state = stDone
+		c.c.Linger()
+		c.c.WriteRaw(errorResponse(408, "request timeout"))
+		return true
+	case c.requests == 0:
+		// A connection that never sent a request gets the header timeout,
+		// so idle sockets cannot pile up.
+		return idle >= o.HeaderTimeout
+	default:
+		return idle >= o.KeepAliveTimeout
+	}
+}
+
+// Close releases what the request in flight holds (its uploaded files).
+func (c *conn) Close() { c.req.Release() }
+
+var (
+	errConnect  = &httpparse.Error{Status: 405, Reason: "CONNECT is not supported"}
+	errTooLarge = &httpparse.Error{Status: 413, Reason: "request body exceeds max_package_size"}
+)
+
+// refuse answers a malformed or oversized request with its status and closes
+// the connection after it, lingering so the client reads the answer.
+func (c *conn) refuse(err error) error {
+	status, reason := 400, "bad request"
+	var he *httpparse.Error
+	if errors.As(err, &he) {
+		status, reason = he.Status, he.Reason
+	}
+	c.state = stDone
+	c.c.Linger()
+	c.c.WriteRaw(errorResponse(status, reason))
+	return err
+}
+
+// errorResponse is the whole answer to a refused request.
+func errorResponse(status int, reason string) []byte {
+	text := strconv.Itoa(status) + " " + http.StatusText(status) + ": " + reason + "\n"
+	b := http.AppendStatusLine(nil, 1, 1, status, "")
+	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"...)
+	if status == 405 {
+		b = append(b, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"...)
+	}
+	b = appendDate(b)
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(text)), 10)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, text...)
+}

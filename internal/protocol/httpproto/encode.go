@@ -1,0 +1,327 @@
+package httpproto
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/workermand/workermand/http"
+)
+
+// Encode answers the request in flight with a plain payload: 200, text/html,
+// as Workerman's $connection->send('...').
+func (c *conn) Encode(dst, payload []byte) ([]byte, error) {
+	if c.state != stWaiting {
+		if c.state == stStreaming {
+			return c.encodeChunk(dst, payload)
+		}
+		return dst, errNoRequest
+	}
+	keep := c.keepAlive
+	dst = append(dst, "HTTP/1.1 200 OK\r\n"...)
+	dst = c.appendCommon(dst, keep)
+	dst = append(dst, "Content-Type: text/html;charset=utf-8\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(payload)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	if !c.headReq {
+		dst = append(dst, payload...)
+	}
+	c.finish(200, int64(len(payload)), keep)
+	return dst, nil
+}
+
+// EncodeValue sends the public http package's values.
+func (c *conn) EncodeValue(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case *http.Response:
+		return c.encodeResponse(dst, v)
+	case http.Response:
+		return c.encodeResponse(dst, &v)
+	case http.Chunk:
+		return c.encodeChunk(dst, v)
+	case *http.ServerSentEvent:
+		return c.encodeEvent(dst, v)
+	case http.ServerSentEvent:
+		return c.encodeEvent(dst, &v)
+	case []byte:
+		return c.Encode(dst, v)
+	case string:
+		return c.Encode(dst, []byte(v))
+	}
+	return dst, errors.New("http: cannot send a " + typeName(v) + " (want *http.Response, http.Chunk, http.ServerSentEvent, []byte or string)")
+}
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+// appendCommon writes the fields every response carries: Date, Server and
+// the connection's fate. HTTP/1.1 persists by default, so only an HTTP/1.0
+// client is told about keep-alive.
+func (c *conn) appendCommon(dst []byte, keep bool) []byte {
+	dst = appendDate(dst)
+	dst = append(dst, c.p.server...)
+	switch {
+	case !keep:
+		dst = append(dst, "Connection: close\r\n"...)
+	case c.minor == 0:
+		dst = append(dst, "Connection: keep-alive\r\n"...)
+	}
+	return dst
+}
+
+// encodeResponse writes a Response: its status line, the valid fields in
+// order, then the framing fields this encoder owns (Date, Server,
+// Content-Length or Transfer-Encoding, Connection).
+func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
+	if c.state != stWaiting {
+		return dst, errNoRequest
+	}
+	status := r.Status
+	if status == 0 {
+		status = 200
+	}
+	if status < 100 || status > 999 {
+		return dst, errors.New("http: status " + strconv.Itoa(status) + " is not a 3-digit code")
+	}
+	if status < 200 {
+		// Interim responses (103 Early Hints) go out at once and the
+		// request stays in flight.
+		dst = http.AppendStatusLine(dst, 1, 1, status, r.Reason)
+		dst = appendFields(dst, r.Header, nil)
+		return append(dst, "\r\n"...), nil
+	}
+	file := r.File()
+	if file != nil && file.File == nil {
+		if err := file.Open(); err != nil {
+			return c.encodeFileError(dst, err)
+		}
+	}
+	bodyless := status == 204 || status == 304
+	var flags fieldFlags
+	keep := c.keepAlive && !hasToken(r.Header, "connection", "close")
+	stream := uint8(0)
+	switch {
+	case bodyless:
+	case hasToken(r.Header, "transfer-encoding", "chunked"):
+		stream = streamChunked
+	case strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "text/event-stream"):
+		stream = streamEvents
+	}
+	if stream != 0 && file != nil {
+		file.File.Close()
+		return dst, errors.New("http: a streaming response cannot have a file body")
+	}
+	if stream == streamChunked && c.minor == 0 {
+		// HTTP/1.0 has no chunked coding: the body ends with the connection.
+		stream = streamRaw
+	}
+	if stream == streamEvents || stream == streamRaw {
+		keep = false
+	}
+	var length int64
+	switch {
+	case file != nil:
+		length = file.Length
+	default:
+		length = int64(len(r.Body))
+	}
+	start := len(dst)
+	dst = http.AppendStatusLine(dst, 1, 1, status, r.Reason)
+	dst = appendFields(dst, r.Header, &flags)
+	for i := range r.Cookies {
+		if r.Cookies[i].Valid() != nil {
+			continue
+		}
+		dst = append(dst, "Set-Cookie: "...)
+		dst = r.Cookies[i].AppendTo(dst)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = appendDate(dst)
+	if !flags.server {
+		dst = append(dst, c.p.server...)
+	}
+	if !flags.contentType && !bodyless {
+		dst = append(dst, "Content-Type: text/html;charset=utf-8\r\n"...)
+	}
+	switch {
+	case stream == streamChunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case stream != 0, status == 204, status == 304 && length == 0:
+	default:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, length, 10)
+		dst = append(dst, "\r\n"...)
+	}
+	switch {
+	case !keep:
+		dst = append(dst, "Connection: close\r\n"...)
+	case c.minor == 0:
+		dst = append(dst, "Connection: keep-alive\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+
+	noBody := c.headReq || bodyless
+	if stream != 0 {
+		c.state, c.stream, c.status = stStreaming, stream, status
+		c.keepAlive = keep
+		if len(r.Body) > 0 && !noBody {
+			return c.encodeChunk(dst, r.Body)
+		}
+		return dst, nil
+	}
+	if file != nil {
+		if noBody || length == 0 {
+			file.File.Close()
+		} else {
+			// The head must reach the socket before the file: hand it over
+			// as raw bytes, then queue the file.
+			c.scratch = append(c.scratch[:0], dst[start:]...)
+			dst = dst[:start]
+			if !c.c.WriteRaw(c.scratch) || !c.c.WriteFile(file.File, file.Offset, length) {
+				c.finish(status, 0, false)
+				return dst, errors.New("http: response dropped: send buffer full or connection closing")
+			}
+		}
+		c.finish(status, length, keep)
+		return dst, nil
+	}
+	if !noBody {
+		dst = append(dst, r.Body...)
+	}
+	c.finish(status, length, keep)
+	return dst, nil
+}
+
+// encodeFileError answers for a file that cannot be opened, as Workerman's
+// withFile does for a missing one.
+func (c *conn) encodeFileError(dst []byte, err error) ([]byte, error) {
+	r := &http.Response{Status: 500, Body: []byte("<h3>500 Internal Server Error</h3>")}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.Status, r.Body = 404, []byte("<h3>404 Not Found</h3>")
+	case errors.Is(err, fs.ErrPermission):
+		r.Status, r.Body = 403, []byte("<h3>403 Forbidden</h3>")
+	}
+	return c.encodeResponse(dst, r)
+}
+
+// encodeChunk writes one piece of a streamed body; an empty one ends it.
+func (c *conn) encodeChunk(dst []byte, data []byte) ([]byte, error) {
+	if c.state != stStreaming || c.stream == streamEvents {
+		return dst, errNotStreaming
+	}
+	if c.headReq {
+		if len(data) == 0 {
+			c.finish(c.status, c.streamed, c.keepAlive)
+		}
+		return dst, nil
+	}
+	c.streamed += int64(len(data))
+	if c.stream == streamRaw {
+		dst = append(dst, data...)
+	} else {
+		dst = http.Chunk(data).AppendTo(dst)
+	}
+	if len(data) == 0 {
+		c.finish(c.status, c.streamed, c.keepAlive)
+	}
+	return dst, nil
+}
+
+// encodeEvent writes one server-sent event.
+func (c *conn) encodeEvent(dst []byte, e *http.ServerSentEvent) ([]byte, error) {
+	if c.state != stStreaming || c.stream != streamEvents {
+		return dst, errNotStreaming
+	}
+	if c.headReq {
+		return dst, nil
+	}
+	return e.AppendTo(dst), nil
+}
+
+// fieldFlags records which fields the application set itself.
+type fieldFlags struct{ contentType, server bool }
+
+// appendFields writes the application's fields, skipping invalid ones and
+// those whose value this encoder decides (framing and Date).
+func appendFields(dst []byte, h http.Header, flags *fieldFlags) []byte {
+	for _, f := range h {
+		if !http.ValidFieldName(f.Name) || !http.ValidFieldValue(f.Value) {
+			continue
+		}
+		switch {
+		case equalFold(f.Name, "content-length"), equalFold(f.Name, "transfer-encoding"),
+			equalFold(f.Name, "connection"), equalFold(f.Name, "date"):
+			continue
+		case flags == nil:
+		case equalFold(f.Name, "content-type"):
+			flags.contentType = true
+		case equalFold(f.Name, "server"):
+			flags.server = true
+		}
+		dst = append(dst, f.Name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, f.Value...)
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
+}
+
+// hasToken reports whether a field named name lists token (comma-separated,
+// case-insensitive), as in "Connection: close".
+func hasToken(h http.Header, name, token string) bool {
+	for _, f := range h {
+		if !equalFold(f.Name, name) {
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, ",") {
+			if equalFold(strings.TrimSpace(v), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// equalFold compares s with a lower-case ASCII name.
+func equalFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if b != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// dateField caches "Date: <IMF-fixdate>\r\n" for the current second; every
+// response carries one, and formatting it costs more than the rest of a
+// small response head.
+type dateField struct {
+	sec int64
+	b   []byte
+}
+
+var dateCache atomic.Pointer[dateField]
+
+func appendDate(dst []byte) []byte {
+	now := time.Now()
+	d := dateCache.Load()
+	if d == nil || d.sec != now.Unix() {
+		b := append([]byte("Date: "), now.UTC().Format(http1Date)...)
+		d = &dateField{sec: now.Unix(), b: append(b, "\r\n"...)}
+		dateCache.Store(d)
+	}
+	return append(dst, d.b...)
+}
+
+const http1Date = "Mon, 02 Jan 2006 15:04:05 GMT"

@@ -1,0 +1,118 @@
+package httpproto_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/workermand/workermand/workerman"
+)
+
+// ioTimeout bounds every client read and write; generous for -race on a
+// small shared machine.
+const ioTimeout = 15 * time.Second
+
+// serve runs w (listening on an http:// address on 127.0.0.1, port 0) in a
+// Process until the test ends and returns its address.
+func serve(t *testing.T, w *workerman.Worker) string {
+	t.Helper()
+	ready := make(chan struct{})
+	p, err := workerman.NewProcess(workerman.ProcessOptions{OnReady: func() { close(ready) }}, w)
+	if err != nil {
+		t.Fatalf("NewProcess: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(ioTimeout):
+			t.Errorf("Run did not return after cancel")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(ioTimeout):
+		t.Fatal("process not ready")
+	}
+	return w.Addr().String()
+}
+
+// newWorker is an http:// worker on a free loopback port.
+func newWorker(onMessage func(c *workerman.Connection, m workerman.Message)) *workerman.Worker {
+	w := workerman.NewWorker("http://127.0.0.1:0")
+	w.Name = "http-test"
+	w.OnMessage = onMessage
+	return w
+}
+
+// client is one raw TCP connection with a reader for responses.
+type client struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	return &client{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.c, s); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// response reads one response to a request with the given method.
+func (c *client) response(method string) *nethttp.Response {
+	c.t.Helper()
+	resp, err := nethttp.ReadResponse(c.br, &nethttp.Request{Method: method})
+	if err != nil {
+		c.t.Fatalf("read response: %v", err)
+	}
+	return resp
+}
+
+// body reads and closes resp's body.
+func body(t *testing.T, resp *nethttp.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
+
+// expectEOF asserts the server closes the connection with nothing more to
+// read.
+func (c *client) expectEOF() {
+	c.t.Helper()
+	b, err := io.ReadAll(c.br)
+	if err != nil && !strings.Contains(err.Error(), "reset") {
+		c.t.Fatalf("waiting for EOF: %v (read %q)", err, b)
+	}
+	if len(b) > 0 {
+		c.t.Fatalf("expected EOF, got %q", b)
+	}
+}
