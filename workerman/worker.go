@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/internal/listenaddr"
 	"github.com/workermand/workermand/internal/netloop"
-	"github.com/workermand/workermand/http"
 	_ "github.com/workermand/workermand/internal/protocol" // registers tcp, text, frame
 	"github.com/workermand/workermand/internal/protocol/httpproto"
 )

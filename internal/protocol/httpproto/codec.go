@@ -43,7 +43,7 @@ type conn struct {
 	stream   uint8
 	status   int   // of a streamed response, for the access log
 	streamed int64 // body bytes of a streamed response so far
-	paused bool // we paused reading while a response is pending
+	paused   bool  // we paused reading while a response is pending
 
 	// The request being read. head's slices point into the loop's buffer of
 	// the current Input call: only its scalars survive until Decode, copied
