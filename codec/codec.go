@@ -29,8 +29,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Kind tells OnMessage what a Message holds.
@@ -63,14 +65,51 @@ type Message struct {
 
 // Conn is the view of a connection that a codec gets. Its methods may only be
 // called on the connection's event loop, which is where codecs run.
+//
+// Output written through Conn while the same connection's Encode or
+// EncodeValue runs (WriteRaw, WriteFile) goes out after the bytes that call
+// appends to dst, in call order; Close called then takes effect once all of
+// it is queued. So an encoder may append a response head to dst and then
+// WriteFile the body, or leave dst unchanged and write everything through
+// Conn.
 type Conn interface {
 	// WriteRaw queues b as-is, bypassing Encode: pongs, "100 Continue", the
 	// 101 reply of an upgrade. It reports false when the bytes were dropped
 	// because the connection is closing or its send buffer is full.
 	WriteRaw(b []byte) bool
+	// WriteFile queues length bytes of f from offset after everything
+	// written so far; they are sent with sendfile(2) without passing
+	// through user memory. The connection owns f from the call on, whatever
+	// it reports: f is closed once its bytes are sent, when the connection
+	// closes, or at once when the write is dropped (false: closing, or the
+	// send buffer is full, as for WriteRaw). length counts towards the send
+	// buffer. A file that turns out shorter than offset+length ends the
+	// connection, since the peer could not tell where the next message
+	// starts.
+	WriteFile(f *os.File, offset, length int64) bool
 	// SetCodec makes c the connection's codec from the next packet on. Bytes
 	// already buffered after the current packet are handed to c.
 	SetCodec(c Codec)
+	// PauseRecv stops reading: Input is not called again (not even for
+	// bytes already buffered) until ResumeRecv, and TCP flow control slows
+	// the peer down. A codec that answers one request at a time calls it
+	// from Input when the next request arrives before the current response
+	// is written, and returns 0; input held while paused is exempt from
+	// MaxPackageSize, since reading stops.
+	PauseRecv()
+	// ResumeRecv resumes reading. Bytes buffered meanwhile are framed at the
+	// end of the current loop turn, even if no new bytes arrive.
+	ResumeRecv()
+	// Close flushes queued output, then closes the connection.
+	Close()
+	// Linger makes the coming close gentle: after the output is flushed,
+	// the connection half-closes (FIN) and reads and discards input for a
+	// short while before closing the socket. Closing a socket with unread
+	// input makes the kernel send a reset, which can destroy an error
+	// response still in flight before the client has read it. Call it
+	// before answering with an error and closing (return an error from
+	// Input, or Close).
+	Linger()
 	// MaxPackageSize is the largest packet this connection accepts.
 	MaxPackageSize() int
 	// RemoteAddr and LocalAddr are the connection's peer and local addresses.
@@ -109,6 +148,15 @@ type Opener interface {
 // connection closes.
 type Closer interface {
 	Close()
+}
+
+// Expirer is implemented by codecs with timeouts of their own (an HTTP head
+// that arrives too slowly, a keep-alive connection left idle too long). About
+// once a second the process asks each such connection; true closes it
+// (flushing what was queued, so the codec may WriteRaw a 408 first). idle is
+// how long ago the connection last received data.
+type Expirer interface {
+	Expired(now time.Time, idle time.Duration) bool
 }
 
 // Migrator is implemented by codecs whose connections may move to another

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/netloop"
 	"github.com/workermand/workermand/internal/proxyproto"
 )
@@ -41,6 +42,22 @@ type Process struct {
 	// handover, when set by a retiring child, receives the connections that
 	// can move to its replacement instead of being closed. Loop-only.
 	handover func(w *Worker, hs []netloop.Handover)
+	// The sweep closes idle connections (IdleTimeout) and those whose codec
+	// says they expired (codec.Expirer): one timer for the process, started
+	// once a worker needs it. Loop-only.
+	sweepTimer netloop.TimerID
+	sweepEvery time.Duration
+	sweeps     []workerSweep // by worker index
+}
+
+// expireEvery is how often connections whose codec has timeouts of its own
+// (codec.Expirer) are asked whether they expired.
+const expireEvery = time.Second
+
+// workerSweep is what the sweep knows about one worker.
+type workerSweep struct {
+	expiring     bool      // some connection had a codec.Expirer codec
+	idle, expire time.Time // when IdleTimeout and Expired were last checked
 }
 
 // NewProcess validates the workers, binds their listening sockets and builds
@@ -76,7 +93,8 @@ func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create event loop: %w", err)
 	}
-	p := &Process{loop: newEventLoop(l), workers: workers, log: log, fds: make([]int, len(workers)), opts: opts}
+	p := &Process{loop: newEventLoop(l), workers: workers, log: log, fds: make([]int, len(workers)), opts: opts,
+		sweeps: make([]workerSweep, len(workers))}
 	for i, w := range workers {
 		if err := p.listen(i, w); err != nil {
 			// Release what was bound so far; the workers can be used again.
@@ -150,6 +168,10 @@ func (p *Process) accept(i int) error {
 		MaxPackageSize: w.MaxPackageSize,
 		MaxSendBuffer:  w.MaxSendBufferSize,
 		MaxConns:       w.MaxConnections,
+		OnExpirer: func() {
+			p.sweeps[i].expiring = true
+			p.startSweep()
+		},
 	})
 	if err != nil {
 		unix.Close(fd)
@@ -157,9 +179,64 @@ func (p *Process) accept(i int) error {
 	}
 	w.listener = ln
 	if w.IdleTimeout > 0 {
-		p.loop.l.AddSystemTimer(idleSweepEvery(w.IdleTimeout), true, w.closeIdle)
+		p.startSweep()
 	}
 	return nil
+}
+
+// startSweep starts the process's sweep timer unless it runs already. It
+// ticks as often as the most demanding worker needs; each worker is walked
+// only when one of its own checks is due, and both checks share the walk.
+// Loop-only.
+func (p *Process) startSweep() {
+	if p.sweepTimer != 0 {
+		return
+	}
+	every := expireEvery
+	for _, w := range p.workers {
+		if w.IdleTimeout > 0 {
+			every = min(every, idleSweepEvery(w.IdleTimeout))
+		}
+	}
+	p.sweepEvery = every
+	p.sweepTimer = p.loop.l.AddSystemTimer(every, true, p.sweep)
+}
+
+func (p *Process) sweep() {
+	now := time.Now()
+	// Ticks are sweepEvery apart give or take the loop's lateness: half a
+	// tick of slack keeps a check due every n ticks from slipping to n+1.
+	slack := p.sweepEvery / 2
+	for i, w := range p.workers {
+		s := &p.sweeps[i]
+		idleDue := w.IdleTimeout > 0 && now.Sub(s.idle) >= idleSweepEvery(w.IdleTimeout)-slack
+		expireDue := s.expiring && now.Sub(s.expire) >= expireEvery-slack
+		if idleDue {
+			s.idle = now
+		}
+		switch {
+		case expireDue:
+			s.expire = now
+			w.closeExpired(now, idleDue)
+		case idleDue:
+			w.closeIdle()
+		}
+	}
+}
+
+// closeExpired closes the connections whose codec says they expired, and,
+// with idle set, those silent for IdleTimeout, in one walk. Loop-only.
+func (w *Worker) closeExpired(now time.Time, idle bool) {
+	for _, c := range w.conns {
+		d := c.nc.IdleFor()
+		if idle && d >= w.IdleTimeout {
+			c.Close()
+			continue
+		}
+		if e, ok := c.nc.Codec().(codec.Expirer); ok && e.Expired(now, d) {
+			c.Close()
+		}
+	}
 }
 
 // idleSweepEvery is how often idle connections are looked for: a quarter of

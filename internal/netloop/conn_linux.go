@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"os"
 	"time"
 	"unsafe"
 
@@ -16,8 +17,9 @@ import (
 const (
 	flagPaused uint8 = 1 << iota
 	flagResumeQueued
-	flagCounted // included in Stats.Connections
-	flagAdopted // handed over by another process
+	flagCounted     // included in Stats.Connections
+	flagAdopted     // handed over by another process
+	flagCloseQueued // Close was called during the connection's own Encode
 )
 
 // DefaultMaxSendBuffer is Workerman's default send buffer limit (1 MiB).
@@ -41,8 +43,9 @@ type Conn struct {
 	maxPkg       int
 	pending      int // length of the packet being awaited, from Input
 	dialTimer    TimerID
-	lastRead     int64     // loop clock of the last read, for idle timeouts
-	ln           *Listener // the listener that accepted it, nil for outbound
+	lastRead     int64        // loop clock of the last read, for idle timeouts
+	ln           *Listener    // the listener that accepted it, nil for outbound
+	linger       *lingerState // set by Linger: how the coming close goes
 
 	fd     int
 	gen    uint32
@@ -155,6 +158,7 @@ func (c *Conn) Codec() codec.Codec { return c.codec }
 func (c *Conn) SetCodec(cd codec.Codec) {
 	c.codec = cd
 	c.pending = 0
+	c.noteExpirer()
 	if c.loop.corkConn != c && len(c.in) > 0 {
 		c.queueResume()
 	}
@@ -190,6 +194,10 @@ func (c *Conn) handleEvents(ev uint32) {
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 && c.status == StatusEstablished && c.flags&flagPaused == 0 {
 		c.readable(ev)
+		return
+	}
+	if c.linger != nil && c.linger.active {
+		c.lingerRead() // the read reports a hang-up or an error too
 		return
 	}
 	if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
@@ -279,7 +287,10 @@ func (c *Conn) process(data []byte) int {
 				c.protocolError(err)
 				return len(data)
 			case n == 0:
-				if len(buf) >= c.maxPkg {
+				// Input held while the codec paused reading (a pipelined
+				// request waiting for the response before it) is bounded by
+				// the pause itself, not by the packet limit.
+				if len(buf) >= c.maxPkg && c.flags&flagPaused == 0 {
 					c.protocolError(codec.ErrPackageTooLarge)
 					return len(data)
 				}
@@ -397,20 +408,36 @@ func (c *Conn) send(payload []byte) SendResult {
 		return c.dropFull()
 	}
 	l := c.loop
+	var res SendResult
+	m := c.beginEncode()
 	if l.corkConn == c && c.out.empty() {
 		enc, err := c.codec.Encode(l.cork, payload)
-		if err != nil {
-			return c.encodeFailed(err)
+		l.encConn = m.prev
+		switch {
+		case c.status == StatusClosed:
+			l.cork = l.cork[:0] // destroyed while encoding: the cork held only its bytes
+			res = Dropped
+		case err != nil:
+			res = c.encodeFailed(err)
+		default:
+			l.cork = enc
+			res = c.corked()
 		}
-		l.cork = enc
-		return c.corked()
+	} else {
+		enc, err := c.codec.Encode(l.scratch[:0], payload)
+		l.encConn = m.prev
+		switch {
+		case c.status == StatusClosed:
+			res = Dropped
+		case err != nil:
+			res = c.encodeFailed(err)
+		default:
+			l.scratch = enc
+			res = c.write(enc)
+		}
 	}
-	enc, err := c.codec.Encode(l.scratch[:0], payload)
-	if err != nil {
-		return c.encodeFailed(err)
-	}
-	l.scratch = enc
-	return c.write(enc)
+	c.afterEncode(m)
+	return res
 }
 
 func (c *Conn) sendValue(v any) (SendResult, error) {
@@ -431,20 +458,133 @@ func (c *Conn) sendValue(v any) (SendResult, error) {
 		return c.dropFull(), nil
 	}
 	l := c.loop
+	var res SendResult
+	var err error
+	m := c.beginEncode()
 	if l.corkConn == c && c.out.empty() {
-		enc, err := ve.EncodeValue(l.cork, v)
-		if err != nil {
-			return Dropped, err
+		var enc []byte
+		enc, err = ve.EncodeValue(l.cork, v)
+		l.encConn = m.prev
+		switch {
+		case c.status == StatusClosed:
+			l.cork = l.cork[:0]
+			res = Dropped
+		case err != nil:
+			res = Dropped
+		default:
+			l.cork = enc
+			res = c.corked()
 		}
-		l.cork = enc
-		return c.corked(), nil
+	} else {
+		var enc []byte
+		enc, err = ve.EncodeValue(l.scratch[:0], v)
+		l.encConn = m.prev
+		if err != nil || c.status == StatusClosed {
+			res = Dropped
+		} else {
+			l.scratch = enc
+			res = c.write(enc)
+		}
 	}
-	enc, err := ve.EncodeValue(l.scratch[:0], v)
-	if err != nil {
-		return Dropped, err
+	c.afterEncode(m)
+	return res, err
+}
+
+// encodeMark is where the loop's nested-output buffers stood when an Encode
+// began, so that encodes nested through callbacks each replay their own.
+type encodeMark struct {
+	prev       *Conn
+	raw, files int
+}
+
+// nestedFile is a WriteFile made during its connection's Encode; at is its
+// place in Loop.nested.
+type nestedFile struct {
+	f           *os.File
+	off, length int64
+	at          int
+}
+
+// beginEncode marks c as encoding: until the codec returns, what it writes
+// through the Conn is held aside, because the encoder is appending to the
+// cork (or the scratch buffer) and a write there would land in the middle of
+// its output.
+func (c *Conn) beginEncode() encodeMark {
+	l := c.loop
+	m := encodeMark{prev: l.encConn, raw: len(l.nested), files: len(l.nestedFiles)}
+	l.encConn = c
+	return m
+}
+
+// afterEncode sends what the codec wrote through the Conn during Encode,
+// after the encoded bytes, then carries out a Close it asked for meanwhile.
+func (c *Conn) afterEncode(m encodeMark) {
+	l := c.loop
+	if len(l.nested) > m.raw || len(l.nestedFiles) > m.files {
+		c.writeNested(m)
 	}
-	l.scratch = enc
-	return c.write(enc), nil
+	if c.flags&flagCloseQueued != 0 {
+		c.flags &^= flagCloseQueued
+		c.closeNow()
+	}
+}
+
+func (c *Conn) writeNested(m encodeMark) {
+	l := c.loop
+	var raw []byte
+	if len(l.nested) > m.raw {
+		raw = l.nested[m.raw:]
+	}
+	var files []nestedFile
+	if len(l.nestedFiles) > m.files {
+		files = l.nestedFiles[m.files:]
+	}
+	// raw and files stay valid if a callback below nests more output: that
+	// is appended past them, and truncated back before we truncate.
+	pos := 0
+	for _, nf := range files {
+		c.writeAccepted(raw[pos : nf.at-m.raw])
+		pos = nf.at - m.raw
+		c.queueFile(nf.f, nf.off, nf.length)
+	}
+	c.writeAccepted(raw[pos:])
+	clear(files)
+	l.nestedFiles = l.nestedFiles[:m.files]
+	l.nested = l.nested[:m.raw]
+	if m.raw == 0 && cap(l.nested) > 4*corkLimit {
+		l.nested = nil
+	}
+	if c.status != StatusClosed {
+		c.checkFull()
+	}
+}
+
+// writeAccepted sends bytes already accepted (reported true or Sent): into
+// the cork while c's input is processed, else to the socket.
+func (c *Conn) writeAccepted(b []byte) {
+	if len(b) == 0 || c.status == StatusClosed {
+		return
+	}
+	l := c.loop
+	if l.corkConn == c && c.out.empty() {
+		l.cork = append(l.cork, b...)
+		if len(l.cork) >= corkLimit {
+			c.flushCork()
+		}
+		return
+	}
+	c.writeQuiet(b)
+}
+
+// dropNested forgets output nested in an Encode that panicked.
+func (l *Loop) dropNested() {
+	l.encConn = nil
+	for _, nf := range l.nestedFiles {
+		_ = nf.f.Close()
+	}
+	clear(l.nestedFiles)
+	l.nestedFiles = l.nestedFiles[:0]
+	l.nested = l.nested[:0]
 }
 
 // WriteRaw queues b without encoding it (codec.Conn). Loop-only.
@@ -457,12 +597,78 @@ func (c *Conn) WriteRaw(b []byte) bool {
 		return false
 	}
 	l := c.loop
+	if l.encConn == c {
+		if c.flags&flagCloseQueued != 0 {
+			return false
+		}
+		l.nested = append(l.nested, b...)
+		return true
+	}
 	if l.corkConn == c && c.out.empty() {
 		l.cork = append(l.cork, b...)
 		c.corked()
 		return true
 	}
 	return c.write(b) != Dropped
+}
+
+// WriteFile queues length bytes of f from offset after everything written
+// so far, to be sent with sendfile(2) (codec.Conn). c owns f from now on: it
+// is closed once sent, when c closes, or at once when the write is dropped
+// (false: c is closing, or its send buffer is full). A file shorter than
+// offset+length destroys c when its end is reached. Loop-only.
+func (c *Conn) WriteFile(f *os.File, offset, length int64) bool {
+	if f == nil {
+		return false
+	}
+	if offset < 0 || length < 0 || c.status >= StatusClosing {
+		_ = f.Close()
+		return false
+	}
+	if c.bufferFull() {
+		c.dropFull()
+		_ = f.Close()
+		return false
+	}
+	l := c.loop
+	if l.encConn == c {
+		if c.flags&flagCloseQueued != 0 {
+			_ = f.Close()
+			return false
+		}
+		l.nestedFiles = append(l.nestedFiles, nestedFile{f: f, off: offset, length: length, at: len(l.nested)})
+		return true
+	}
+	c.queueFile(f, offset, length)
+	if c.status == StatusClosed {
+		return false
+	}
+	c.checkFull()
+	return true
+}
+
+// queueFile appends a file region to c's backlog, after the corked output,
+// and starts sending it when nothing was queued ahead of it.
+func (c *Conn) queueFile(f *os.File, off, length int64) {
+	l := c.loop
+	if length == 0 || c.status == StatusClosed {
+		_ = f.Close()
+		return
+	}
+	if l.corkConn == c {
+		c.flushCork() // the corked bytes come first
+		if c.status == StatusClosed {
+			_ = f.Close()
+			return
+		}
+	}
+	idle := c.out.empty()
+	c.out.appendFile(f, off, length)
+	if idle && (c.status == StatusEstablished || c.status == StatusClosing) {
+		if drained, alive := c.flushOut(); alive && !drained {
+			c.setWriteInterest(true)
+		}
+	}
 }
 
 func (c *Conn) corked() SendResult {
@@ -570,18 +776,87 @@ func (c *Conn) writeQuiet(b []byte) {
 
 // writable writes the backlog after EPOLLOUT.
 func (c *Conn) writable() {
+	drained, alive := c.flushOut()
+	if !alive || !drained {
+		return
+	}
+	c.setWriteInterest(false)
+	c.handler.OnBufferDrain(c)
+	if c.status == StatusClosing && c.out.empty() {
+		c.finishClose()
+	}
+}
+
+const (
+	// sendfileTurn caps the file bytes one connection sends per loop turn:
+	// to a fast peer sendfile keeps succeeding, and a large file would hold
+	// the loop from every other connection. What is left goes on the next
+	// EPOLLOUT (nginx's sendfile_max_chunk is the same idea, at 2m).
+	sendfileTurn = 2 << 20
+	// sendfileMax is the most one sendfile call is asked for; the kernel
+	// caps a call just below 2 GiB anyway.
+	sendfileMax = 1 << 30
+)
+
+// flushOut writes the backlog, bytes with writev and file regions with
+// sendfile, in order, until it is empty or the socket is full. alive is false
+// when a failure destroyed c; drained is false when output is left.
+func (c *Conn) flushOut() (drained, alive bool) {
 	l := c.loop
+	budget := sendfileTurn
 	for !c.out.empty() {
+		if seg := c.out.dueFile(); seg != nil {
+			if budget <= 0 {
+				return false, true
+			}
+			left := seg.left
+			count := int(min(left, sendfileMax))
+			off := seg.off
+			// sendfile may read the file from disk, so it goes through
+			// the scheduler-aware syscall path, unlike read/write/writev.
+			n, err := unix.Sendfile(c.fd, seg.fd, &off, count)
+			if n > 0 {
+				c.bytesWritten += uint64(n)
+				budget -= n
+				c.out.fileSent(int64(n))
+			}
+			switch {
+			case err == nil && n == 0:
+				// The file ended before the region did. The peer has part
+				// of a message and no way to tell: end the connection.
+				l.stats.SendFail++
+				l.log.Debug("file shorter than the region queued; closing connection",
+					zap.Uint64("conn", c.id), zap.Int64("missing", left))
+				c.destroy()
+				return false, false
+			case err == nil:
+			case errors.Is(err, unix.EAGAIN):
+				return false, true
+			case errors.Is(err, unix.EINTR):
+			default:
+				l.stats.SendFail++
+				l.log.Debug("sendfile failed", zap.Uint64("conn", c.id), zap.String("errno", errnoName(err)))
+				c.destroy()
+				return false, false
+			}
+			continue
+		}
+		want := c.out.memAhead()
 		iov := l.iovecs[:0]
+		total := 0
 		for i, ch := range c.out.chunks {
-			if i == maxIovecs {
+			if i == maxIovecs || total == want {
 				break
 			}
+			b := *ch
 			if i == 0 {
-				iov = append(iov, (*ch)[c.out.head:])
-			} else {
-				iov = append(iov, *ch)
+				b = b[c.out.head:]
 			}
+			if len(b) > want-total {
+				b = b[:want-total]
+			}
+			iov = append(iov, b)
+			total += len(b)
 		}
 		n, err := l.writev(c.fd, iov)
 		clear(iov)
@@ -592,22 +867,18 @@ func (c *Conn) writable() {
 		}
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				return
+				return false, true
 			}
 			l.stats.SendFail++
 			l.log.Debug("write failed", zap.Uint64("conn", c.id), zap.String("errno", errnoName(err)))
 			c.destroy()
-			return
+			return false, false
 		}
-		if len(iov) < maxIovecs && !c.out.empty() {
-			return // a short write: the socket is full
+		if n < total {
+			return false, true // a short write: the socket is full
 		}
 	}
-	c.setWriteInterest(false)
-	c.handler.OnBufferDrain(c)
-	if c.status == StatusClosing && c.out.empty() {
-		c.destroy()
-	}
+	return true, true
 }
 
 func (l *Loop) writev(fd int, bufs [][]byte) (int, error) {
@@ -687,6 +958,12 @@ func (c *Conn) closeNow() {
 	case StatusClosing, StatusClosed:
 		return
 	}
+	if c.loop.encConn == c {
+		// c's Encode is running: the bytes it produces go out first, and
+		// afterEncode closes.
+		c.flags |= flagCloseQueued
+		return
+	}
 	c.status = StatusClosing
 	if c.loop.corkConn == c {
 		c.flushCork()
@@ -697,8 +974,18 @@ func (c *Conn) closeNow() {
 	c.flags |= flagPaused
 	c.modEvents(c.events &^ readEvents)
 	if c.out.empty() {
-		c.destroy()
+		c.finishClose()
 	}
+}
+
+// finishClose ends a closing connection whose output is all written: at
+// once, or after lingering (Linger).
+func (c *Conn) finishClose() {
+	if c.linger != nil && !c.linger.active && c.fd >= 0 {
+		c.startLinger()
+		return
+	}
+	c.destroy()
 }
 
 // Destroy closes c at once, dropping queued output. Safe from any goroutine:
@@ -721,6 +1008,10 @@ func (c *Conn) destroy() {
 	if c.dialTimer != 0 {
 		l.DelTimer(c.dialTimer)
 		c.dialTimer = 0
+	}
+	if c.linger != nil && c.linger.timer != 0 {
+		l.DelTimer(c.linger.timer)
+		c.linger.timer = 0
 	}
 	if fd := c.unregister(); fd >= 0 {
 		_ = unix.Close(fd)

@@ -32,6 +32,11 @@ type ListenerConfig struct {
 	// the client learns at once instead of waiting in the backlog, and it is
 	// counted in Stats.Rejected.
 	MaxConns int
+	// OnExpirer runs once, on the loop, when a connection of this listener
+	// first gets a codec implementing codec.Expirer: the caller then starts
+	// asking such connections whether they expired, and never bothers for
+	// listeners whose protocols have no timeouts of their own.
+	OnExpirer func()
 }
 
 // Listener accepts connections from one listening socket.
@@ -43,7 +48,8 @@ type Listener struct {
 	paused   bool
 	closed   bool
 	accepted uint64
-	live     int // open connections accepted here
+	live     int  // open connections accepted here
+	expirer  bool // a connection had a codec.Expirer codec; OnExpirer ran
 }
 
 // AddListener registers the listening socket fd; the loop owns it from now
@@ -148,7 +154,21 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 func (ln *Listener) open(c *Conn) {
 	defer ln.loop.recoverPanic(c, "OnOpen")
 	c.codec = ln.cfg.Protocol.NewCodec(c)
+	c.noteExpirer()
 	c.handler.OnOpen(c)
+}
+
+// noteExpirer runs the listener's OnExpirer when c's codec is the first of
+// its connections to implement codec.Expirer.
+func (c *Conn) noteExpirer() {
+	ln := c.ln
+	if ln == nil || ln.expirer || ln.cfg.OnExpirer == nil {
+		return
+	}
+	if _, ok := c.codec.(codec.Expirer); ok {
+		ln.expirer = true
+		ln.cfg.OnExpirer()
+	}
 }
 
 // pauseAccept takes the listener out of epoll for AcceptPause when the
@@ -244,6 +264,7 @@ func (ln *Listener) Adopt(h Handover) (*Conn, error) {
 	l.stats.Connections++
 	c.ln = ln
 	ln.live++
+	c.noteExpirer()
 	c.in = h.Pending
 	func() {
 		defer l.recoverPanic(c, "OnOpen")

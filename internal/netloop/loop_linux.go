@@ -63,6 +63,12 @@ type Loop struct {
 	// cork collects output for corkConn while its input is processed.
 	cork     []byte
 	corkConn *Conn
+	// encConn is the connection whose Encode runs now; what its codec
+	// writes through the Conn meanwhile waits in nested and nestedFiles
+	// (see Conn.beginEncode).
+	encConn     *Conn
+	nested      []byte
+	nestedFiles []nestedFile
 
 	timers      timerHeap
 	timerByID   map[TimerID]*timer
@@ -358,6 +364,11 @@ func (l *Loop) recoverPanic(c *Conn, where string) {
 		fields = append(fields, zap.Uint64("conn", c.id))
 	}
 	l.log.Error("callback panicked", fields...)
+	if l.encConn != nil {
+		// The panic unwound an Encode: what it wrote through the Conn
+		// will never be sent.
+		l.dropNested()
+	}
 	if c != nil {
 		if l.corkConn == c {
 			l.corkConn = nil
