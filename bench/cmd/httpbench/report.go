@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// metric is one row of a test's block in the table.
+type metric struct {
+	label, better, format string
+	get                   func(sample) float64
+}
+
+var (
+	mRate    = metric{"req/s", "higher", "%.0f", func(s sample) float64 { return s.reqPerSec }}
+	mMiB     = metric{"MiB/s (headers included)", "higher", "%.1f", func(s sample) float64 { return s.mibPerSec }}
+	mP50     = metric{"p50 latency (µs)", "lower", "%.0f", func(s sample) float64 { return s.p50 }}
+	mP99     = metric{"p99 latency (µs)", "lower", "%.0f", func(s sample) float64 { return s.p99 }}
+	mCPU     = metric{"**server CPU (µs/req)**", "lower", "%.3f", func(s sample) float64 { return s.cpuPerReq }}
+	mBusy    = metric{"server CPU busy (%)", "", "%.0f", func(s sample) float64 { return s.serverBusy }}
+	mWrkBusy = metric{"wrk CPU busy (%)", "", "%.0f", func(s sample) float64 { return s.wrkBusy }}
+	mOthers  = metric{"other CPU on both cores (%)", "", "%.0f", func(s sample) float64 { return s.others }}
+)
+
+// rows says what each test shows. Under pipelining wrk times only the
+// first response of a batch, so its latencies are left out there.
+func (t test) rows(depth int) (title string, ms []metric) {
+	switch {
+	case t.pipelined:
+		return fmt.Sprintf("pipelined, c%d, %d req/write", t.conns, depth), []metric{mRate, mCPU, mBusy, mWrkBusy, mOthers}
+	case t.static:
+		return fmt.Sprintf("static %s, c%d", strings.TrimPrefix(t.path, "/"), t.conns), []metric{mRate, mMiB, mCPU, mBusy, mWrkBusy, mOthers}
+	}
+	return fmt.Sprintf("keep-alive, c%d", t.conns), []metric{mRate, mP50, mP99, mCPU, mBusy, mWrkBusy, mOthers}
+}
+
+// report renders the medians as a Markdown table: a block of rows per
+// test, a column per server, and a ratio column per other server against
+// the first.
+func (b *bench) report() string {
+	var sb strings.Builder
+	base := b.servers[0]
+	fmt.Fprintf(&sb, "\nMedians of %d round(s); wrk -t1, %s runs after a %s warm-up run; pipelined depth %d.\n",
+		b.rounds, b.duration, b.warmup, b.depth)
+	fmt.Fprintf(&sb, "Server pinned to CPU %d, wrk to CPU %d; %s; %s on %s, %s.\n",
+		b.serverCPU, b.loadCPU, b.toolVersions(), runtime.Version(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	for _, n := range b.notes {
+		fmt.Fprintf(&sb, "Note: %s.\n", n)
+	}
+	sb.WriteString("\n")
+
+	head := []string{"test", "metric", "better"}
+	head = append(head, b.servers...)
+	for _, s := range b.servers[1:] {
+		head = append(head, s+"/"+base)
+	}
+	row(&sb, head)
+	sep := make([]string, len(head))
+	for i := range sep {
+		sep[i] = "---"
+		if i >= 3 {
+			sep[i] = "---:"
+		}
+	}
+	row(&sb, sep)
+
+	failed := map[string]int{}
+	for _, t := range tests {
+		if !slices.Contains(b.tests, t.name) {
+			continue
+		}
+		title, ms := t.rows(b.depth)
+		for i, m := range ms {
+			cells := []string{"", m.label, m.better}
+			if i == 0 {
+				cells[0] = title
+			}
+			med := map[string]float64{}
+			for _, s := range b.servers {
+				text, v := b.value(t, s, m)
+				med[s] = v
+				cells = append(cells, text)
+			}
+			for _, s := range b.servers[1:] {
+				if m.better == "" { // a ratio of utilisations means nothing
+					cells = append(cells, "")
+					continue
+				}
+				cells = append(cells, num("%.2f", med[s]/med[base]))
+			}
+			row(&sb, cells)
+		}
+		for _, s := range b.servers {
+			if c := b.cells[t.name][s]; c != nil {
+				failed[s] += c.failed
+			}
+		}
+	}
+	cells := []string{"all", "failed measurements", "lower"}
+	for _, s := range b.servers {
+		cells = append(cells, fmt.Sprint(failed[s]))
+	}
+	for range b.servers[1:] {
+		cells = append(cells, "")
+	}
+	row(&sb, cells)
+	return sb.String()
+}
+
+// value is the cell text and the median (NaN when there is none) of one
+// server's metric in one test: "–" when the server does not take part,
+// FAIL when any round failed, since a median over the rounds that worked
+// would hide the failure.
+func (b *bench) value(t test, server string, m metric) (string, float64) {
+	if !serves(server, t.static) {
+		return "–", math.NaN()
+	}
+	c := b.cells[t.name][server]
+	if c == nil {
+		return "n/a", math.NaN()
+	}
+	if c.failed > 0 {
+		return fmt.Sprintf("FAIL (%d/%d)", c.failed, c.failed+len(c.samples)), math.NaN()
+	}
+	xs := make([]float64, len(c.samples))
+	for i, s := range c.samples {
+		xs[i] = m.get(s)
+	}
+	v := median(xs)
+	return num(m.format, v), v
+}
+
+func (b *bench) toolVersions() string {
+	parts := []string{"wrk " + wrkVersion(b.wrk)}
+	if b.nginxVersion != "" {
+		parts = append(parts, b.nginxVersion)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// wrkVersion is the second word of the first line wrk -v prints
+// ("wrk debian/4.1.0-3+b2 [epoll] ...").
+func wrkVersion(path string) string {
+	out, _ := execOutput(path, "-v")
+	f := strings.Fields(out)
+	if len(f) >= 2 && f[0] == "wrk" {
+		return f[1]
+	}
+	return "(unknown version)"
+}
+
+func row(sb *strings.Builder, cells []string) {
+	sb.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+// num formats v, showing n/a for a missing (NaN) or infinite value.
+func num(format string, v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// median returns the median of xs, or NaN if there are none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	}
+	n := len(s)
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
