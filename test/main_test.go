@@ -32,9 +32,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var (
 	// stockBin is cmd/workermand; crashBin is test/crashd; handoverBin is
-	// test/handoverd. They live in a 0755 directory so that children
-	// running as nobody can execute them.
-	stockBin, crashBin, handoverBin string
+	// test/handoverd; httpdBin is test/httpd. They live in a 0755
+	// directory so that children running as nobody can execute them.
+	stockBin, crashBin, handoverBin, httpdBin string
 	// raceBinaries is set when the binaries were built with -race.
 	raceBinaries bool
 )
@@ -61,12 +61,14 @@ func runTests(m *testing.M) int {
 	stockBin = filepath.Join(dir, "workermand")
 	crashBin = filepath.Join(dir, "crashd")
 	handoverBin = filepath.Join(dir, "handoverd")
+	httpdBin = filepath.Join(dir, "httpd")
 	start := time.Now()
 	var wg sync.WaitGroup
 	bins := []struct{ out, pkg string }{
 		{stockBin, "github.com/workermand/workermand/cmd/workermand"},
 		{crashBin, "github.com/workermand/workermand/test/crashd"},
 		{handoverBin, "github.com/workermand/workermand/test/handoverd"},
+		{httpdBin, "github.com/workermand/workermand/test/httpd"},
 	}
 	errs := make([]error, len(bins))
 	for i, b := range bins {
