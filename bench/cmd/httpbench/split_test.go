@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -54,13 +55,5 @@ func FuzzSplitArgs(f *testing.F) {
 // escapeSingle quotes a for use inside '...' the shell way: end the quote,
 // an escaped quote, reopen.
 func escapeSingle(a string) string {
-	out := ""
-	for _, c := range a {
-		if c == '\'' {
-			out += `'\''`
-		} else {
-			out += string(c)
-		}
-	}
-	return out
+	return strings.ReplaceAll(a, "'", `'\''`)
 }
