@@ -88,11 +88,10 @@ func (l *requestLazy) removeTemp() {
 // ends (before CRLF or a bare LF) and where the next line starts. A head
 // without a final line end is taken as ending there.
 func reqLineEnd(b []byte, pos int) (end, next int) {
-	i := bytes.IndexByte(b[pos:], '\n')
-	if i < 0 {
-		return len(b), len(b)
+	end, next = len(b), len(b)
+	if i := bytes.IndexByte(b[pos:], '\n'); i >= 0 {
+		end, next = pos+i, pos+i+1
 	}
-	end, next = pos+i, pos+i+1
 	if end > pos && b[end-1] == '\r' {
 		end--
 	}
