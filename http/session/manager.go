@@ -136,9 +136,6 @@ func (m *Manager) cookie(id string) http.Cookie {
 	return c
 }
 
-// cookieGetter is the Request method Start needs.
-type cookieGetter interface{ Cookie(name string) string }
-
 // Start reads the session cookie of req and calls done on c's loop with the
 // session: the stored one when the cookie names a session the store holds,
 // else a new, empty one with a fresh id (see "Ids and session fixation" in
@@ -148,11 +145,7 @@ type cookieGetter interface{ Cookie(name string) string }
 // err is a storage failure (the store is down, not "no such session"); s is
 // then nil, and the handler decides what to answer. Loop-only.
 func (m *Manager) Start(c *workerman.Connection, req *http.Request, done func(s *Session, err error)) {
-	var id string
-	if g, ok := any(req).(cookieGetter); ok {
-		id = g.Cookie(m.name())
-	}
-	m.Open(c.Loop(), id, done)
+	m.Open(c.Loop(), req.Cookie(m.name()), done)
 }
 
 // Open is Start for an id read some other way (a websocket handshake, a
