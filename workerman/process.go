@@ -296,6 +296,14 @@ func (p *Process) Run(ctx context.Context) error {
 		}
 	})
 	defer p.closeUnaccepted()
+	defer func() {
+		// After the loop: connections closing at shutdown still log.
+		for _, w := range p.workers {
+			if err := w.closeProtocol(); err != nil {
+				p.log.Warn("closing the protocol's files", zap.String("worker", w.Name), zap.Error(err))
+			}
+		}
+	}()
 	stop := context.AfterFunc(ctx, l.Stop)
 	defer stop()
 	if err := l.Run(); err != nil {
@@ -353,6 +361,14 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 			open := 0
 			for _, w := range p.workers {
 				for _, c := range w.conns {
+					// A connection whose protocol can move it is left to
+					// moveConnections: quiet may just mean its request is
+					// still being answered (an HTTP handler waiting on a
+					// backend), and once answered it moves instead.
+					if _, movable := c.nc.Codec().(codec.Migrator); movable && p.handover != nil {
+						open++
+						continue
+					}
 					// Unread last: a request may wait in the kernel even when
 					// the loop saw nothing for a while (it was descheduled).
 					if c.nc.IdleFor() >= quiet && c.SendQueueSize() == 0 && c.RecvQueueSize() == 0 && c.nc.Unread() == 0 {

@@ -301,3 +301,52 @@ func TestSendWithoutRequestIsRefused(t *testing.T) {
 		t.Fatal("a second response to one request was accepted")
 	}
 }
+
+// TestTimeouts: a head that trickles in (slowloris) gets 408 and is closed
+// after header_timeout; an idle keep-alive connection is closed after
+// keepalive_timeout; a request being answered is never cut.
+func TestTimeouts(t *testing.T) {
+	w := newWorker(func(c *workerman.Connection, m workerman.Message) {
+		if m.Value.(*http.Request).Path() == "/slow" {
+			time.AfterFunc(1500*time.Millisecond, func() { c.SendString("late") })
+			return
+		}
+		c.SendString("ok")
+	})
+	w.HTTP.HeaderTimeout = 300 * time.Millisecond
+	w.HTTP.KeepAliveTimeout = 500 * time.Millisecond
+	addr := serve(t, w)
+
+	slowloris := dial(t, addr)
+	slowloris.send("GET / HTTP/1.1\r\nHost: x\r\n")
+	done := make(chan struct{})
+	go func() { // keep trickling: the deadline counts from the first byte
+		defer close(done)
+		for i := range 20 {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := fmt.Fprintf(slowloris.c, "X-%d: y\r\n", i); err != nil {
+				return
+			}
+		}
+	}()
+	resp := slowloris.response("GET")
+	if resp.StatusCode != 408 || !resp.Close {
+		t.Fatalf("slowloris got %d close=%v, want 408 and close", resp.StatusCode, resp.Close)
+	}
+	<-done
+
+	idle := dial(t, addr)
+	idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	body(t, idle.response("GET"))
+	start := time.Now()
+	idle.expectEOF()
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("idle keep-alive connection closed after %v, before keepalive_timeout", d)
+	}
+
+	busy := dial(t, addr)
+	busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := body(t, busy.response("GET")); got != "late" {
+		t.Fatalf("slow answer: %q", got)
+	}
+}
