@@ -68,6 +68,14 @@ type requestLazy struct {
 }
 
 func (l *requestLazy) release() {
+	// The hot path (method and path, maybe a header) clears just what it
+	// set: zeroing the whole struct costs write barriers on every request.
+	const cheap = reqDoneLine | reqDoneMethod | reqDonePath | reqDoneFields
+	if l.done&^cheap == 0 {
+		l.done = 0
+		l.methodS, l.pathS = "", ""
+		return
+	}
 	for _, p := range l.tmp {
 		// A handler may have moved the file away to keep it: ENOENT is fine,
 		// and there is nobody to report another failure to.

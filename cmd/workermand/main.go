@@ -4,6 +4,7 @@ package main
 import (
 	"github.com/workermand/workermand/cli"
 	_ "github.com/workermand/workermand/handlers/echo"
+	_ "github.com/workermand/workermand/handlers/static"
 	_ "github.com/workermand/workermand/handlers/respond"
 )
 
