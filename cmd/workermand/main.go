@@ -4,8 +4,8 @@ package main
 import (
 	"github.com/workermand/workermand/cli"
 	_ "github.com/workermand/workermand/handlers/echo"
-	_ "github.com/workermand/workermand/handlers/static"
 	_ "github.com/workermand/workermand/handlers/respond"
+	_ "github.com/workermand/workermand/handlers/static"
 )
 
 func main() { cli.Main() }
