@@ -67,6 +67,10 @@ func (r *Request) parseMultipart(boundary string) (url.Values, map[string][]*Upl
 		return fail(errors.New("no boundary parameter in Content-Type"))
 	}
 	opts := r.options()
+	maxFiles := opts.MaxUploadFiles
+	if maxFiles <= 0 { // Options not passed through WithDefaults
+		maxFiles = DefaultMaxUploadFiles
+	}
 	form := url.Values{}
 	var files map[string][]*UploadedFile
 	count := 0
@@ -97,8 +101,8 @@ func (r *Request) parseMultipart(boundary string) (url.Values, map[string][]*Upl
 		if filename == "" {
 			continue
 		}
-		if count++; count > opts.MaxUploadFiles {
-			return fail(fmt.Errorf("more than %d files (max_upload_files)", opts.MaxUploadFiles))
+		if count++; count > maxFiles {
+			return fail(fmt.Errorf("more than %d files (max_upload_files)", maxFiles))
 		}
 		f, err := r.saveUpload(p, opts)
 		if err != nil {

@@ -251,3 +251,18 @@ func TestSanitizeFileName(t *testing.T) {
 		}
 	}
 }
+
+// Options a user builds by hand, without WithDefaults, still allow uploads.
+func TestMultipartRawOptions(t *testing.T) {
+	dir := t.TempDir()
+	ct, body := multipartBody(t, []testPart{{field: "f", file: true, filename: "a", content: "abc"}})
+	r := NewRequest([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: "+ct+"\r\n\r\n"), body, nil, Source{Options: &Options{UploadDir: dir}})
+	if f := r.File("f"); f == nil || f.Size != 3 || filepath.Dir(f.Path) != dir {
+		files, err := r.Files()
+		t.Fatalf("File = %+v (%v, %v)", f, files, err)
+	}
+	r.Release()
+	if left := dirEntries(t, dir); len(left) != 0 {
+		t.Errorf("temp files after Release: %v", left)
+	}
+}

@@ -77,7 +77,10 @@ func (r *Request) Path() string {
 // (and without any "#fragment"): "" when there is none.
 func (r *Request) QueryString() string {
 	l := r.indexLine()
-	return r.text(l.query)
+	if l.query.a == l.query.b {
+		return ""
+	}
+	return r.headStr()[l.query.a:l.query.b]
 }
 
 // ProtocolVersion is the HTTP version of the request: "1.1" or "1.0".
