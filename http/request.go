@@ -19,9 +19,14 @@ type Source struct {
 // form, cookies and uploads on the first question about each.
 //
 // A Request is valid until its response is sent; the server then reuses it.
-// Uploaded files are removed at that point too. Its methods are not safe for
-// concurrent use, but a handler may pass it to one other goroutine that
+// Uploaded files are removed at that point too. The strings it returns are
+// copies, never views of the server's buffer, so they may be kept (RawHead
+// and RawBody are views: copy them to keep them). Its methods are not safe
+// for concurrent use, but a handler may pass it to one other goroutine that
 // answers.
+//
+// Its methods never panic, whatever bytes it was built from: a head that is
+// not HTTP gives empty answers.
 type Request struct {
 	head    []byte // request line and fields, through the blank line
 	body    []byte // the body, de-chunked
