@@ -50,7 +50,7 @@ func ServeInlineLimit(n int64) ServeOption {
 }
 
 // ServeFile answers req with the regular file at path, as nginx and
-// net/http serve a single file:
+// net/http serve a single file (a nil req is a plain GET):
 //
 //   - Content-Type from the extension (ContentTypeOf), Last-Modified, ETag
 //     and Accept-Ranges: bytes.
@@ -118,7 +118,10 @@ func serve(req *Request, fb *FileBody, name string, opts []ServeOption) *Respons
 	for _, o := range opts {
 		o(&cfg)
 	}
-	method := req.Method()
+	method, header := "GET", func(string) string { return "" }
+	if req != nil {
+		method, header = req.Method(), req.Header
+	}
 	getOrHead := method == "GET" || method == "HEAD"
 	mtime := fb.ModTime.Truncate(time.Second)
 	etag := makeETag(fb.Size, fb.ModTime)
@@ -141,30 +144,30 @@ func serve(req *Request, fb *FileBody, name string, opts []ServeOption) *Respons
 		return r
 	}
 
-	if im := req.Header("If-Match"); im != "" {
+	if im := header("If-Match"); im != "" {
 		if !etagListMatch(im, etag, true) {
 			return bare(412)
 		}
-	} else if ius := req.Header("If-Unmodified-Since"); ius != "" {
+	} else if ius := header("If-Unmodified-Since"); ius != "" {
 		if t, err := ParseHTTPDate(ius); err == nil && mtime.After(t) {
 			return bare(412)
 		}
 	}
-	if inm := req.Header("If-None-Match"); inm != "" {
+	if inm := header("If-None-Match"); inm != "" {
 		if etagListMatch(inm, etag, false) {
 			if getOrHead {
 				return bare(304)
 			}
 			return bare(412)
 		}
-	} else if ims := req.Header("If-Modified-Since"); ims != "" && getOrHead {
+	} else if ims := header("If-Modified-Since"); ims != "" && getOrHead {
 		if t, err := ParseHTTPDate(ims); err == nil && !mtime.After(t) {
 			return bare(304)
 		}
 	}
 
 	start, length := int64(0), fb.Size
-	if rng := req.Header("Range"); rng != "" && method == "GET" && ifRangeHolds(req.Header("If-Range"), etag, mtime) {
+	if rng := header("Range"); rng != "" && method == "GET" && ifRangeHolds(header("If-Range"), etag, mtime) {
 		s, n, kind := parseRange(rng, fb.Size)
 		switch kind {
 		case rangeOne:

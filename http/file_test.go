@@ -373,3 +373,11 @@ func TestTypeByExtension(t *testing.T) {
 		t.Errorf("only %d types in the table", n)
 	}
 }
+
+func TestServeFileNilRequest(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "x.json", "{}", time.Time{})
+	r := ServeFile(nil, p)
+	if r.Status != 200 || string(r.Body) != "{}" || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("%d %q %q", r.Status, r.Header, r.Body)
+	}
+}

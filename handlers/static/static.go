@@ -350,7 +350,8 @@ func (h *Handler) listing(dir *os.File, segs []string) *http.Response {
 		if e.IsDir() {
 			n += "/"
 		}
-		b.WriteString("<li><a href=\"")
+		// "./" keeps a name like "a:b" from reading as a URL scheme.
+		b.WriteString("<li><a href=\"./")
 		b.WriteString(html.EscapeString(url.PathEscape(e.Name())))
 		if e.IsDir() {
 			b.WriteString("/")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/workermand/workermand/http"
@@ -146,6 +147,9 @@ const notFound = "<h3>404 Not Found</h3>"
 func TestRespondPaths(t *testing.T) {
 	root, _ := tree(t)
 	h := newHandler(t, root, func(h *Handler) { h.Precompressed = false })
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	fds := openFDs(t)
 	defer func() {
 		if n := openFDs(t); n != fds {
@@ -207,6 +211,9 @@ func TestRespondPaths(t *testing.T) {
 		{"/dirlink-out/", want{status: 404}},
 		{"/dangling", want{status: 404}},
 		{"/loop", want{status: 404}},
+
+		// A FIFO without a writer must neither block nor be served.
+		{"/fifo", want{status: 404}},
 	} {
 		check(t, h, request("GET", c.target), c.w)
 	}
@@ -256,7 +263,7 @@ func TestIndexAndListing(t *testing.T) {
 	if r.Status != 200 || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("listing: %d %q", r.Status, r.Header)
 	}
-	for _, s := range []string{`<a href="b.txt">b.txt</a>`, `<a href="deeper/">deeper/</a>`, `&lt;x&gt;&amp;.txt</a>`, `href="%3Cx%3E&amp;.txt"`, `<a href="../">`, "Index of /sub/"} {
+	for _, s := range []string{`<a href="./b.txt">b.txt</a>`, `<a href="./deeper/">deeper/</a>`, `&lt;x&gt;&amp;.txt</a>`, `href="./%3Cx%3E&amp;.txt"`, `<a href="../">`, "Index of /sub/"} {
 		if !strings.Contains(b, s) {
 			t.Errorf("listing lacks %q:\n%s", s, b)
 		}
