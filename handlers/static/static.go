@@ -70,6 +70,10 @@ type Handler struct {
 	CacheControl string `toml:"cache_control"`
 	// Hidden serves names starting with '.'; by default they are 404.
 	Hidden bool `toml:"hidden"`
+
+	// ServeFile options for the identity, br and gzip representations,
+	// built once by Validate so a request allocates none.
+	opts, brOpts, gzOpts []http.ServeOption
 }
 
 // New returns a Handler with the defaults: index.html, precompressed
@@ -106,6 +110,15 @@ func (h *Handler) Validate() error {
 	if !http.ValidFieldValue(h.CacheControl) {
 		return fmt.Errorf("cache_control: %q holds a control character", h.CacheControl)
 	}
+	h.opts = nil
+	if h.CacheControl != "" {
+		h.opts = append(h.opts, http.ServeCacheControl(h.CacheControl))
+	}
+	if h.Precompressed {
+		h.opts = append(h.opts, http.ServeVary("Accept-Encoding"))
+	}
+	h.brOpts = append(slices.Clip(h.opts), http.ServeContentEncoding("br"))
+	h.gzOpts = append(slices.Clip(h.opts), http.ServeContentEncoding("gzip"))
 	return nil
 }
 
@@ -129,7 +142,7 @@ var (
 )
 
 // Respond is the handler's answer to req, without a connection: what
-// OnMessage sends.
+// OnMessage sends. Validate must have run (NewHandler runs it).
 func (h *Handler) Respond(req *http.Request) *http.Response {
 	switch req.Method() {
 	case "GET", "HEAD":
@@ -213,16 +226,15 @@ func (h *Handler) open(root *os.Root, name string) (*os.File, error) {
 	return os.OpenFile(filepath.Join(h.Root, filepath.FromSlash(name)), flags, 0)
 }
 
-// serveFile answers with f (named name), or with a precompressed sibling.
+// serveFile answers with f (named name), or with a precompressed sibling
+// (whose Content-Type ServeOpenFile takes from name, the original's).
 func (h *Handler) serveFile(req *http.Request, root *os.Root, name string, f *os.File) *http.Response {
-	opts := make([]http.ServeOption, 0, 4)
-	if h.CacheControl != "" {
-		opts = append(opts, http.ServeCacheControl(h.CacheControl))
-	}
 	if h.Precompressed {
-		opts = append(opts, http.ServeVary("Accept-Encoding"))
 		if ae := req.Header("Accept-Encoding"); ae != "" {
-			for _, enc := range [...]struct{ coding, ext string }{{"br", ".br"}, {"gzip", ".gz"}} {
+			for _, enc := range [...]struct {
+				coding, ext string
+				opts        []http.ServeOption
+			}{{"br", ".br", h.brOpts}, {"gzip", ".gz", h.gzOpts}} {
 				if !acceptsEncoding(ae, enc.coding) {
 					continue
 				}
@@ -235,12 +247,11 @@ func (h *Handler) serveFile(req *http.Request, root *os.Root, name string, f *os
 					continue
 				}
 				f.Close()
-				opts = append(opts, http.ServeContentEncoding(enc.coding), http.ServeContentType(http.ContentTypeOf(name)))
-				return http.ServeOpenFile(req, cf, name, opts...)
+				return http.ServeOpenFile(req, cf, name, enc.opts...)
 			}
 		}
 	}
-	return http.ServeOpenFile(req, f, name, opts...)
+	return http.ServeOpenFile(req, f, name, h.opts...)
 }
 
 // resolve turns a request target into clean path segments under the root.
