@@ -293,6 +293,7 @@ func (b *bench) wrkArgv(t test, addr string, d time.Duration) []string {
 // events against the hundreds of thousands of requests.
 func (b *bench) measure(ctx context.Context, s *server, t test) (sample, error) {
 	var smp sample
+	b.waitQuiet(ctx)
 	if b.warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, b.warmup+30*time.Second)
 		_, err := runWrk(wctx, b.loadCPU, b.wrkArgv(t, s.addr, b.warmup))
@@ -418,4 +419,49 @@ func verifyPipelined(addr string, n int) error {
 		}
 	}
 	return nil
+}
+
+// quietBusy is how busy (in % of one core, both cores together) the
+// benchmark's cores may be, with neither server nor wrk working, for the
+// machine to count as quiet.
+const quietBusy = 15
+
+// waitQuiet waits, up to -quiet-wait, for half a second in which the two
+// cores are nearly idle, so a test does not start in the middle of another
+// tenant's burst (a build, a test run). It only delays: the "other CPU" row
+// still reports what happened during the run.
+func (b *bench) waitQuiet(ctx context.Context) {
+	if b.quietWait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(b.quietWait)
+	for ctx.Err() == nil {
+		c0, _, err := coreTicks(b.serverCPU, b.loadCPU)
+		if err != nil {
+			return
+		}
+		began := time.Now()
+		sleepCtx(ctx, 500*time.Millisecond)
+		c1, _, err := coreTicks(b.serverCPU, b.loadCPU)
+		if err != nil {
+			return
+		}
+		busy := 100 * float64(c1-c0) / float64(b.clkTck) / time.Since(began).Seconds()
+		if busy < quietBusy {
+			return
+		}
+		if time.Now().After(deadline) {
+			logf("cores still %.0f%% busy with other work after %s; measuring anyway", busy, b.quietWait)
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

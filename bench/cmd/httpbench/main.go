@@ -46,6 +46,7 @@ type options struct {
 	duration            time.Duration
 	warmup              time.Duration
 	depth               int
+	quietWait           time.Duration
 	serverCPU           int
 	loadCPU             int
 	out                 string
@@ -104,6 +105,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured wrk run per test, whole seconds (wrk's -d)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured wrk run before each measured one, whole seconds; 0 for none")
 	fs.IntVar(&o.depth, "depth", 16, "requests per write in the pipelined test")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second,
+		"before each test, wait up to this long for the two cores to be nearly idle (other tenants); 0 to not wait")
 	fs.IntVar(&o.serverCPU, "server-cpu", 1, "CPU the server is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU wrk is pinned to")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown table to this `file`")
