@@ -793,9 +793,6 @@ const (
 	// the loop from every other connection. What is left goes on the next
 	// EPOLLOUT (nginx's sendfile_max_chunk is the same idea, at 2m).
 	sendfileTurn = 2 << 20
-	// sendfileMax is the most one sendfile call is asked for; the kernel
-	// caps a call just below 2 GiB anyway.
-	sendfileMax = 1 << 30
 )
 
 // flushOut writes the backlog, bytes with writev and file regions with
@@ -810,7 +807,7 @@ func (c *Conn) flushOut() (drained, alive bool) {
 				return false, true
 			}
 			left := seg.left
-			count := int(min(left, sendfileMax))
+			count := int(min(left, int64(budget)))
 			off := seg.off
 			// sendfile may read the file from disk, so it goes through
 			// the scheduler-aware syscall path, unlike read/write/writev.
