@@ -26,7 +26,7 @@ type server struct {
 	startedSend chan struct{}
 }
 
-func startServer(t *testing.T, m *session.Manager) *server {
+func startServer(t testing.TB, m *session.Manager) *server {
 	t.Helper()
 	srv := &server{startedSend: make(chan struct{}, 1)}
 	w := workerman.NewWorker("http://127.0.0.1:0")
@@ -92,7 +92,7 @@ func get(client *nethttp.Client, url string, cookie string) result {
 	return result{body: string(b), cookies: resp.Header.Values("Set-Cookie"), err: err}
 }
 
-func mustGet(t *testing.T, client *nethttp.Client, url, cookie string) result {
+func mustGet(t testing.TB, client *nethttp.Client, url, cookie string) result {
 	t.Helper()
 	r := get(client, url, cookie)
 	if r.err != nil {
@@ -101,7 +101,7 @@ func mustGet(t *testing.T, client *nethttp.Client, url, cookie string) result {
 	return r
 }
 
-func newClient(t *testing.T) *nethttp.Client {
+func newClient(t testing.TB) *nethttp.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -260,4 +260,33 @@ func TestEndToEndSaveError(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("OnError was not called")
 	}
+}
+
+// BenchmarkRequest is one keep-alive request through net/http that loads,
+// changes and saves a session: the cost a store adds to a request.
+func BenchmarkRequest(b *testing.B) {
+	bench := func(b *testing.B, m *session.Manager) {
+		m.GCProbability = -1
+		srv := startServer(b, m)
+		client := newClient(b)
+		mustGet(b, client, srv.base+"/inc", "")
+		b.ResetTimer()
+		for range b.N {
+			mustGet(b, client, srv.base+"/inc", "")
+		}
+	}
+	b.Run("file", func(b *testing.B) { bench(b, session.NewManager(&session.FileStore{Dir: b.TempDir()})) })
+	b.Run("redis", func(b *testing.B) {
+		st := session.NewRedisStore(session.RedisOptions{Addr: startRedis(b)})
+		b.Cleanup(func() { st.Close() })
+		bench(b, session.NewManager(st))
+	})
+	b.Run("none", func(b *testing.B) {
+		srv := startServer(b, session.NewManager(nil))
+		client := newClient(b)
+		b.ResetTimer()
+		for range b.N {
+			mustGet(b, client, srv.base+"/ping", "")
+		}
+	})
 }

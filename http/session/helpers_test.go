@@ -25,7 +25,7 @@ const waitTimeout = 15 * time.Second
 
 // startProcess runs a Process with the given workers (a tcp:// one when
 // none) and stops it when the test ends.
-func startProcess(t *testing.T, workers ...*workerman.Worker) *workerman.Process {
+func startProcess(t testing.TB, workers ...*workerman.Worker) *workerman.Process {
 	t.Helper()
 	if len(workers) == 0 {
 		workers = []*workerman.Worker{workerman.NewWorker("tcp://127.0.0.1:0")}
@@ -60,7 +60,7 @@ func startLoop(t *testing.T) *workerman.EventLoop {
 
 // onLoop runs fn on the loop and waits until fn, or something it started,
 // calls finish.
-func onLoop(t *testing.T, loop *workerman.EventLoop, fn func(finish func())) {
+func onLoop(t testing.TB, loop *workerman.EventLoop, fn func(finish func())) {
 	t.Helper()
 	ch := make(chan struct{})
 	loop.Post(func() { fn(func() { close(ch) }) })
@@ -142,7 +142,7 @@ func (s *countingStore) GC(ctx context.Context, d time.Duration) error {
 // port, without persistence, and kills it when the test ends. Without
 // redis-server the test is skipped, unless WORKERMAND_REQUIRE_REDIS=1 (CI)
 // makes that a failure.
-func startRedis(t *testing.T) string {
+func startRedis(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -165,7 +165,7 @@ func startRedis(t *testing.T) string {
 	return ""
 }
 
-func tryRedis(t *testing.T, bin string) (string, error) {
+func tryRedis(t testing.TB, bin string) (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
