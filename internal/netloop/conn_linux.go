@@ -20,6 +20,7 @@ const (
 	flagCounted     // included in Stats.Connections
 	flagAdopted     // handed over by another process
 	flagCloseQueued // Close was called during the connection's own Encode
+	flagNested      // output was written during the connection's own Encode
 )
 
 // DefaultMaxSendBuffer is Workerman's default send buffer limit (1 MiB).
@@ -409,10 +410,14 @@ func (c *Conn) send(payload []byte) SendResult {
 	}
 	l := c.loop
 	var res SendResult
-	m := c.beginEncode()
+	// Until the codec returns, what it writes through the Conn is held
+	// aside: the encoder appends to the cork (or the scratch buffer), and a
+	// write there would land in the middle of its output.
+	prev := l.encConn
+	l.encConn = c
 	if l.corkConn == c && c.out.empty() {
 		enc, err := c.codec.Encode(l.cork, payload)
-		l.encConn = m.prev
+		l.encConn = prev
 		switch {
 		case c.status == StatusClosed:
 			l.cork = l.cork[:0] // destroyed while encoding: the cork held only its bytes
@@ -425,7 +430,7 @@ func (c *Conn) send(payload []byte) SendResult {
 		}
 	} else {
 		enc, err := c.codec.Encode(l.scratch[:0], payload)
-		l.encConn = m.prev
+		l.encConn = prev
 		switch {
 		case c.status == StatusClosed:
 			res = Dropped
@@ -436,7 +441,9 @@ func (c *Conn) send(payload []byte) SendResult {
 			res = c.write(enc)
 		}
 	}
-	c.afterEncode(m)
+	if c.flags&(flagNested|flagCloseQueued) != 0 {
+		c.afterEncode()
+	}
 	return res
 }
 
@@ -460,11 +467,12 @@ func (c *Conn) sendValue(v any) (SendResult, error) {
 	l := c.loop
 	var res SendResult
 	var err error
-	m := c.beginEncode()
+	prev := l.encConn // see send
+	l.encConn = c
 	if l.corkConn == c && c.out.empty() {
 		var enc []byte
 		enc, err = ve.EncodeValue(l.cork, v)
-		l.encConn = m.prev
+		l.encConn = prev
 		switch {
 		case c.status == StatusClosed:
 			l.cork = l.cork[:0]
@@ -478,7 +486,7 @@ func (c *Conn) sendValue(v any) (SendResult, error) {
 	} else {
 		var enc []byte
 		enc, err = ve.EncodeValue(l.scratch[:0], v)
-		l.encConn = m.prev
+		l.encConn = prev
 		if err != nil || c.status == StatusClosed {
 			res = Dropped
 		} else {
@@ -486,14 +494,19 @@ func (c *Conn) sendValue(v any) (SendResult, error) {
 			res = c.write(enc)
 		}
 	}
-	c.afterEncode(m)
+	if c.flags&(flagNested|flagCloseQueued) != 0 {
+		c.afterEncode()
+	}
 	return res, err
 }
 
-// encodeMark is where the loop's nested-output buffers stood when an Encode
-// began, so that encodes nested through callbacks each replay their own.
+// encodeMark is where the loop's nested-output buffers stood when a
+// connection's codec first wrote through the Conn during an Encode. Encodes
+// nest only through callbacks, strictly, and each one truncates the buffers
+// back to its mark when it ends, so the buffers are a stack and so are the
+// marks (Loop.nestMarks).
 type encodeMark struct {
-	prev       *Conn
+	conn       *Conn
 	raw, files int
 }
 
@@ -505,23 +518,30 @@ type nestedFile struct {
 	at          int
 }
 
-// beginEncode marks c as encoding: until the codec returns, what it writes
-// through the Conn is held aside, because the encoder is appending to the
-// cork (or the scratch buffer) and a write there would land in the middle of
-// its output.
-func (c *Conn) beginEncode() encodeMark {
+// nest prepares c, whose Encode is running, to hold output aside.
+func (c *Conn) nest() {
+	if c.flags&flagNested != 0 {
+		return
+	}
 	l := c.loop
-	m := encodeMark{prev: l.encConn, raw: len(l.nested), files: len(l.nestedFiles)}
-	l.encConn = c
-	return m
+	l.nestMarks = append(l.nestMarks, encodeMark{conn: c, raw: len(l.nested), files: len(l.nestedFiles)})
+	c.flags |= flagNested
 }
 
 // afterEncode sends what the codec wrote through the Conn during Encode,
 // after the encoded bytes, then carries out a Close it asked for meanwhile.
-func (c *Conn) afterEncode(m encodeMark) {
+func (c *Conn) afterEncode() {
 	l := c.loop
-	if len(l.nested) > m.raw || len(l.nestedFiles) > m.files {
-		c.writeNested(m)
+	if c.flags&flagNested != 0 {
+		c.flags &^= flagNested
+		// The top mark is c's, unless a panic recovered inside this
+		// Encode dropped the nested output.
+		if n := len(l.nestMarks); n > 0 && l.nestMarks[n-1].conn == c {
+			m := l.nestMarks[n-1]
+			l.nestMarks[n-1] = encodeMark{}
+			l.nestMarks = l.nestMarks[:n-1]
+			c.writeNested(m)
+		}
 	}
 	if c.flags&flagCloseQueued != 0 {
 		c.flags &^= flagCloseQueued
@@ -579,6 +599,8 @@ func (c *Conn) writeAccepted(b []byte) {
 // dropNested forgets output nested in an Encode that panicked.
 func (l *Loop) dropNested() {
 	l.encConn = nil
+	clear(l.nestMarks)
+	l.nestMarks = l.nestMarks[:0]
 	for _, nf := range l.nestedFiles {
 		_ = nf.f.Close()
 	}
@@ -601,6 +623,7 @@ func (c *Conn) WriteRaw(b []byte) bool {
 		if c.flags&flagCloseQueued != 0 {
 			return false
 		}
+		c.nest()
 		l.nested = append(l.nested, b...)
 		return true
 	}
@@ -636,6 +659,7 @@ func (c *Conn) WriteFile(f *os.File, offset, length int64) bool {
 			_ = f.Close()
 			return false
 		}
+		c.nest()
 		l.nestedFiles = append(l.nestedFiles, nestedFile{f: f, off: offset, length: length, at: len(l.nested)})
 		return true
 	}
@@ -956,7 +980,7 @@ func (c *Conn) closeNow() {
 		return
 	}
 	if c.loop.encConn == c {
-		// c's Encode is running: the bytes it produces go out first, and
+		// c's Encode is running: the bytes it produces go out first, then
 		// afterEncode closes.
 		c.flags |= flagCloseQueued
 		return
@@ -1042,7 +1066,9 @@ func (c *Conn) unregister() int {
 	if c.flags&flagCounted != 0 {
 		l.stats.Connections--
 	}
-	c.flags = 0
+	// flagNested survives: an Encode running now still has to pop its
+	// mark, and its held output is dropped then (files closed).
+	c.flags &= flagNested
 	c.events = 0
 	if l.corkConn == c {
 		l.cork = l.cork[:0]

@@ -65,10 +65,11 @@ type Loop struct {
 	corkConn *Conn
 	// encConn is the connection whose Encode runs now; what its codec
 	// writes through the Conn meanwhile waits in nested and nestedFiles
-	// (see Conn.beginEncode).
+	// (see Conn.send).
 	encConn     *Conn
 	nested      []byte
 	nestedFiles []nestedFile
+	nestMarks   []encodeMark
 
 	timers      timerHeap
 	timerByID   map[TimerID]*timer
