@@ -961,8 +961,10 @@ func (c *Conn) queueResume() {
 	}
 }
 
-// Close writes what is queued, then closes c. Input arriving meanwhile is
-// ignored. Safe from any goroutine: off the loop it posts the close.
+// Close writes what is queued, then closes c (lingering first when Linger
+// was called). Input arriving meanwhile is ignored. Called from c's codec
+// while it encodes, it takes effect once the encoded bytes are queued. Safe
+// from any goroutine: off the loop it posts the close.
 func (c *Conn) Close() {
 	if !c.loop.OnLoop() {
 		c.loop.Post(c.closeNow)

@@ -18,5 +18,7 @@
 // while a connection's input is being processed is corked and written with
 // one write when processing ends; output the socket cannot take at once is
 // kept in pooled chunks and written with writev when EPOLLOUT reports room,
-// which is armed only while such a backlog exists.
+// which is armed only while such a backlog exists. File regions
+// (Conn.WriteFile) sit in the same backlog between the chunks and go out with
+// sendfile(2), in order.
 package netloop
