@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,7 +98,68 @@ func reloadsUnderWrk(t *testing.T, d *daemon, name string, count int, path strin
 	time.Sleep(300 * time.Millisecond)
 	s := w.stop(t)
 	t.Logf("%s under wrk -c200: %s; slowest reload %s", strings.Join(args, " "), s, slowest.Round(time.Millisecond))
+	if s.failed() {
+		t.Logf("hand-over in the daemon's log: %s", handoverSummary(d.logFile))
+	}
 	return s
+}
+
+var (
+	logCountRE   = regexp.MustCompile(`"count": (\d+)`)
+	logPIDRE     = regexp.MustCompile(`\{"pid": (\d+)`)
+	logFromPIDRE = regexp.MustCompile(`"from_pid": (\d+)`)
+)
+
+// handoverSummary sums the connections the daemon's log says were handed
+// over, passed on and adopted, names the retiring children whose
+// connections the master did not all pass on, and quotes the log's
+// warnings and errors: what to look at when a reload lost requests.
+func handoverSummary(logFile string) string {
+	data, _ := os.ReadFile(logFile)
+	var over, passed, adopted int
+	lost := map[string]int{} // retiring child's pid → handed over − passed on
+	var problems []string
+	num := func(re *regexp.Regexp, line string) (string, int) {
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			return "", 0
+		}
+		n, _ := strconv.Atoi(m[1])
+		return m[1], n
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		_, n := num(logCountRE, line)
+		switch {
+		case strings.Contains(line, "connections handed over"):
+			over += n
+			pid, _ := num(logPIDRE, line)
+			lost[pid] += n
+		case strings.Contains(line, "connections passed on"):
+			passed += n
+			pid, _ := num(logFromPIDRE, line)
+			lost[pid] -= n
+		case strings.Contains(line, "connections adopted"):
+			adopted += n
+		}
+		if (strings.Contains(line, "\tWARN\t") || strings.Contains(line, "\tERROR\t")) && len(problems) < 20 {
+			problems = append(problems, line)
+		}
+	}
+	var short, story []string
+	for pid, n := range lost {
+		if n == 0 {
+			continue
+		}
+		short = append(short, fmt.Sprintf("child %s: %d not passed on", pid, n))
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, " "+pid+",") || strings.Contains(line, " "+pid+"}") {
+				story = append(story, line)
+			}
+		}
+	}
+	slices.Sort(short)
+	return fmt.Sprintf("handed over %d, passed on %d, adopted %d; %v; warnings and errors:\n%s\nthe log about those children:\n%s",
+		over, passed, adopted, short, strings.Join(problems, "\n"), strings.Join(story, "\n"))
 }
 
 // The issue's goal: keep-alive clients that never retry (wrk) see no
