@@ -52,6 +52,7 @@ func echoLines(c *workerman.Connection, m workerman.Message) { c.Send(m.Data) }
 // first such connection, shares its walk with IdleTimeout, and is not run
 // for a process that needs neither.
 func TestExpirerClosesExpiredConnections(t *testing.T) {
+	expiryAsked.Store(0)
 	exp := worker("expiring", "expirytest://127.0.0.1:0")
 	exp.OnMessage = echoLines
 	idle := textWorker("idle")
