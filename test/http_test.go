@@ -488,7 +488,7 @@ func TestHTTPGoClient(t *testing.T) {
 	t.Parallel()
 	dir := tempDir(t)
 	d, _ := startHTTP(t, httpdBin, "up", 1, respondWorker("hello", 1), uploadWorker("up", dir))
-	st := d.mustStatus()
+	st := d.waitReady("hello", 1)
 	helloURL, upURL := "http://"+st.addr("hello")+"/", "http://"+st.addr("up")+"/"
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, ExpectContinueTimeout: 5 * time.Second, DisableCompression: true}
 	defer tr.CloseIdleConnections()
