@@ -159,6 +159,17 @@ type Expirer interface {
 	Expired(now time.Time, idle time.Duration) bool
 }
 
+// Paced is implemented by codecs that answer every message they deliver
+// (HTTP): dropping an answer because the send buffer is full would leave the
+// peer waiting forever. For them the loop never drops a send for a full
+// buffer; instead, while MaxSendBufferSize bytes are queued, it stops
+// framing and reading input, and resumes once the queue is below the limit,
+// so a client that pipelines without reading is slowed down by TCP rather
+// than costing memory.
+type Paced interface {
+	Paced()
+}
+
 // Migrator is implemented by codecs whose connections may move to another
 // process (a reload hands idle keep-alive HTTP connections to the new
 // child). Protocols opt in only when a connection carries no state the

@@ -21,6 +21,8 @@ const (
 	flagAdopted     // handed over by another process
 	flagCloseQueued // Close was called during the connection's own Encode
 	flagNested      // output was written during the connection's own Encode
+	flagPaced       // the codec is a codec.Paced: full send buffers hold input instead of dropping sends
+	flagHeld        // input is held until the send buffer drains (flagPaced)
 )
 
 // DefaultMaxSendBuffer is Workerman's default send buffer limit (1 MiB).
@@ -158,6 +160,7 @@ func (c *Conn) Codec() codec.Codec { return c.codec }
 // go to cd.
 func (c *Conn) SetCodec(cd codec.Codec) {
 	c.codec = cd
+	c.notePaced()
 	c.pending = 0
 	c.noteExpirer()
 	if c.loop.corkConn != c && len(c.in) > 0 {
@@ -170,6 +173,7 @@ func (c *Conn) init(l *Loop, fd int, remote netip.AddrPort, cd codec.Codec) {
 	c.fd = fd
 	c.remote = remote
 	c.codec = cd
+	c.notePaced()
 	if c.id == 0 {
 		c.id = l.nextConnID()
 	}
@@ -178,6 +182,39 @@ func (c *Conn) init(l *Loop, fd int, remote netip.AddrPort, cd codec.Codec) {
 	}
 	if c.maxSend <= 0 {
 		c.maxSend = DefaultMaxSendBuffer
+	}
+}
+
+// notePaced records whether the codec asks for held input instead of
+// dropped sends (codec.Paced).
+func (c *Conn) notePaced() {
+	if _, ok := c.codec.(codec.Paced); ok {
+		c.flags |= flagPaced
+	} else {
+		c.flags &^= flagPaced
+	}
+}
+
+// hold stops framing and reading input while a paced connection's send
+// buffer is full: its peer is slowed by TCP, and what it already sent waits.
+func (c *Conn) hold() {
+	c.flags |= flagHeld
+	c.modEvents(c.events &^ readEvents)
+}
+
+// releaseHeld resumes input held by hold once the send buffer is below its
+// limit again.
+func (c *Conn) releaseHeld() {
+	if c.flags&flagHeld == 0 || c.bufferFull() {
+		return
+	}
+	c.flags &^= flagHeld
+	if c.status != StatusEstablished || c.flags&flagPaused != 0 {
+		return
+	}
+	c.modEvents(c.events | readEvents)
+	if len(c.in) > 0 {
+		c.queueResume()
 	}
 }
 
@@ -193,7 +230,7 @@ func (c *Conn) handleEvents(ev uint32) {
 			return
 		}
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 && c.status == StatusEstablished && c.flags&flagPaused == 0 {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 && c.status == StatusEstablished && c.flags&(flagPaused|flagHeld) == 0 {
 		c.readable(ev)
 		return
 	}
@@ -253,7 +290,7 @@ func (c *Conn) readable(ev uint32) {
 // processBuffered frames input kept while reading was paused or before a
 // codec switch.
 func (c *Conn) processBuffered() {
-	if c.status != StatusEstablished || c.flags&flagPaused != 0 || len(c.in) == 0 {
+	if c.status != StatusEstablished || c.flags&(flagPaused|flagHeld) != 0 || len(c.in) == 0 {
 		return
 	}
 	defer c.loop.recoverPanic(c, "connection")
@@ -272,12 +309,17 @@ func (c *Conn) consume(data []byte) {
 	}
 	c.keep(data, used)
 	c.flushCork()
+	c.releaseHeld()
 }
 
 func (c *Conn) process(data []byte) int {
 	l := c.loop
 	off := 0
 	for off < len(data) && c.status == StatusEstablished && c.flags&flagPaused == 0 {
+		if c.flags&flagPaced != 0 && c.pending == 0 && c.bufferFull() {
+			c.hold()
+			return off
+		}
 		buf := data[off:]
 		n := c.pending
 		if n == 0 {
@@ -405,7 +447,7 @@ func (c *Conn) send(payload []byte) SendResult {
 	if c.status >= StatusClosing {
 		return Dropped
 	}
-	if c.bufferFull() {
+	if c.flags&flagPaced == 0 && c.bufferFull() {
 		return c.dropFull()
 	}
 	l := c.loop
@@ -461,7 +503,7 @@ func (c *Conn) sendValue(v any) (SendResult, error) {
 		}
 		return Dropped, errors.New("netloop: the connection's protocol cannot send structured values")
 	}
-	if c.bufferFull() {
+	if c.flags&flagPaced == 0 && c.bufferFull() {
 		return c.dropFull(), nil
 	}
 	l := c.loop
@@ -614,7 +656,7 @@ func (c *Conn) WriteRaw(b []byte) bool {
 	if c.status >= StatusClosing {
 		return false
 	}
-	if c.bufferFull() {
+	if c.flags&flagPaced == 0 && c.bufferFull() {
 		c.dropFull()
 		return false
 	}
@@ -648,7 +690,7 @@ func (c *Conn) WriteFile(f *os.File, offset, length int64) bool {
 		_ = f.Close()
 		return false
 	}
-	if c.bufferFull() {
+	if c.flags&flagPaced == 0 && c.bufferFull() {
 		c.dropFull()
 		_ = f.Close()
 		return false
@@ -801,7 +843,11 @@ func (c *Conn) writeQuiet(b []byte) {
 // writable writes the backlog after EPOLLOUT.
 func (c *Conn) writable() {
 	drained, alive := c.flushOut()
-	if !alive || !drained {
+	if !alive {
+		return
+	}
+	c.releaseHeld()
+	if !drained {
 		return
 	}
 	c.setWriteInterest(false)
@@ -946,6 +992,9 @@ func (c *Conn) ResumeRecv() {
 		return
 	}
 	c.flags &^= flagPaused
+	if c.flags&flagHeld != 0 {
+		return // releaseHeld resumes once the send buffer drains
+	}
 	if c.status == StatusEstablished {
 		c.modEvents(c.events | readEvents)
 	}

@@ -20,6 +20,7 @@ func (c *Conn) PrepareOutbound(l *Loop, proto codec.Protocol) {
 	c.init(l, -1, c.remote, nil)
 	c.status = StatusInitial
 	c.codec = proto.NewCodec(c)
+	c.notePaced()
 }
 
 // Dial starts a non-blocking connect of the prepared connection c to addr.

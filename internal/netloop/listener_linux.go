@@ -154,6 +154,7 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 func (ln *Listener) open(c *Conn) {
 	defer ln.loop.recoverPanic(c, "OnOpen")
 	c.codec = ln.cfg.Protocol.NewCodec(c)
+	c.notePaced()
 	c.noteExpirer()
 	c.handler.OnOpen(c)
 }
@@ -244,6 +245,7 @@ func (ln *Listener) Adopt(h Handover) (*Conn, error) {
 	c.status = StatusEstablished
 	c.lastRead = l.tick
 	c.codec = ln.cfg.Protocol.NewCodec(c)
+	c.notePaced()
 	m, ok := c.codec.(codec.Migrator)
 	if !ok {
 		_ = unix.Close(h.FD)

@@ -2,6 +2,7 @@ package proxyproto
 
 import (
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/workermand/workermand/codec"
@@ -19,6 +20,14 @@ func (c *fakeConn) MaxPackageSize() int             { return codec.DefaultMaxPac
 func (c *fakeConn) RemoteAddr() netip.AddrPort      { return c.remote }
 func (c *fakeConn) LocalAddr() netip.AddrPort       { return netip.AddrPort{} }
 func (c *fakeConn) SetRemoteAddr(ap netip.AddrPort) { c.remote = ap }
+func (c *fakeConn) WriteFile(f *os.File, _, _ int64) bool {
+	f.Close()
+	return true
+}
+func (c *fakeConn) PauseRecv()  {}
+func (c *fakeConn) ResumeRecv() {}
+func (c *fakeConn) Close()      {}
+func (c *fakeConn) Linger()     {}
 
 // feed runs b through the connection's codec as the loop does and returns
 // the concatenated payloads of the messages delivered.

@@ -3,11 +3,8 @@ package httpproto
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/workermand/workermand/http"
 )
@@ -93,12 +90,15 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 		dst = appendFields(dst, r.Header, nil)
 		return append(dst, "\r\n"...), nil
 	}
-	file := r.File()
-	if file != nil && file.File == nil {
-		if err := file.Open(); err != nil {
-			return c.encodeFileError(dst, err)
+	if r.File() != nil {
+		// Opens the file and completes the head (type, dates, ranges); a
+		// file that cannot be served turns r into its error page.
+		_ = r.PrepareFile()
+		if r.Status != 0 {
+			status = r.Status
 		}
 	}
+	file := r.File()
 	bodyless := status == 204 || status == 304
 	var flags fieldFlags
 	keep := c.keepAlive && !hasToken(r.Header, "connection", "close")
@@ -107,11 +107,11 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	case bodyless:
 	case hasToken(r.Header, "transfer-encoding", "chunked"):
 		stream = streamChunked
-	case strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "text/event-stream"):
+	case hasPrefixFold(r.Header.Get("Content-Type"), "text/event-stream"):
 		stream = streamEvents
 	}
 	if stream != 0 && file != nil {
-		file.File.Close()
+		file.Close()
 		return dst, errors.New("http: a streaming response cannot have a file body")
 	}
 	if stream == streamChunked && c.minor == 0 {
@@ -124,7 +124,7 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	var length int64
 	switch {
 	case file != nil:
-		length = file.Length
+		length = file.ContentLength()
 	default:
 		length = int64(len(r.Body))
 	}
@@ -174,17 +174,16 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	}
 	if file != nil {
 		if noBody || length == 0 {
-			file.File.Close()
-		} else {
-			// The head must reach the socket before the file: hand it over
-			// as raw bytes, then queue the file.
-			c.scratch = append(c.scratch[:0], dst[start:]...)
-			dst = dst[:start]
-			if !c.c.WriteRaw(c.scratch) || !c.c.WriteFile(file.File, file.Offset, length) {
-				c.finish(status, 0, false)
-				return dst, errors.New("http: response dropped: send buffer full or connection closing")
-			}
+			file.Close()
+		} else if !c.c.WriteFile(file.File, file.Offset, length) {
+			// Written during Encode, the file follows the head in dst. It
+			// only fails on a closing connection (the protocol is paced:
+			// no send is dropped for a full buffer).
+			file.File = nil
+			c.finish(status, 0, false)
+			return dst[:start], errors.New("http: response dropped: the connection is closing")
 		}
+		file.File = nil // the connection owns it now
 		c.finish(status, length, keep)
 		return dst, nil
 	}
@@ -193,19 +192,6 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	}
 	c.finish(status, length, keep)
 	return dst, nil
-}
-
-// encodeFileError answers for a file that cannot be opened, as Workerman's
-// withFile does for a missing one.
-func (c *conn) encodeFileError(dst []byte, err error) ([]byte, error) {
-	r := &http.Response{Status: 500, Body: []byte("<h3>500 Internal Server Error</h3>")}
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		r.Status, r.Body = 404, []byte("<h3>404 Not Found</h3>")
-	case errors.Is(err, fs.ErrPermission):
-		r.Status, r.Body = 403, []byte("<h3>403 Forbidden</h3>")
-	}
-	return c.encodeResponse(dst, r)
 }
 
 // encodeChunk writes one piece of a streamed body; an empty one ends it.
@@ -303,25 +289,8 @@ func equalFold(s, lower string) bool {
 	return true
 }
 
-// dateField caches "Date: <IMF-fixdate>\r\n" for the current second; every
-// response carries one, and formatting it costs more than the rest of a
-// small response head.
-type dateField struct {
-	sec int64
-	b   []byte
+// hasPrefixFold reports whether s starts with the lower-case ASCII prefix,
+// ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && equalFold(s[:len(prefix)], prefix)
 }
-
-var dateCache atomic.Pointer[dateField]
-
-func appendDate(dst []byte) []byte {
-	now := time.Now()
-	d := dateCache.Load()
-	if d == nil || d.sec != now.Unix() {
-		b := append([]byte("Date: "), now.UTC().Format(http1Date)...)
-		d = &dateField{sec: now.Unix(), b: append(b, "\r\n"...)}
-		dateCache.Store(d)
-	}
-	return append(dst, d.b...)
-}
-
-const http1Date = "Mon, 02 Jan 2006 15:04:05 GMT"
