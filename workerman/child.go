@@ -187,7 +187,7 @@ const quietFor = 100 * time.Millisecond
 
 func (r *childRuntime) Stop(mode string, timeout time.Duration, handOver bool) {
 	if handOver {
-		r.p.loop.l.Post(func() { r.p.handover = r.sendHandovers })
+		r.p.loop.l.Post(func() { r.p.handOver(r.sendHandovers) })
 	}
 	switch mode {
 	case ipc.StopDrain:

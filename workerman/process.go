@@ -42,6 +42,9 @@ type Process struct {
 	// handover, when set by a retiring child, receives the connections that
 	// can move to its replacement instead of being closed. Loop-only.
 	handover func(w *Worker, hs []netloop.Handover)
+	// moving collects connections caught between requests (moveIdle)
+	// until the end of the loop turn, so they travel in few messages.
+	moving map[*Worker][]netloop.Handover
 	// The sweep closes idle connections (IdleTimeout) and those whose codec
 	// says they expired (codec.Expirer): one timer for the process, started
 	// once a worker needs it. Loop-only.
@@ -387,6 +390,46 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 	})
 }
 
+// handOver makes p hand its movable connections to send instead of closing
+// them: those idle now and at each stop poll (moveConnections), and, since a
+// busy keep-alive connection is seldom idle when a poll looks, each one the
+// moment it has input to frame and nothing in flight (moveIdle). Loop-only.
+func (p *Process) handOver(send func(w *Worker, hs []netloop.Handover)) {
+	p.handover = send
+	p.loop.l.MoveIdle = p.moveIdle
+}
+
+// moveIdle detaches nc if it can move now; the batch leaves at the end of
+// the loop turn. Loop-only.
+func (p *Process) moveIdle(nc *netloop.Conn) bool {
+	ev, ok := nc.Handler().(*connEvents)
+	if !ok || ev.worker == nil {
+		return false // an outbound connection: not the replacement's to serve
+	}
+	h, err := nc.Detach()
+	if err != nil {
+		return false
+	}
+	w := ev.worker
+	delete(w.conns, nc.ID())
+	if p.moving == nil {
+		p.moving = map[*Worker][]netloop.Handover{}
+		p.loop.l.Post(p.flushMoving)
+	}
+	p.moving[w] = append(p.moving[w], h)
+	return true
+}
+
+func (p *Process) flushMoving() {
+	moving := p.moving
+	p.moving = nil
+	for _, w := range p.workers {
+		if hs := moving[w]; len(hs) > 0 {
+			p.handover(w, hs)
+		}
+	}
+}
+
 // moveConnections hands every connection that can move right now (idle,
 // its protocol a codec.Migrator) to p.handover. The user sees no OnClose:
 // the connection lives on in the replacement. Loop-only.
@@ -394,6 +437,8 @@ func (p *Process) moveConnections() {
 	if p.handover == nil {
 		return
 	}
+	// Before a stop poll may end the loop: what moveIdle caught goes first.
+	p.flushMoving()
 	for _, w := range p.workers {
 		var moved []netloop.Handover
 		for id, c := range w.conns {

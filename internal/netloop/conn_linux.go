@@ -273,9 +273,12 @@ func (c *Conn) readable(ev uint32) {
 		// instead of turning into the next read's data.
 		data = bytes.Clone(data)
 	}
-	if len(c.in) > 0 {
+	if len(c.in) > 0 || l.MoveIdle != nil {
 		c.in = append(c.in, data...)
 		data = c.in
+		if l.MoveIdle != nil && l.MoveIdle(c) {
+			return // moved to another process with the bytes just read
+		}
 	}
 	c.consume(data)
 	// EPOLLRDHUP with a short read means the peer's FIN came after all of
@@ -291,6 +294,9 @@ func (c *Conn) readable(ev uint32) {
 // codec switch.
 func (c *Conn) processBuffered() {
 	if c.status != StatusEstablished || c.flags&(flagPaused|flagHeld) != 0 || len(c.in) == 0 {
+		return
+	}
+	if l := c.loop; l.MoveIdle != nil && l.MoveIdle(c) {
 		return
 	}
 	defer c.loop.recoverPanic(c, "connection")

@@ -94,6 +94,14 @@ type Loop struct {
 	// BeforeShutdown runs on the loop when Run is about to tear down
 	// listeners and connections (the worker's OnWorkerStop).
 	BeforeShutdown func()
+	// MoveIdle, when set (by a process handing its connections to a
+	// replacement), is offered each connection about to frame input: after
+	// a read, or when input held during a response is resumed. It returns
+	// true when it took the connection (Detach), whose unframed input then
+	// travels with it. Catching a keep-alive connection there, between a
+	// response and the next request, is what lets a busy connection move:
+	// a poll would rarely find it idle. Loop-only.
+	MoveIdle func(c *Conn) bool
 }
 
 // New creates a loop with its epoll instance and wakeup eventfd.
