@@ -57,6 +57,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	cd bench && $(GO) run ./cmd/benchrun -workermand ../bin/workermand
 	cd bench && $(GO) run ./cmd/daemonbench -workermand ../bin/workermand
+	cd bench && $(GO) run ./cmd/httpbench -workermand ../bin/workermand
 
 clean:
 	rm -rf bin
