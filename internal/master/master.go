@@ -420,7 +420,8 @@ func (m *Master) onExit(ev exitEvent) {
 
 // passOn forwards connections handed over by a retiring child to the live
 // child of the same slot (or, failing that, any live child of the worker).
-// Without one they are closed: the clients reconnect.
+// Without one they are closed, counted in a warning: the clients reconnect.
+// The master's copies are closed in every case.
 func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
 	defer closeFiles(files)
 	var to *proc
@@ -432,9 +433,17 @@ func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
 			to = p
 		}
 	}
+	lost := func(why string, fields ...zap.Field) {
+		m.log.Warn(why+"; closing them", append([]zap.Field{zap.String("worker", from.worker.Name),
+			zap.Int("count", len(files)), zap.Int("from_pid", from.pid)}, fields...)...)
+	}
 	if to == nil {
-		m.log.Warn("no child to take over connections; closing them", zap.String("worker", from.worker.Name),
-			zap.Int("count", len(files)))
+		lost("no child to take over connections")
+		return
+	}
+	if len(files) != len(msg.Handovers) {
+		// The replacement pairs descriptors with descriptions by position.
+		lost("hand-over with mismatched descriptors", zap.Int("handovers", len(msg.Handovers)))
 		return
 	}
 	fds, err := dupFDs(files)
@@ -444,11 +453,11 @@ func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
 		}
 	}()
 	if err != nil {
-		m.log.Warn("cannot pass connections on", zap.Error(err))
+		lost("cannot pass connections on", zap.Error(err))
 		return
 	}
 	if err := to.ch.Send(msg, fds...); err != nil {
-		m.log.Warn("cannot pass connections on", zap.Int("child_pid", to.pid), zap.Error(err))
+		lost("cannot pass connections on", zap.Int("to_pid", to.pid), zap.Error(err))
 		return
 	}
 	m.log.Info("connections passed on", zap.String("worker", from.worker.Name), zap.Int("count", len(files)),

@@ -8,10 +8,12 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/internal/child"
 	"github.com/workermand/workermand/internal/config"
@@ -46,6 +48,10 @@ type proc struct {
 	setupErr error
 	// conversed is closed when converse has read the channel to its end.
 	conversed chan struct{}
+	// recvSince is when converse started waiting in Recv (UnixNano), 0
+	// while it handles a message: wait's bound on a channel that outlives
+	// its child counts only time spent waiting for nothing.
+	recvSince atomic.Int64
 
 	mu      sync.Mutex
 	lastID  uint64
@@ -173,14 +179,36 @@ func (m *Master) wait(p *proc) {
 	// What the child sent just before it exited (a hand-over, why it could
 	// not start) may still be unread: closing the channel now would drop
 	// it. converse reads up to the end of the channel and reports before
-	// the exit is; the bound covers a descendant that kept the channel open.
-	select {
-	case <-p.conversed:
-	case <-time.After(time.Second):
+	// the exit is. The child's end is close-on-exec, so the end comes with
+	// the exit; the bound covers a descendant that kept it open anyway. It
+	// counts only time converse waited in Recv since the exit: a message
+	// still queued returns at once, and time spent handing the child's
+	// messages to a busy master loop is no sign of a stuck channel.
+	exited := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+drain:
+	for {
+		select {
+		case <-p.conversed:
+			break drain
+		case <-tick.C:
+			since := p.recvSince.Load()
+			if since != 0 && time.Since(time.Unix(0, max(since, exited.UnixNano()))) > orphanChannelAfter {
+				m.log.Warn("child exited but its channel is still open; closing it", zap.String("worker", p.worker.Name),
+					zap.Int("id", p.id), zap.Int("child_pid", p.pid))
+				break drain
+			}
+		}
 	}
 	p.ch.Close()
+	<-p.conversed
 	m.exits <- exitEvent{p: p, status: status, err: err}
 }
+
+// orphanChannelAfter is how long a channel may stay silent after its child
+// exited before the master gives up on reaching its end.
+const orphanChannelAfter = time.Second
 
 // converse runs the handshake, then routes the child's messages: readiness
 // to the master loop, replies to whoever asked.
@@ -192,7 +220,9 @@ func (m *Master) converse(p *proc, fd int) {
 		case <-m.done:
 		}
 	}
+	p.recvSince.Store(time.Now().UnixNano())
 	hello, files, err := p.ch.Recv(time.Now().Add(m.opts.ReadyTimeout))
+	p.recvSince.Store(0)
 	closeFiles(files)
 	if err != nil {
 		report(childEvent{p: p, err: fmt.Errorf("handshake: %w", err)})
@@ -216,11 +246,46 @@ func (m *Master) converse(p *proc, fd int) {
 		report(childEvent{p: p, err: fmt.Errorf("handshake: %w", err)})
 		return
 	}
+	m.route(p, report)
+}
+
+// maxRecvFailures bounds consecutive unreadable messages before converse
+// gives up on a channel.
+const maxRecvFailures = 8
+
+// route reads the child's messages up to the end of the channel and routes
+// them: readiness, retirement and hand-overs to the master loop, replies to
+// whoever asked. Every message the child sent before it exited is read.
+func (m *Master) route(p *proc, report func(childEvent)) {
+	failures := 0
 	for {
+		p.recvSince.Store(time.Now().UnixNano())
 		msg, files, err := p.ch.Recv(time.Time{})
+		p.recvSince.Store(0)
 		if err != nil {
-			return // the exit is reported by wait
+			// ECONNRESET only says that the child closed its end with
+			// messages of ours unread (a status request it never got to).
+			// Linux reports it once, ahead of what the child queued before
+			// it went: stopping here lost the connections of a hand-over
+			// sent just before the exit. Reading on gets them, then EOF.
+			reset := errors.Is(err, unix.ECONNRESET)
+			if !reset && ipc.IsClosed(err) {
+				return // the exit is reported by wait
+			}
+			if failures++; failures > maxRecvFailures {
+				m.log.Error("cannot read the child's channel; giving up on it", zap.String("worker", p.worker.Name),
+					zap.Int("child_pid", p.pid), zap.Error(err))
+				return
+			}
+			if !reset {
+				// A truncated or undecodable message is consumed (its
+				// descriptors closed by Recv); the next one may be fine.
+				m.log.Warn("unreadable message from a child", zap.String("worker", p.worker.Name),
+					zap.Int("child_pid", p.pid), zap.Error(err))
+			}
+			continue
 		}
+		failures = 0
 		if msg.Type == ipc.TypeHandover {
 			report(childEvent{p: p, handover: msg, files: files})
 			continue
