@@ -334,6 +334,9 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 		}
 		check := func() {
 			p.moveConnections()
+			if p.handover == nil {
+				p.closeBetweenRequests()
+			}
 			open := 0
 			for _, w := range p.workers {
 				open += len(w.conns)
@@ -345,6 +348,24 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 		check()
 		p.loop.l.AddSystemTimer(drainPoll, true, check)
 	})
+}
+
+// closeBetweenRequests closes the connections whose protocol says they are
+// between requests (a keep-alive HTTP connection waiting for the next one):
+// a graceful stop has nothing to wait for on them, as nginx closes idle
+// keep-alive connections when it shuts down. Loop-only.
+func (p *Process) closeBetweenRequests() {
+	for _, w := range p.workers {
+		for _, c := range w.conns {
+			m, ok := c.nc.Codec().(codec.Migrator)
+			if !ok || c.SendQueueSize() != 0 || c.RecvQueueSize() != 0 || c.nc.Unread() != 0 {
+				continue
+			}
+			if _, idle := m.Migrate(); idle {
+				c.Close()
+			}
+		}
+	}
 }
 
 // StopWhenQuiet stops accepting at once and closes each connection once it
