@@ -81,8 +81,9 @@ func (h *Header) Del(name string) {
 }
 
 // equalFold is strings.EqualFold restricted to ASCII, which is all a field
-// name may hold; it never allocates and skips Unicode case folding.
-func equalFold(a, b string) bool {
+// name may hold; it never allocates and skips Unicode case folding. a may be
+// the bytes of a request head.
+func equalFold[T string | []byte](a T, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}

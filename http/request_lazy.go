@@ -268,24 +268,4 @@ func reqIndexFields(b []byte, pos int, out []reqField) []reqField {
 }
 
 // reqEqualFold reports whether b equals s ignoring ASCII case.
-func reqEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+func reqEqualFold(b []byte, s string) bool { return equalFold(b, s) }
