@@ -1,5 +1,7 @@
 package http
 
+import "github.com/workermand/workermand/internal/httpparse"
+
 // Header methods compare names ASCII case-insensitively without allocating:
 // Get is on the path of every response the encoder writes.
 
@@ -105,34 +107,9 @@ func equalFold[T string | []byte](a T, b string) bool {
 	return true
 }
 
-// tokenChar marks the bytes of an RFC 9110 token (tchar).
-var tokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 // ValidFieldName reports whether s is a token (RFC 9110 §5.1), which is
 // what a field name, a cookie name or a method must be.
-func ValidFieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenChar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
+func ValidFieldName(s string) bool { return httpparse.IsToken(s) }
 
 // ValidFieldValue reports whether s may be sent as a field value: no CR, LF
 // or NUL (which would let a value start a new field or end the head) and no

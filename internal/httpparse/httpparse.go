@@ -127,12 +127,16 @@ var isTchar = func() (t [256]bool) {
 	return
 }()
 
-func isToken(b []byte) bool {
+func isToken(b []byte) bool { return IsToken(b) }
+
+// IsToken reports whether b is a non-empty RFC 9110 token: what a method,
+// a field name or a cookie name must be.
+func IsToken[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if !isTchar[c] {
+	for i := 0; i < len(b); i++ {
+		if !isTchar[b[i]] {
 			return false
 		}
 	}
