@@ -54,17 +54,38 @@ const (
 	DefaultMaxUploadFiles   = 1024
 )
 
+// OptionError is what WithDefaults finds wrong with one key of Options;
+// Key is its name in the [worker.http] table, so that a config check can
+// report the problem at the key's own line.
+type OptionError struct {
+	Key string
+	Msg string // the whole message, naming the key
+}
+
+func (e *OptionError) Error() string { return e.Msg }
+
+func optionError(key, format string, args ...any) error {
+	return &OptionError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
 // WithDefaults validates o and returns it with every unset field at its
-// default. The error names the offending key.
+// default. The error, an *OptionError, names the offending key.
 func (o Options) WithDefaults() (Options, error) {
-	if o.MaxHeaderBytes < 0 || o.MaxHeaders < 0 || o.KeepAliveRequests < 0 || o.MaxUploadFiles < 0 || o.MaxUploadFileSize < 0 {
-		return o, fmt.Errorf("limits must not be negative")
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{{"max_header_bytes", int64(o.MaxHeaderBytes)}, {"max_headers", int64(o.MaxHeaders)},
+		{"keepalive_requests", int64(o.KeepAliveRequests)}, {"max_upload_files", int64(o.MaxUploadFiles)},
+		{"max_upload_file_size", o.MaxUploadFileSize}} {
+		if l.v < 0 {
+			return o, optionError(l.key, "%s = %d: limits must not be negative", l.key, l.v)
+		}
 	}
 	if o.MaxHeaderBytes == 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if o.MaxHeaderBytes < 256 {
-		return o, fmt.Errorf("max_header_bytes = %d is too small (at least 256)", o.MaxHeaderBytes)
+		return o, optionError("max_header_bytes", "max_header_bytes = %d is too small (at least 256)", o.MaxHeaderBytes)
 	}
 	if o.MaxHeaders == 0 {
 		o.MaxHeaders = DefaultMaxHeaders
@@ -79,7 +100,7 @@ func (o Options) WithDefaults() (Options, error) {
 			*d.v = d.def
 		case *d.v < time.Millisecond:
 			// A bare TOML integer decodes as nanoseconds.
-			return o, fmt.Errorf("%s = %d: write a duration with a unit, as in \"10s\"", d.key, int64(*d.v))
+			return o, optionError(d.key, "%s = %d: write a duration with a unit, as in \"10s\"", d.key, int64(*d.v))
 		}
 	}
 	if o.MaxUploadFiles == 0 {
@@ -90,7 +111,7 @@ func (o Options) WithDefaults() (Options, error) {
 		o.AccessLogFormat = "combined"
 	case "combined", "common", "json":
 	default:
-		return o, fmt.Errorf("access_log_format = %q: want combined, common or json", o.AccessLogFormat)
+		return o, optionError("access_log_format", "access_log_format = %q: want combined, common or json", o.AccessLogFormat)
 	}
 	o.trusted = o.trusted[:0:0]
 	for _, s := range o.TrustedProxies {
@@ -98,7 +119,7 @@ func (o Options) WithDefaults() (Options, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				return o, fmt.Errorf("trusted_proxies: %q is neither an address nor a CIDR prefix", s)
+				return o, optionError("trusted_proxies", "trusted_proxies: %q is neither an address nor a CIDR prefix", s)
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}

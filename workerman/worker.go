@@ -1,6 +1,7 @@
 package workerman
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/http"
+	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/listenaddr"
 	"github.com/workermand/workermand/internal/netloop"
 	_ "github.com/workermand/workermand/internal/protocol" // registers tcp, text, frame
@@ -199,11 +201,18 @@ func CheckProtocolTable(scheme, table string, decode func(into any) error) error
 		return nil
 	}
 	var o http.Options
-	if err := decode(&o); err != nil {
+	err := decode(&o)
+	if err != nil && !config.OnlyUnknownKeys(err) {
 		return err
 	}
-	_, err := o.WithDefaults()
-	return err
+	// A typo elsewhere in the table must not hide a bad value: with only
+	// unknown keys, everything else decoded and is checked too.
+	_, verr := o.WithDefaults()
+	var oe *http.OptionError
+	if errors.As(verr, &oe) {
+		verr = &config.KeyError{Key: oe.Key, Msg: oe.Msg}
+	}
+	return errors.Join(err, verr)
 }
 
 func (w *Worker) newConn() *netloop.Conn {

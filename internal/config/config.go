@@ -152,7 +152,10 @@ type Hooks struct {
 	// ProtocolTable decodes (and so validates) a protocol's table of a
 	// worker listening on scheme: table is "http" for [worker.http] or
 	// "websocket". A problem found by decode is reported with its key and
-	// line; another error is filed under the table. nil skips the check.
+	// line, as is a *KeyError (several may be joined with errors.Join);
+	// another error is filed under the table. When decode reports only
+	// unknown keys (OnlyUnknownKeys), the rest of the table decoded and the
+	// hook may go on checking it. nil skips the check.
 	ProtocolTable func(scheme, table string, decode func(into any) error) error
 }
 

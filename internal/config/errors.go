@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ type Problem struct {
 	// Msg says what is wrong.
 	Msg string
 
-	cause error // the underlying error, if any (a failed read)
+	cause   error // the underlying error, if any (a failed read)
+	unknown bool  // an unknown key or option found by Table.Decode
 }
 
 // String formats the problem as "FILE:LINE:COL: KEY: MSG", leaving out the
@@ -76,6 +78,33 @@ func (e *Errors) Unwrap() []error {
 		}
 	}
 	return errs
+}
+
+// KeyError is a problem with one key of a table that a hook decodes
+// (Hooks.ProtocolTable): returned by the hook, alone or in errors.Join, it
+// is reported at that key and its line rather than at the table. Key is
+// relative to the table, as in "header_timeout".
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
+
+// OnlyUnknownKeys reports whether err is an error of Table.Decode that
+// lists unknown keys and nothing else: every other value decoded, so the
+// hook can go on and check them.
+func OnlyUnknownKeys(err error) bool {
+	var errs *Errors
+	if !errors.As(err, &errs) || len(errs.Problems) == 0 {
+		return false
+	}
+	for _, p := range errs.Problems {
+		if !p.unknown {
+			return false
+		}
+	}
+	return true
 }
 
 // sortProblems orders problems by line (unknown lines last), keeping the

@@ -118,7 +118,7 @@ func (t Table) Decode(into any) error {
 		if len(k) == 1 {
 			msg += suggestion(k[0], known)
 		}
-		ps = append(ps, Problem{Key: path, Msg: msg})
+		ps = append(ps, Problem{Key: path, Msg: msg, unknown: true})
 	}
 	return t.problems(ps...)
 }

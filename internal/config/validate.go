@@ -123,13 +123,41 @@ func (ck *checker) protocolTables(w *Worker, hook func(scheme, table string, dec
 			return decodeErr
 		})
 		var errs *Errors
-		switch {
-		case decodeErr != nil && errors.As(decodeErr, &errs):
+		if decodeErr != nil && errors.As(decodeErr, &errs) {
 			ck.probs = append(ck.probs, errs.Problems...)
-		case err != nil:
-			ck.add(pt.t.key, "%v", err)
+		}
+		for _, e := range joined(err) {
+			var ke *KeyError
+			switch {
+			case errors.As(e, &ke):
+				ck.add(joinKey(pt.t.key, ke.Key), "%s", ke.Msg)
+			case decodeErr != nil && errors.Is(e, decodeErr):
+				// reported above, key by key
+			default:
+				ck.add(pt.t.key, "%v", e)
+			}
 		}
 	}
+}
+
+// joined splits what errors.Join put together (not an *Errors, whose
+// Unwrap gives the causes of its problems).
+func joined(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*Errors); ok {
+		return []error{err}
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, joined(e)...)
+	}
+	return out
 }
 
 // checker collects problems, giving each the line of its key.
