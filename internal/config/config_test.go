@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/workermand/workermand/internal/config"
-	_ "github.com/workermand/workermand/internal/protocol" // tcp, text, frame
+	_ "github.com/workermand/workermand/internal/protocol"           // tcp, text, frame
+	_ "github.com/workermand/workermand/internal/protocol/httpproto" // http
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -45,6 +46,10 @@ var testHooks = config.Hooks{Handler: func(name string, decode func(any) error) 
 	case "panicky":
 		_ = decode(&struct{}{})
 		panic("boom")
+	case "respond", "static":
+		// The stock HTTP handlers of configs/*.toml; their options are
+		// checked by their own tests.
+		return nil
 	}
 	return fmt.Errorf("unknown handler %q (registered: echo, greeter, panicky)", name)
 }}

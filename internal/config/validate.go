@@ -107,14 +107,13 @@ func (ck *checker) protocolTables(w *Worker, hook func(scheme, table string, dec
 		t       Table
 		schemes []string
 	}{{"http", w.HTTP, []string{"http"}}, {"websocket", w.WebSocket, []string{"websocket", "ws"}}} {
-		if !pt.t.Defined() {
+		// Without the hook nothing here knows the protocols: the tables
+		// are kept as they are for whoever reads them.
+		if !pt.t.Defined() || hook == nil {
 			continue
 		}
 		if w.Addr.Scheme != "" && !slices.Contains(pt.schemes, w.Addr.Scheme) {
 			ck.add(pt.t.key, "[%s] only applies to %s:// workers; this one listens on %s://", pt.t.key, pt.schemes[0], w.Addr.Scheme)
-			continue
-		}
-		if hook == nil {
 			continue
 		}
 		var decodeErr error
