@@ -87,7 +87,7 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 		// Interim responses (103 Early Hints) go out at once and the
 		// request stays in flight.
 		dst = http.AppendStatusLine(dst, 1, 1, status, r.Reason)
-		dst = appendFields(dst, r.Header, nil)
+		dst = appendFields(dst, r.Header)
 		return append(dst, "\r\n"...), nil
 	}
 	if r.File() != nil {
@@ -101,13 +101,14 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	file := r.File()
 	bodyless := status == 204 || status == 304
 	var flags fieldFlags
-	keep := c.keepAlive && !hasToken(r.Header, "connection", "close")
+	scanFields(r.Header, &flags)
+	keep := c.keepAlive && !flags.close
 	stream := uint8(0)
 	switch {
 	case bodyless:
-	case hasToken(r.Header, "transfer-encoding", "chunked"):
+	case flags.chunked:
 		stream = streamChunked
-	case hasPrefixFold(r.Header.Get("Content-Type"), "text/event-stream"):
+	case flags.eventStream:
 		stream = streamEvents
 	}
 	if stream != 0 && file != nil {
@@ -130,7 +131,7 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	}
 	start := len(dst)
 	dst = http.AppendStatusLine(dst, 1, 1, status, r.Reason)
-	dst = appendFields(dst, r.Header, &flags)
+	dst = appendFields(dst, r.Header)
 	for i := range r.Cookies {
 		if r.Cookies[i].Valid() != nil {
 			continue
@@ -228,25 +229,52 @@ func (c *conn) encodeEvent(dst []byte, e *http.ServerSentEvent) ([]byte, error) 
 	return e.AppendTo(dst), nil
 }
 
-// fieldFlags records which fields the application set itself.
-type fieldFlags struct{ contentType, server bool }
+// fieldFlags is what the application's fields decide about the framing.
+type fieldFlags struct {
+	contentType, server bool // set by the application: not added
+	close               bool // Connection: close
+	chunked             bool // Transfer-Encoding: chunked
+	eventStream         bool // Content-Type: text/event-stream
+}
+
+// scanFields reads the fields that matter to the encoder in one pass. It
+// runs for every response: the lengths are compared before the names.
+func scanFields(h http.Header, flags *fieldFlags) {
+	for i := range h {
+		f := &h[i]
+		switch len(f.Name) {
+		case 6:
+			flags.server = flags.server || equalFold(f.Name, "server")
+		case 10:
+			if equalFold(f.Name, "connection") && hasToken(f.Value, "close") {
+				flags.close = true
+			}
+		case 12:
+			if equalFold(f.Name, "content-type") && http.ValidFieldValue(f.Value) {
+				flags.contentType = true
+				flags.eventStream = flags.eventStream || hasPrefixFold(f.Value, "text/event-stream")
+			}
+		case 17:
+			if equalFold(f.Name, "transfer-encoding") && hasToken(f.Value, "chunked") {
+				flags.chunked = true
+			}
+		}
+	}
+}
 
 // appendFields writes the application's fields, skipping invalid ones and
 // those whose value this encoder decides (framing and Date).
-func appendFields(dst []byte, h http.Header, flags *fieldFlags) []byte {
+func appendFields(dst []byte, h http.Header) []byte {
 	for _, f := range h {
 		if !http.ValidFieldName(f.Name) || !http.ValidFieldValue(f.Value) {
 			continue
 		}
-		switch {
-		case equalFold(f.Name, "content-length"), equalFold(f.Name, "transfer-encoding"),
-			equalFold(f.Name, "connection"), equalFold(f.Name, "date"):
-			continue
-		case flags == nil:
-		case equalFold(f.Name, "content-type"):
-			flags.contentType = true
-		case equalFold(f.Name, "server"):
-			flags.server = true
+		switch len(f.Name) {
+		case 4, 10, 14, 17:
+			if equalFold(f.Name, "content-length") || equalFold(f.Name, "transfer-encoding") ||
+				equalFold(f.Name, "connection") || equalFold(f.Name, "date") {
+				continue
+			}
 		}
 		dst = append(dst, f.Name...)
 		dst = append(dst, ": "...)
@@ -256,17 +284,12 @@ func appendFields(dst []byte, h http.Header, flags *fieldFlags) []byte {
 	return dst
 }
 
-// hasToken reports whether a field named name lists token (comma-separated,
-// case-insensitive), as in "Connection: close".
-func hasToken(h http.Header, name, token string) bool {
-	for _, f := range h {
-		if !equalFold(f.Name, name) {
-			continue
-		}
-		for v := range strings.SplitSeq(f.Value, ",") {
-			if equalFold(strings.TrimSpace(v), token) {
-				return true
-			}
+// hasToken reports whether a comma-separated field value lists token
+// (case-insensitive), as in "Connection: keep-alive, close".
+func hasToken(value, token string) bool {
+	for v := range strings.SplitSeq(value, ",") {
+		if equalFold(strings.TrimSpace(v), token) {
+			return true
 		}
 	}
 	return false
