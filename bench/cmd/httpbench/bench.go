@@ -261,6 +261,16 @@ func (b *bench) serverRound(ctx context.Context, round int, name string, static 
 	}
 	for i, t := range group {
 		smp, err := b.measure(ctx, s, t)
+		// Another tenant's burst during the run skews every figure of it;
+		// a second or third try usually finds the machine quiet again.
+		for try := 1; err == nil && smp.others > b.maxOther && try <= 2; try++ {
+			logf("round %d/%d %-10s %-9s other work used %.0f%% of a core (over -max-other %.0f): measuring again",
+				round, b.rounds, name, t.name, smp.others, b.maxOther)
+			var again sample
+			if again, err = b.measure(ctx, s, t); err == nil && again.others < smp.others {
+				smp = again
+			}
+		}
 		if err != nil {
 			fail(i, fmt.Errorf("%s: %w", t.name, err))
 			return

@@ -47,6 +47,7 @@ type options struct {
 	warmup              time.Duration
 	depth               int
 	quietWait           time.Duration
+	maxOther            float64
 	serverCPU           int
 	loadCPU             int
 	out                 string
@@ -107,6 +108,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.depth, "depth", 16, "requests per write in the pipelined test")
 	fs.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second,
 		"before each test, wait up to this long for the two cores to be nearly idle (other tenants); 0 to not wait")
+	fs.Float64Var(&o.maxOther, "max-other", 20,
+		"measure again (twice at most, keeping the quietest) when other work used more than this % of a core during the run")
 	fs.IntVar(&o.serverCPU, "server-cpu", 1, "CPU the server is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU wrk is pinned to")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown table to this `file`")
