@@ -82,6 +82,10 @@ func parseV1(buf []byte) (int, netip.AddrPort, bool, error) {
 		return 0, zero, false, malformed("version 1 header does not end with CRLF")
 	}
 	line := buf[len(v1Prefix) : end-1]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		// The same answer as when the bytes after that CR had not arrived.
+		return 0, zero, false, malformed("CR not followed by LF")
+	}
 	n := end + 1
 	fields := bytes.Split(line, []byte(" "))
 	switch string(fields[0]) {
