@@ -40,8 +40,8 @@ fuzz-smoke:
 		pkg=$$(dirname $$f); \
 		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
 			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || \
-				{ echo "fuzz $$t failed: rerun with: $(GO) test -run '^$$' -fuzz '^$$t$$' $$pkg"; exit 1; }; \
+			(cd $$pkg && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) . >/dev/null) || \
+				{ echo "fuzz $$t failed: rerun with: (cd $$pkg && $(GO) test -run '^$$' -fuzz '^$$t$$' .)"; exit 1; }; \
 		done; \
 	done
 
