@@ -106,8 +106,9 @@ func (c *conn) Input(buf []byte) (int, error) {
 		return 0, c.refuse(errConnect)
 	}
 	if !c.reading {
-		// The whole head came in one read: the body, if any, is timed by
-		// the idle time between reads, so no clock is read on this path.
+		// The whole head came in one read. coarseNow is an atomic load of
+		// the protocol's clock, not a clock read; a body is then timed by
+		// the idle time between reads.
 		c.reading, c.readStart = true, coarseNow()
 	}
 	c.headLen, c.headReq, c.minor = n, string(h.Method) == "HEAD", h.Minor
