@@ -156,6 +156,9 @@ func workerFromConfig(wc *config.Worker) (*Worker, error) {
 	if err := wc.HTTP.Decode(&w.HTTP); err != nil {
 		return nil, err
 	}
+	if err := wc.WebSocket.Decode(&w.WebSocket); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/workermand/workermand/internal/netloop"
 	_ "github.com/workermand/workermand/internal/protocol" // registers tcp, text, frame
 	"github.com/workermand/workermand/internal/protocol/httpproto"
+	"github.com/workermand/workermand/internal/protocol/wsproto"
+	"github.com/workermand/workermand/websocket"
 )
 
 // Worker is a listening service: an address, a protocol and the callbacks
@@ -60,6 +62,9 @@ type Worker struct {
 	// HTTP configures an http:// worker (the [worker.http] table): limits,
 	// timeouts, trusted proxies, uploads, the access log.
 	HTTP http.Options
+	// WebSocket configures a websocket:// worker (the [worker.websocket]
+	// table): pings, origins, subprotocols, compression.
+	WebSocket websocket.Options
 	// Handler, when set, attaches its callbacks to the worker before
 	// OnWorkerStart (see RegisterHandler).
 	Handler Handler
@@ -76,6 +81,11 @@ type Worker struct {
 	// OnMessage runs for each decoded message; m.Data is valid only until it
 	// returns.
 	OnMessage func(c *Connection, m Message)
+	// OnWebSocketConnect runs for each websocket upgrade request, before
+	// the handshake is answered: return nil to accept, a Response with
+	// status 101 to accept with extra fields (a cookie), or any other
+	// Response to refuse with it. req is valid during the call.
+	OnWebSocketConnect func(c *Connection, req *http.Request) *http.Response
 	// OnClose runs exactly once per connection, after its socket closed.
 	OnClose func(c *Connection)
 	// OnBufferFull runs when a send leaves MaxSendBufferSize or more bytes
@@ -167,8 +177,31 @@ func (w *Worker) validate() error {
 		}
 		p = hp
 	}
+	if a.Scheme == "websocket" {
+		wp, err := wsproto.New(w.WebSocket, w.websocketHandshake)
+		if err != nil {
+			return fmt.Errorf("worker %q: %w", w.Name, err)
+		}
+		p = wp
+	}
 	w.addr, w.proto = a, p
 	return nil
+}
+
+// websocketHandshake hands an upgrade request to OnWebSocketConnect.
+func (w *Worker) websocketHandshake(cc codec.Conn, req *http.Request) *http.Response {
+	if w.OnWebSocketConnect == nil {
+		return nil
+	}
+	nc, ok := cc.(*netloop.Conn)
+	if !ok {
+		return nil
+	}
+	ev, ok := nc.Handler().(*connEvents)
+	if !ok {
+		return nil
+	}
+	return w.OnWebSocketConnect(&ev.Connection, req)
 }
 
 // protocolReopener and protocolCloser are implemented by protocols that
@@ -197,6 +230,19 @@ func (w *Worker) closeProtocol() error {
 // CheckProtocolTable validates a worker's [worker.http] table (for
 // config.Hooks.ProtocolTable); [worker.websocket] is not read yet.
 func CheckProtocolTable(scheme, table string, decode func(into any) error) error {
+	if table == "websocket" {
+		var o websocket.Options
+		err := decode(&o)
+		if err != nil && !config.OnlyUnknownKeys(err) {
+			return err
+		}
+		_, verr := o.WithDefaults()
+		var oe *websocket.OptionError
+		if errors.As(verr, &oe) {
+			verr = &config.KeyError{Key: oe.Key, Msg: oe.Msg}
+		}
+		return errors.Join(err, verr)
+	}
 	if table != "http" {
 		return nil
 	}

@@ -3,7 +3,11 @@
 // line, a frame as a frame).
 package echo
 
-import "github.com/workermand/workermand/workerman"
+import (
+	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/websocket"
+	"github.com/workermand/workermand/workerman"
+)
 
 func init() {
 	workerman.RegisterHandler("echo", func() workerman.Handler { return &Handler{} })
@@ -16,6 +20,13 @@ var _ workerman.Handler = (*Handler)(nil)
 
 // Attach sets the worker's OnMessage.
 func (*Handler) Attach(w *workerman.Worker) error {
-	w.OnMessage = func(c *workerman.Connection, m workerman.Message) { c.Send(m.Data) }
+	w.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+		if m.Kind == codec.KindBinary {
+			// A websocket binary message goes back as binary.
+			_, _ = c.SendValue(websocket.Binary(m.Data))
+			return
+		}
+		c.Send(m.Data)
+	}
 	return nil
 }
