@@ -1,6 +1,9 @@
 package wsframe
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 func BenchmarkUnmask(b *testing.B) {
 	for _, size := range []int{64, 4096, 65536} {
@@ -36,11 +39,7 @@ func BenchmarkUTF8Feed(b *testing.B) {
 
 func itoa(n int) string {
 	if n >= 1024 {
-		return itoa(n/1024) + "KiB"
+		return strconv.Itoa(n/1024) + "KiB"
 	}
-	s := ""
-	for ; n > 0; n /= 10 {
-		s = string(rune('0'+n%10)) + s
-	}
-	return s + "B"
+	return strconv.Itoa(n) + "B"
 }
