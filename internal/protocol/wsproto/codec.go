@@ -9,6 +9,7 @@ import (
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/internal/httpparse"
+	"github.com/workermand/workermand/internal/wsdeflate"
 	"github.com/workermand/workermand/internal/wsframe"
 	"github.com/workermand/workermand/websocket"
 )
@@ -39,7 +40,16 @@ type conn struct {
 	closeAt time.Time // when our close frame went out
 	started time.Time // first byte of the handshake
 
-	head    httpparse.Request
+	head httpparse.Request
+	// permessage-deflate, when negotiated; the streams only with context
+	// takeover in their direction.
+	deflate    bool
+	compressed bool // the message being assembled has RSV1
+	streamOut  *wsdeflate.StreamCompressor
+	streamIn   *wsdeflate.StreamDecompressor
+	inflated   []byte
+	deflated   []byte
+
 	req     http.Request // the upgrade request, for the handshake hook
 	raw     []byte
 	scratch []byte
@@ -47,8 +57,15 @@ type conn struct {
 
 const keptMessageCap = 64 << 10
 
+// rsv1 is RSV1 as wsframe.Header.RSV holds it: permessage-deflate's bit.
+const rsv1 = 4
+
 func (c *conn) limits() wsframe.Limits {
-	return wsframe.Limits{MaxFrameSize: int64(c.c.MaxPackageSize()), RequireMask: true}
+	lim := wsframe.Limits{MaxFrameSize: int64(c.c.MaxPackageSize()), RequireMask: true}
+	if c.deflate {
+		lim.AllowedRSV = rsv1
+	}
+	return lim
 }
 
 // Input frames the upgrade request, then one frame at a time.
@@ -84,6 +101,8 @@ var (
 	errUnexpectedOp  = &wsframe.Error{Code: websocket.CloseProtocolError, Reason: "new message before the fragmented one ended"}
 	errNoContinuing  = &wsframe.Error{Code: websocket.CloseProtocolError, Reason: "continuation frame without a message"}
 	errInvalidUTF8   = &wsframe.Error{Code: websocket.CloseInvalidPayload, Reason: "text message is not UTF-8"}
+	errBadDeflate    = &wsframe.Error{Code: websocket.CloseInvalidPayload, Reason: "compressed message does not inflate"}
+	errRSVPlacement  = &wsframe.Error{Code: websocket.CloseProtocolError, Reason: "RSV1 on a control or continuation frame"}
 	errNotOpen       = errors.New("websocket: the connection is not open")
 	errUnknownValue  = errors.New("websocket: cannot send this value (want websocket.Text, Binary, Ping, Close, []byte or string)")
 	errControlTooBig = errors.New("websocket: control frame payloads are at most 125 bytes")
@@ -132,6 +151,10 @@ func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 	if c.state != stOpen {
 		return codec.Message{}, nil // after our close: data is discarded
 	}
+	if h.RSV != 0 && (h.Op.IsControl() || h.Op == wsframe.Continuation) {
+		// RFC 7692 §6: only the first frame of a message carries RSV1.
+		return codec.Message{}, c.fail(errRSVPlacement)
+	}
 	switch {
 	case h.Op == wsframe.Continuation && !c.inMsg:
 		return codec.Message{}, c.fail(errNoContinuing)
@@ -139,7 +162,11 @@ func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 		return codec.Message{}, c.fail(errUnexpectedOp)
 	case h.Op != wsframe.Continuation:
 		c.msgOp = h.Op
+		c.compressed = h.RSV&rsv1 != 0
 		c.utf8.Reset()
+	}
+	if c.compressed {
+		return c.decodeCompressed(payload, h.Fin)
 	}
 	if c.msgOp == wsframe.Text && !c.utf8.Feed(payload) {
 		return codec.Message{}, c.fail(errInvalidUTF8)
@@ -171,6 +198,48 @@ func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 	return codec.Message{Kind: kind, Data: data}, nil
 }
 
+// decodeCompressed gathers a compressed message and inflates it once
+// complete, bounded by max_package_size (a zip bomb gets 1009).
+func (c *conn) decodeCompressed(payload []byte, fin bool) (codec.Message, error) {
+	if !c.inMsg {
+		c.msg = c.msg[:0]
+	}
+	c.msg = append(c.msg, payload...)
+	c.inMsg = !fin
+	if !fin {
+		return codec.Message{}, nil
+	}
+	var err error
+	limit := c.c.MaxPackageSize()
+	if c.streamIn != nil {
+		c.inflated, err = c.streamIn.Decompress(c.inflated[:0], c.msg, limit)
+	} else {
+		c.inflated, err = c.p.decomp.Decompress(c.inflated[:0], c.msg, limit)
+	}
+	switch {
+	case errors.Is(err, wsdeflate.ErrTooLarge):
+		return codec.Message{}, c.fail(errTooBig)
+	case err != nil:
+		return codec.Message{}, c.fail(errBadDeflate)
+	}
+	kind := codec.KindBinary
+	if c.msgOp == wsframe.Text {
+		kind = codec.KindText
+		c.utf8.Reset()
+		if !c.utf8.Feed(c.inflated) || !c.utf8.Done() {
+			return codec.Message{}, c.fail(errInvalidUTF8)
+		}
+	}
+	data := c.inflated
+	if cap(c.inflated) > keptMessageCap {
+		c.inflated = nil
+	}
+	if cap(c.msg) > keptMessageCap {
+		c.msg = nil
+	}
+	return codec.Message{Kind: kind, Data: data}, nil
+}
+
 // fail closes the connection for a protocol violation: a close frame with
 // the violation's status, then a lingering close.
 func (c *conn) fail(err error) error {
@@ -196,6 +265,18 @@ func (c *conn) Encode(dst, payload []byte) ([]byte, error) {
 func (c *conn) frame(dst []byte, op wsframe.Opcode, payload []byte) ([]byte, error) {
 	if c.state != stOpen {
 		return dst, errNotOpen
+	}
+	if c.deflate && !op.IsControl() && len(payload) >= minCompress {
+		if c.streamOut != nil {
+			c.deflated = c.streamOut.Compress(c.deflated[:0], payload)
+		} else {
+			c.deflated = c.p.comp.Compress(c.deflated[:0], payload)
+		}
+		dst = wsframe.AppendFrame(dst, true, rsv1, op, c.deflated, nil)
+		if cap(c.deflated) > keptMessageCap {
+			c.deflated = nil
+		}
+		return dst, nil
 	}
 	return wsframe.AppendFrame(dst, true, 0, op, payload, nil), nil
 }

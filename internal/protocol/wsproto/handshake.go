@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/wsdeflate"
 
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/internal/httpparse"
@@ -48,6 +49,7 @@ func (c *conn) handshake(pkt []byte) error {
 		}
 	}
 	protocol := c.selectSubprotocol(h)
+	extensions := c.negotiateDeflate(h)
 
 	var extra http.Header
 	if c.p.handshake != nil {
@@ -64,6 +66,9 @@ func (c *conn) handshake(pkt []byte) error {
 	b = append(b, "\r\n"...)
 	if protocol != "" {
 		b = append(append(append(b, "Sec-WebSocket-Protocol: "...), protocol...), "\r\n"...)
+	}
+	if extensions != "" {
+		b = append(append(append(b, "Sec-WebSocket-Extensions: "...), extensions...), "\r\n"...)
 	}
 	for _, f := range extra {
 		if !http.ValidFieldName(f.Name) || !http.ValidFieldValue(f.Value) {
@@ -131,4 +136,41 @@ func (c *conn) refuseWith(r *http.Response) error {
 	c.c.Linger()
 	c.c.WriteRaw(b)
 	return codec.ErrClose // the application's decision, not a malformed request
+}
+
+// negotiateDeflate accepts a permessage-deflate offer, if compression is on
+// and the client made one, and returns the response's extension value.
+func (c *conn) negotiateDeflate(h *httpparse.Request) string {
+	if c.p.comp == nil {
+		return ""
+	}
+	var offers []string
+	for _, f := range h.Headers {
+		if strings.EqualFold(string(f.Name), "sec-websocket-extensions") {
+			offers = append(offers, string(f.Value))
+		}
+	}
+	if len(offers) == 0 {
+		return ""
+	}
+	params, err := wsdeflate.ParseOffers(strings.Join(offers, ", "))
+	if err != nil {
+		return "" // a malformed offer: run uncompressed rather than refuse
+	}
+	resp, header, ok := wsdeflate.Accept(params, wsdeflate.Config{ContextTakeover: c.p.opts.ContextTakeover})
+	if !ok {
+		return ""
+	}
+	c.deflate = true
+	if !resp.ServerNoContextTakeover {
+		if sc, err := wsdeflate.NewStreamCompressor(compressLevel); err == nil {
+			c.streamOut = sc
+		} else {
+			return ""
+		}
+	}
+	if !resp.ClientNoContextTakeover {
+		c.streamIn = wsdeflate.NewStreamDecompressor(c.p.decomp)
+	}
+	return header
 }

@@ -8,13 +8,23 @@
 package wsproto
 
 import (
+	"compress/flate"
 	"fmt"
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/internal/httpparse"
+	"github.com/workermand/workermand/internal/wsdeflate"
 	"github.com/workermand/workermand/websocket"
 )
+
+// compressLevel is BestSpeed: several times cheaper per message than the
+// higher levels, and WebSocket messages are small.
+const compressLevel = flate.BestSpeed
+
+// minCompress is the smallest message worth compressing: below it the
+// deflate framing costs about what it saves, and the CPU is wasted.
+const minCompress = 128
 
 // HandshakeFunc is the application's say on an upgrade request: nil
 // accepts it; a Response with status 101 accepts it and adds its fields; any
@@ -27,6 +37,10 @@ type Protocol struct {
 	limits    httpparse.Limits
 	handshake HandshakeFunc
 	httpOpts  http.Options
+	// Shared by every connection: compressors and inflaters are pooled,
+	// so a connection without context takeover holds none while idle.
+	comp   *wsdeflate.Compressor
+	decomp *wsdeflate.Decompressor
 }
 
 // New validates opts; handshake may be nil.
@@ -36,8 +50,15 @@ func New(opts websocket.Options, handshake HandshakeFunc) (*Protocol, error) {
 		return nil, fmt.Errorf("websocket options: %w", err)
 	}
 	ho, _ := http.Options{}.WithDefaults()
-	return &Protocol{opts: o, handshake: handshake, httpOpts: ho,
-		limits: httpparse.Limits{MaxHeaderBytes: ho.MaxHeaderBytes, MaxHeaders: ho.MaxHeaders}}, nil
+	p := &Protocol{opts: o, handshake: handshake, httpOpts: ho,
+		limits: httpparse.Limits{MaxHeaderBytes: ho.MaxHeaderBytes, MaxHeaders: ho.MaxHeaders}}
+	if !o.DisableCompression {
+		if p.comp, err = wsdeflate.NewCompressor(compressLevel); err != nil {
+			return nil, err
+		}
+		p.decomp = wsdeflate.NewDecompressor()
+	}
+	return p, nil
 }
 
 // Default is the protocol registered as "websocket": default options, no

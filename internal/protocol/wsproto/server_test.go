@@ -2,6 +2,8 @@ package wsproto_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"io"
@@ -245,5 +247,52 @@ func TestKindsVisibleAndServerPing(t *testing.T) {
 	// Silent for over ping_interval: the server pings.
 	if op, _ := cl.read(); op != wsframe.Ping {
 		t.Fatalf("expected a ping, got opcode %d", op)
+	}
+}
+
+// TestPermessageDeflate: an offer is accepted with no context takeover both
+// ways; a compressed text message is inflated and echoed compressed; a
+// deflate bomb over max_package_size gets 1009.
+func TestPermessageDeflate(t *testing.T) {
+	w := echoWorker()
+	w.MaxPackageSize = 1 << 20
+	addr := serve(t, w)
+	cl, resp := upgrade(t, addr, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+	if got := resp.Header.Get("Sec-WebSocket-Extensions"); got != "permessage-deflate; server_no_context_takeover; client_no_context_takeover" {
+		t.Fatalf("extension response %q", got)
+	}
+	msg := strings.Repeat("hello websocket ", 64)
+	compress := func(p []byte) []byte {
+		var b bytes.Buffer
+		fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+		fw.Write(p)
+		fw.Flush()
+		out := b.Bytes()
+		return out[:len(out)-4] // RFC 7692 §7.2.1: drop 00 00 ff ff
+	}
+	mask := [4]byte{5, 6, 7, 8}
+	cl.c.Write(wsframe.AppendFrame(nil, true, 4, wsframe.Text, compress([]byte(msg)), &mask))
+	var hdr [2]byte
+	io.ReadFull(cl.br, hdr[:])
+	if hdr[0]&0x40 == 0 {
+		t.Fatal("the echo of a 1 KiB message is not compressed")
+	}
+	n := int(hdr[1] & 0x7f)
+	if n == 126 {
+		var b [2]byte
+		io.ReadFull(cl.br, b[:])
+		n = int(binary.BigEndian.Uint16(b[:]))
+	}
+	payload := make([]byte, n)
+	io.ReadFull(cl.br, payload)
+	inflated, err := io.ReadAll(flate.NewReader(bytes.NewReader(append(payload, 0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff))))
+	if err != nil && err != io.ErrUnexpectedEOF || string(inflated) != msg {
+		t.Fatalf("compressed echo inflates to %d bytes (%v)", len(inflated), err)
+	}
+
+	bomb, _ := upgrade(t, addr, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+	bomb.c.Write(wsframe.AppendFrame(nil, true, 4, wsframe.Binary, compress(make([]byte, 8<<20)), &mask))
+	if op, p := bomb.read(); op != wsframe.Close || binary.BigEndian.Uint16(p) != 1009 {
+		t.Fatalf("deflate bomb: op %d %v, want close 1009", op, p)
 	}
 }
