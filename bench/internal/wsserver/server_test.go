@@ -1,0 +1,93 @@
+package wsserver
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/workermand/workermand/bench/internal/wsload"
+)
+
+// start runs kind on a free loopback port for the test's lifetime.
+func start(t *testing.T, kind string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	serve := ServeGorilla
+	if kind == "gnet" {
+		serve = ServeGnet
+	}
+	go func() { done <- serve(ctx, addr, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("%s: %v", kind, err)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not start", kind)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s did not stop", kind)
+		}
+	})
+	return addr
+}
+
+// TestEchoUnderGenerator drives both servers with the benchmark's own
+// generator, text and binary: every echo must come back with its type and
+// bytes, and idle connections must all be upgraded and answered.
+func TestEchoUnderGenerator(t *testing.T) {
+	for _, kind := range []string{"gorilla", "gnet"} {
+		addr := start(t, kind)
+		for _, text := range []bool{false, true} {
+			cfg := wsload.Config{Addr: addr, Mode: wsload.ReqResp, Conns: 4, Size: 300, Text: text,
+				Warmup: 20 * time.Millisecond, Duration: 100 * time.Millisecond,
+				DialTimeout: 2 * time.Second, IOTimeout: 2 * time.Second, DialParallel: 4, ConnectIn: 5 * time.Second}
+			res, err := wsload.Run(context.Background(), cfg)
+			if err != nil || res.Errors+res.Mismatches+uint64(res.DialErrors) > 0 || res.Msgs == 0 || res.Conns != 4 {
+				t.Fatalf("%s text=%v: %+v, %v", kind, text, res, err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		res, _ := wsload.Run(ctx, wsload.Config{Addr: addr, Mode: wsload.Idle, Conns: 50, Size: 64, Hold: time.Minute,
+			DialTimeout: 2 * time.Second, DialParallel: 10, ConnectIn: 5 * time.Second})
+		cancel()
+		if res.Conns != 50 || res.Errors+res.Mismatches+uint64(res.DialErrors) > 0 {
+			t.Fatalf("%s idle: %+v", kind, res)
+		}
+	}
+}
+
+// FuzzParseFrame: whatever the bytes, parseFrame must not panic, must
+// claim no more than it was given, and a frame it accepts must re-encode
+// (unmasked) to a payload of the length it announced.
+func FuzzParseFrame(f *testing.F) {
+	f.Add([]byte{0x82, 0x80 | 3, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2, 'c' ^ 3})
+	f.Add([]byte{0x81, 0x80 | 126, 0, 200, 0, 0, 0, 0})
+	f.Add([]byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 1, 0, 0, 0, 0})
+	f.Add([]byte{0x02, 0x80 | 1, 0, 0, 0, 0, 'x'})  // not final
+	f.Add([]byte{0x82, 5, 'h', 'e', 'l', 'l', 'o'}) // unmasked
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, _, payload, ok := parseFrame(append([]byte{}, b...))
+		if n > len(b) {
+			t.Fatalf("claims %d of %d bytes", n, len(b))
+		}
+		if ok && (n <= 0 || len(payload) > n || len(payload) > MaxMessage) {
+			t.Fatalf("accepted frame of %d bytes with %d-byte payload", n, len(payload))
+		}
+		if !ok && n > 0 {
+			t.Fatalf("incomplete frame claims %d bytes", n)
+		}
+	})
+}
