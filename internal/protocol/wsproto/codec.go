@@ -38,9 +38,7 @@ type conn struct {
 	utf8    wsframe.UTF8Validator
 	pinged  bool      // a ping of ours waits for its pong
 	closeAt time.Time // when our close frame went out
-	started time.Time // first byte of the handshake
 
-	head httpparse.Request
 	// permessage-deflate, when negotiated; the streams only with context
 	// takeover in their direction.
 	deflate    bool
@@ -50,8 +48,7 @@ type conn struct {
 	inflated   []byte
 	deflated   []byte
 
-	req     http.Request // the upgrade request, for the handshake hook
-	raw     []byte
+	hs      *handshakeState // until the handshake is answered; nil after
 	scratch []byte
 }
 
@@ -72,12 +69,12 @@ func (c *conn) limits() wsframe.Limits {
 func (c *conn) Input(buf []byte) (int, error) {
 	switch c.state {
 	case stHandshake:
-		n, err := httpparse.ParseHead(buf, &c.head, c.p.limits)
+		n, err := httpparse.ParseHead(buf, &c.hs.head, c.p.limits)
 		if err != nil {
 			return 0, c.refuseHandshake(400, err.Error(), nil)
 		}
-		if n == 0 && c.started.IsZero() && len(buf) > 0 {
-			c.started = time.Now()
+		if n == 0 && c.hs.started.IsZero() && len(buf) > 0 {
+			c.hs.started = time.Now()
 		}
 		return n, nil
 	case stClosed:
@@ -328,7 +325,7 @@ func (c *conn) Expired(now time.Time, idle time.Duration) bool {
 	o := &c.p.opts
 	switch c.state {
 	case stHandshake:
-		return idle >= o.HandshakeTimeout || !c.started.IsZero() && now.Sub(c.started) >= o.HandshakeTimeout
+		return idle >= o.HandshakeTimeout || !c.hs.started.IsZero() && now.Sub(c.hs.started) >= o.HandshakeTimeout
 	case stClosing:
 		return now.Sub(c.closeAt) >= closeWait
 	case stClosed:
@@ -348,8 +345,13 @@ func (c *conn) Expired(now time.Time, idle time.Duration) bool {
 	return false
 }
 
-// Close releases the upgrade request.
-func (c *conn) Close() { c.req.Release() }
+// Close releases what the connection still holds.
+func (c *conn) Close() {
+	if c.hs != nil {
+		c.hs.req.Release()
+		c.hs = nil
+	}
+}
 
 // hasToken reports whether any field named name lists token.
 func hasToken(h *httpparse.Request, name, token string) bool {

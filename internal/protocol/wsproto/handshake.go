@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"strings"
+	"time"
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/wsdeflate"
@@ -14,9 +15,10 @@ import (
 // handshake checks the upgrade request (RFC 6455 §4.2.1), lets the
 // application accept or refuse it, and answers 101.
 func (c *conn) handshake(pkt []byte) error {
-	c.raw = append(c.raw[:0], pkt...)
-	h := &c.head
-	if _, err := httpparse.ParseHead(c.raw, h, c.p.limits); err != nil {
+	hs := c.hs
+	hs.raw = append(hs.raw[:0], pkt...)
+	h := &hs.head
+	if _, err := httpparse.ParseHead(hs.raw, h, c.p.limits); err != nil {
 		return c.refuseHandshake(400, err.Error(), nil)
 	}
 	switch {
@@ -53,8 +55,8 @@ func (c *conn) handshake(pkt []byte) error {
 
 	var extra http.Header
 	if c.p.handshake != nil {
-		c.req.Reset(c.raw[:h.HeadLen], nil, nil, http.Source{Remote: c.c.RemoteAddr(), Local: c.c.LocalAddr(), Options: &c.p.httpOpts})
-		if resp := c.p.handshake(c.c, &c.req); resp != nil {
+		hs.req.Reset(hs.raw[:h.HeadLen], nil, nil, http.Source{Remote: c.c.RemoteAddr(), Local: c.c.LocalAddr(), Options: &c.p.httpOpts})
+		if resp := c.p.handshake(c.c, &hs.req); resp != nil {
 			if resp.Status != 101 {
 				return c.refuseWith(resp)
 			}
@@ -81,10 +83,22 @@ func (c *conn) handshake(pkt []byte) error {
 		b = append(append(append(append(b, f.Name...), ": "...), f.Value...), "\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	c.scratch = b
 	c.c.WriteRaw(b)
 	c.state = stOpen
+	// An idle websocket keeps nothing of its handshake: the request, its
+	// copy and the answer's buffer go (the issue's ≤ 1 KiB per idle
+	// connection).
+	hs.req.Release()
+	c.hs, c.scratch = nil, nil
 	return nil
+}
+
+// handshakeState is what a connection needs until its upgrade is answered.
+type handshakeState struct {
+	head    httpparse.Request
+	req     http.Request // the upgrade request, for the handshake hook
+	raw     []byte
+	started time.Time // first byte of the request
 }
 
 // selectSubprotocol picks the server's most preferred subprotocol that the

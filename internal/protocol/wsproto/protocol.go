@@ -74,7 +74,9 @@ var Default = func() *Protocol {
 func init() { codec.Register("websocket", Default) }
 
 // NewCodec makes the codec of one connection, starting with the handshake.
-func (p *Protocol) NewCodec(c codec.Conn) codec.Codec { return &conn{p: p, c: c} }
+func (p *Protocol) NewCodec(c codec.Conn) codec.Codec {
+	return &conn{p: p, c: c, hs: &handshakeState{}}
+}
 
 // Options are the protocol's settings with defaults filled in.
 func (p *Protocol) Options() websocket.Options { return p.opts }

@@ -1,0 +1,494 @@
+package wsproto
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/http"
+	"github.com/workermand/workermand/internal/wsframe"
+	"github.com/workermand/workermand/websocket"
+)
+
+// ClientOptions are the handshake settings of a ws:// client connection.
+type ClientOptions struct {
+	// Host is the Host field; the remote address when empty.
+	Host string
+	// Path is the request target (path and query); "/" when empty.
+	Path string
+	// Header lists extra request fields (Origin, Authorization, …).
+	Header http.Header
+	// Subprotocols are offered in Sec-WebSocket-Protocol, in order of
+	// preference; the server must pick one of them or none.
+	Subprotocols []string
+}
+
+// Client is the ws:// protocol. Its options are read when each connection
+// opens, not when its codec is made, so an AsyncTcpConnection's settings may
+// change between construction and Connect, or between reconnects.
+type Client struct{ opts *ClientOptions }
+
+// NewClient makes a client protocol reading *opts at every connect; nil
+// means the defaults.
+func NewClient(opts *ClientOptions) *Client { return &Client{opts: opts} }
+
+func init() { codec.Register("ws", NewClient(nil)) }
+
+// NewCodec makes the codec of one outbound connection.
+func (p *Client) NewCodec(c codec.Conn) codec.Codec { return &clientConn{p: p, c: c} }
+
+// maxResponseHead bounds the 101 response head; servers send a few hundred
+// bytes.
+const maxResponseHead = 16 << 10
+
+// clientHandshakeTimeout bounds the wait for the 101 once connected.
+const clientHandshakeTimeout = 10 * time.Second
+
+// clientConn is the codec of one ws:// client connection.
+type clientConn struct {
+	p *Client
+	c codec.Conn
+
+	state    uint8
+	key      string   // our Sec-WebSocket-Key
+	offered  []string // subprotocols offered
+	protocol string   // the subprotocol the server chose
+	opened   time.Time
+	closeAt  time.Time
+	pending  []byte // data frames sent before the 101, written after it
+	hdr      wsframe.Header
+	inMsg    bool
+	msgOp    wsframe.Opcode
+	msg      []byte
+	utf8     wsframe.UTF8Validator
+	scratch  []byte
+}
+
+var (
+	errHandshakeTooBig = errors.New("websocket client: response head too large")
+)
+
+// Subprotocol is the subprotocol the server selected ("" for none).
+func (c *clientConn) Subprotocol() string { return c.protocol }
+
+// Open sends the upgrade request.
+func (c *clientConn) Open() error {
+	var o ClientOptions
+	if c.p.opts != nil {
+		o = *c.p.opts
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return fmt.Errorf("websocket client key: %w", err)
+	}
+	c.key = base64.StdEncoding.EncodeToString(raw[:])
+	c.offered = o.Subprotocols
+	c.opened = time.Now()
+	req, err := appendUpgradeRequest(nil, o, c.c.RemoteAddr().String(), c.key)
+	if err != nil {
+		return err
+	}
+	c.c.WriteRaw(req)
+	return nil
+}
+
+// appendUpgradeRequest builds the GET request, refusing anything that could
+// break out of its line (CR, LF, spaces in the target).
+func appendUpgradeRequest(b []byte, o ClientOptions, remote, key string) ([]byte, error) {
+	path := o.Path
+	if path == "" {
+		path = "/"
+	}
+	if !ValidRequestTarget(path) {
+		return nil, fmt.Errorf("websocket client: invalid request target %q", path)
+	}
+	host := o.Host
+	if host == "" {
+		host = remote
+	}
+	if !http.ValidFieldValue(host) || host == "" {
+		return nil, fmt.Errorf("websocket client: invalid host %q", host)
+	}
+	b = append(b, "GET "...)
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
+	b = append(b, key...)
+	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
+	if len(o.Subprotocols) > 0 {
+		for _, s := range o.Subprotocols {
+			if !http.ValidFieldName(s) { // subprotocol names are tokens
+				return nil, fmt.Errorf("websocket client: invalid subprotocol %q", s)
+			}
+		}
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, strings.Join(o.Subprotocols, ", ")...)
+		b = append(b, "\r\n"...)
+	}
+	for _, f := range o.Header {
+		if !http.ValidFieldName(f.Name) || !http.ValidFieldValue(f.Value) {
+			return nil, fmt.Errorf("websocket client: invalid header field %q", f.Name)
+		}
+		b = append(append(append(append(b, f.Name...), ": "...), f.Value...), "\r\n"...)
+	}
+	return append(b, "\r\n"...), nil
+}
+
+// ValidRequestTarget reports whether s is an origin-form request target
+// without a fragment: it starts with '/' and holds only visible ASCII.
+func ValidRequestTarget(s string) bool {
+	if s == "" || s[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *clientConn) limits() wsframe.Limits {
+	return wsframe.Limits{MaxFrameSize: int64(c.c.MaxPackageSize()), ForbidMask: true}
+}
+
+// Input frames the 101 response head, then one frame at a time.
+func (c *clientConn) Input(buf []byte) (int, error) {
+	switch c.state {
+	case stHandshake:
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			return i + 4, nil
+		}
+		if len(buf) > maxResponseHead {
+			c.state = stClosed
+			return 0, errHandshakeTooBig
+		}
+		return 0, nil
+	case stClosed:
+		return 0, nil
+	}
+	n, err := wsframe.ParseHeader(buf, &c.hdr, c.limits())
+	if err != nil {
+		return 0, c.fail(err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if c.inMsg && !c.hdr.Op.IsControl() && int64(len(c.msg))+c.hdr.Length > int64(c.c.MaxPackageSize()) {
+		return 0, c.fail(errTooBig)
+	}
+	return n + int(c.hdr.Length), nil
+}
+
+// Decode checks the 101, or handles one frame.
+func (c *clientConn) Decode(pkt []byte) (codec.Message, error) {
+	if c.state == stHandshake {
+		if err := c.checkResponse(pkt); err != nil {
+			c.state = stClosed
+			return codec.Message{}, err
+		}
+		c.state = stOpen
+		if len(c.pending) > 0 {
+			c.c.WriteRaw(c.pending)
+			c.pending = nil
+		}
+		return codec.Message{}, nil
+	}
+	h := &c.hdr
+	payload := pkt[h.HeaderLen:]
+	switch h.Op {
+	case wsframe.Ping:
+		if c.state == stOpen {
+			c.scratch = c.appendFrame(c.scratch[:0], wsframe.Pong, payload)
+			c.c.WriteRaw(c.scratch)
+		}
+		return codec.Message{}, nil
+	case wsframe.Pong:
+		return codec.Message{}, nil
+	case wsframe.Close:
+		code, _, perr := wsframe.ParseClosePayload(payload)
+		if perr != nil {
+			return codec.Message{}, c.fail(perr)
+		}
+		if c.state == stOpen {
+			c.scratch = c.appendClose(c.scratch[:0], code)
+			c.c.WriteRaw(c.scratch)
+		}
+		c.state = stClosed
+		return codec.Message{}, codec.ErrClose
+	}
+	if c.state != stOpen {
+		return codec.Message{}, nil
+	}
+	switch {
+	case h.Op == wsframe.Continuation && !c.inMsg:
+		return codec.Message{}, c.fail(errNoContinuing)
+	case h.Op != wsframe.Continuation && c.inMsg:
+		return codec.Message{}, c.fail(errUnexpectedOp)
+	case h.Op != wsframe.Continuation:
+		c.msgOp = h.Op
+		c.utf8.Reset()
+	}
+	if c.msgOp == wsframe.Text && !c.utf8.Feed(payload) {
+		return codec.Message{}, c.fail(errInvalidUTF8)
+	}
+	if !h.Fin {
+		if !c.inMsg {
+			c.inMsg = true
+			c.msg = c.msg[:0]
+		}
+		c.msg = append(c.msg, payload...)
+		return codec.Message{}, nil
+	}
+	if c.msgOp == wsframe.Text && !c.utf8.Done() {
+		return codec.Message{}, c.fail(errInvalidUTF8)
+	}
+	kind := codec.KindBinary
+	if c.msgOp == wsframe.Text {
+		kind = codec.KindText
+	}
+	if !c.inMsg {
+		return codec.Message{Kind: kind, Data: payload}, nil
+	}
+	c.inMsg = false
+	c.msg = append(c.msg, payload...)
+	data := c.msg
+	if cap(c.msg) > keptMessageCap {
+		c.msg = nil
+	}
+	return codec.Message{Kind: kind, Data: data}, nil
+}
+
+// appendClose echoes a status; an empty close (reported as 1005, which is
+// never sent) is answered with an empty close.
+func (c *clientConn) appendClose(dst []byte, code uint16) []byte {
+	key := maskKey()
+	if code == wsframe.CloseNoStatus {
+		code = 0
+	}
+	return wsframe.AppendClose(dst, code, "", &key)
+}
+
+// checkResponse validates the server's answer to our upgrade request
+// (RFC 6455 §4.1, the client's checks).
+func (c *clientConn) checkResponse(head []byte) error {
+	r, err := ParseResponseHead(head)
+	if err != nil {
+		return fmt.Errorf("websocket client handshake: %w", err)
+	}
+	fail := func(msg string) error { return fmt.Errorf("websocket client handshake: %s", msg) }
+	switch {
+	case r.Status != 101:
+		return fail("status " + strconv.Itoa(r.Status) + ", want 101")
+	case !r.hasToken("upgrade", "websocket"):
+		return fail("Upgrade does not name websocket")
+	case !r.hasToken("connection", "upgrade"):
+		return fail("Connection does not list upgrade")
+	}
+	if accept, n := r.get("sec-websocket-accept"); n != 1 || accept != wsframe.AcceptKey(c.key) {
+		return fail("wrong Sec-WebSocket-Accept")
+	}
+	if _, n := r.get("sec-websocket-extensions"); n > 0 {
+		return fail("the server chose an extension that was not offered")
+	}
+	proto, n := r.get("sec-websocket-protocol")
+	switch {
+	case n > 1:
+		return fail("more than one Sec-WebSocket-Protocol")
+	case n == 1:
+		ok := false
+		for _, s := range c.offered {
+			ok = ok || s == proto
+		}
+		if !ok {
+			return fail("the server chose subprotocol " + strconv.Quote(proto) + ", which was not offered")
+		}
+		c.protocol = proto
+	}
+	return nil
+}
+
+// fail closes for a violation by the server: a masked close frame with the
+// violation's status, then a lingering close.
+func (c *clientConn) fail(err error) error {
+	code := websocket.CloseProtocolError
+	var we *wsframe.Error
+	if errors.As(err, &we) {
+		code = we.Code
+	}
+	if c.state == stOpen || c.state == stClosing {
+		c.scratch = c.appendClose(c.scratch[:0], code)
+		c.c.WriteRaw(c.scratch)
+	}
+	c.state = stClosed
+	c.c.Linger()
+	return err
+}
+
+// maskKey draws a fresh masking key: RFC 6455 §5.3 wants it unpredictable,
+// so that script-controlled payloads cannot steer the bytes on the wire.
+func maskKey() [4]byte {
+	var k [4]byte
+	_, _ = rand.Read(k[:]) // crypto/rand.Read never fails on Linux
+	return k
+}
+
+func (c *clientConn) appendFrame(dst []byte, op wsframe.Opcode, payload []byte) []byte {
+	key := maskKey()
+	return wsframe.AppendFrame(dst, true, 0, op, payload, &key)
+}
+
+// frame encodes a data or ping frame; before the 101 it is held back, since
+// the loop would otherwise write it ahead of (or without) the handshake.
+func (c *clientConn) frame(dst []byte, op wsframe.Opcode, payload []byte) ([]byte, error) {
+	switch c.state {
+	case stHandshake:
+		c.pending = c.appendFrame(c.pending, op, payload)
+		return dst, nil
+	case stOpen:
+		return c.appendFrame(dst, op, payload), nil
+	}
+	return dst, errNotOpen
+}
+
+// Encode sends a plain payload as a text message, as the server does.
+func (c *clientConn) Encode(dst, payload []byte) ([]byte, error) {
+	return c.frame(dst, wsframe.Text, payload)
+}
+
+// EncodeValue sends the websocket package's values.
+func (c *clientConn) EncodeValue(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case websocket.Text:
+		return c.frame(dst, wsframe.Text, v)
+	case websocket.Binary:
+		return c.frame(dst, wsframe.Binary, v)
+	case []byte:
+		return c.frame(dst, wsframe.Text, v)
+	case string:
+		return c.frame(dst, wsframe.Text, []byte(v))
+	case websocket.Ping:
+		if len(v) > wsframe.MaxControlPayload {
+			return dst, errControlTooBig
+		}
+		return c.frame(dst, wsframe.Ping, v)
+	case websocket.Close:
+		return c.encodeClose(dst, v)
+	case *websocket.Close:
+		return c.encodeClose(dst, *v)
+	}
+	return dst, errUnknownValue
+}
+
+// encodeClose starts the closing handshake; the server's close frame (or
+// closeWait) ends the connection.
+func (c *clientConn) encodeClose(dst []byte, v websocket.Close) ([]byte, error) {
+	if c.state != stOpen {
+		return dst, errNotOpen
+	}
+	code := v.Code
+	if code == 0 {
+		code = websocket.CloseNormal
+	}
+	if !wsframe.ValidCloseCode(code) || len(v.Reason) > wsframe.MaxCloseReason {
+		return dst, errors.New("websocket: invalid close code or a reason over 123 bytes")
+	}
+	c.state, c.closeAt = stClosing, time.Now()
+	key := maskKey()
+	return wsframe.AppendClose(dst, code, v.Reason, &key), nil
+}
+
+// Expired bounds the wait for the 101 and for the answer to our close.
+func (c *clientConn) Expired(now time.Time, _ time.Duration) bool {
+	switch c.state {
+	case stHandshake:
+		return !c.opened.IsZero() && now.Sub(c.opened) >= clientHandshakeTimeout
+	case stClosing:
+		return now.Sub(c.closeAt) >= closeWait
+	}
+	return false
+}
+
+// Response is a parsed HTTP/1.1 response head.
+type Response struct {
+	Status int
+	Reason string
+	Fields http.Header
+}
+
+func (r *Response) get(name string) (value string, n int) {
+	for _, f := range r.Fields {
+		if strings.EqualFold(f.Name, name) {
+			value, n = f.Value, n+1
+		}
+	}
+	return value, n
+}
+
+func (r *Response) hasToken(name, token string) bool {
+	for _, f := range r.Fields {
+		if !strings.EqualFold(f.Name, name) {
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, ",") {
+			if strings.EqualFold(strings.TrimSpace(v), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ErrResponseSyntax wraps every ParseResponseHead error.
+var ErrResponseSyntax = errors.New("malformed response head")
+
+// ParseResponseHead parses a complete response head ending in CRLF CRLF,
+// strictly: an HTTP/1.1 status line with a three-digit code, fields as
+// token ":" OWS value OWS, CRLF line ends only, no folded lines.
+func ParseResponseHead(head []byte) (Response, error) {
+	s := string(head)
+	if !strings.HasSuffix(s, "\r\n\r\n") {
+		return Response{}, fmt.Errorf("%w: no CRLF CRLF at the end", ErrResponseSyntax)
+	}
+	s = s[:len(s)-4]
+	line, rest, _ := strings.Cut(s, "\r\n")
+	var r Response
+	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+		return Response{}, fmt.Errorf("%w: bad status line %q", ErrResponseSyntax, line)
+	}
+	for i := 9; i < 12; i++ {
+		if line[i] < '0' || line[i] > '9' {
+			return Response{}, fmt.Errorf("%w: bad status code in %q", ErrResponseSyntax, line)
+		}
+		r.Status = r.Status*10 + int(line[i]-'0')
+	}
+	if r.Status < 100 {
+		return Response{}, fmt.Errorf("%w: bad status code in %q", ErrResponseSyntax, line)
+	}
+	if len(line) > 12 {
+		r.Reason = line[13:]
+		if !http.ValidFieldValue(r.Reason) {
+			return Response{}, fmt.Errorf("%w: control character in the reason phrase", ErrResponseSyntax)
+		}
+	}
+	for rest != "" {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !http.ValidFieldName(name) {
+			return Response{}, fmt.Errorf("%w: bad field line %q", ErrResponseSyntax, line)
+		}
+		value = strings.Trim(value, " \t")
+		if !http.ValidFieldValue(value) {
+			return Response{}, fmt.Errorf("%w: control character in field %q", ErrResponseSyntax, name)
+		}
+		r.Fields = append(r.Fields, http.Field{Name: name, Value: value})
+	}
+	return r, nil
+}
