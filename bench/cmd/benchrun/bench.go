@@ -11,6 +11,7 @@ import (
 
 	"github.com/workermand/workermand/bench/internal/loadgen"
 	"github.com/workermand/workermand/bench/internal/proc"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // Metric keys; see the metrics table in report.go for labels.
@@ -93,13 +94,13 @@ func (b *bench) add(server, metric string, v float64) {
 }
 
 // start launches server on a fresh port, pinned to the server CPU.
-func (b *bench) start(server string) (*child, error) {
-	addr, err := freeAddr()
+func (b *bench) start(server string) (*runner.Server, error) {
+	addr, err := runner.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	argv, env := b.serverArgv(b.self, server, addr)
-	return startServer(b.serverCPU, argv, env, addr)
+	return runner.StartServer(server, b.serverCPU, argv, env, addr)
 }
 
 // throughput runs reqresp then pipelined against one fresh server process.
@@ -108,7 +109,7 @@ func (b *bench) throughput(ctx context.Context, server string) error {
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	defer p.Stop()
 	for _, mode := range []string{loadgen.ReqResp, loadgen.Pipelined} {
 		res, cpuSec, err := b.window(ctx, p, mode)
 		if err != nil {
@@ -144,22 +145,22 @@ func (b *bench) throughput(ctx context.Context, server string) error {
 
 // window runs one measured load-generator run and returns its result and
 // the server CPU seconds (utime+stime) spent between START and END.
-func (b *bench) window(ctx context.Context, p *child, mode string) (loadgen.Result, float64, error) {
+func (b *bench) window(ctx context.Context, p *runner.Server, mode string) (loadgen.Result, float64, error) {
 	var res loadgen.Result
-	argv := []string{b.self, "loadgen", "-addr", p.addr, "-mode", mode,
+	argv := []string{b.self, "loadgen", "-addr", p.Addr, "-mode", mode,
 		"-conns", strconv.Itoa(b.conns), "-batch", strconv.Itoa(b.batch),
 		"-warmup", b.warmup.String(), "-duration", b.duration.String(),
 		"-connect-within", "20s"}
 	ctx, cancel := context.WithTimeout(ctx, b.warmup+b.duration+40*time.Second)
 	defer cancel()
 	var t0, t1 int64 = -1, -1
-	out, err := runLoad(ctx, b.loadCPU, argv, func(ev string, _ func()) error {
+	out, err := runner.RunLoad(ctx, b.loadCPU, argv, func(ev string, _ func()) error {
 		var err error
 		switch ev {
 		case "START":
-			t0, err = proc.CPUTicks(p.pid())
+			t0, err = proc.CPUTicks(p.Pid())
 		case "END":
-			t1, err = proc.CPUTicks(p.pid())
+			t1, err = proc.CPUTicks(p.Pid())
 		}
 		return err
 	})
@@ -172,7 +173,7 @@ func (b *bench) window(ctx context.Context, p *child, mode string) (loadgen.Resu
 	if t0 < 0 || t1 < 0 {
 		return res, 0, fmt.Errorf("loadgen never announced its window")
 	}
-	if err := p.alive(); err != nil {
+	if err := p.Alive(); err != nil {
 		return res, 0, err
 	}
 	return res, float64(t1-t0) / float64(b.clkTck), nil
@@ -199,19 +200,19 @@ func (b *bench) idle(ctx context.Context, server string) error {
 	if err != nil {
 		return err
 	}
-	defer p.stop()
-	sleepCtx(ctx, b.settle)
-	base, err := proc.RSS(p.pid())
+	defer p.Stop()
+	runner.SleepCtx(ctx, b.settle)
+	base, err := proc.RSS(p.Pid())
 	if err != nil {
 		return err
 	}
-	argv := []string{b.self, "loadgen", "-addr", p.addr, "-mode", loadgen.Idle,
+	argv := []string{b.self, "loadgen", "-addr", p.Addr, "-mode", loadgen.Idle,
 		"-conns", strconv.Itoa(b.idleConns), "-hold", "2m", "-connect-within", "60s"}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	var loaded int64 = -1
 	var connected int
-	out, err := runLoad(ctx, b.loadCPU, argv, func(ev string, release func()) error {
+	out, err := runner.RunLoad(ctx, b.loadCPU, argv, func(ev string, release func()) error {
 		n, ok := strings.CutPrefix(ev, "CONNECTED ")
 		if !ok {
 			return nil
@@ -220,8 +221,8 @@ func (b *bench) idle(ctx context.Context, server string) error {
 		if connected, err = strconv.Atoi(n); err != nil {
 			return fmt.Errorf("bad event %q: %w", ev, err)
 		}
-		sleepCtx(ctx, b.settle)
-		loaded, err = proc.RSS(p.pid())
+		runner.SleepCtx(ctx, b.settle)
+		loaded, err = proc.RSS(p.Pid())
 		release()
 		return err
 	})
@@ -235,7 +236,7 @@ func (b *bench) idle(ctx context.Context, server string) error {
 	if loaded < 0 || connected == 0 {
 		return fmt.Errorf("idle: loadgen never reported its connections")
 	}
-	if err := p.alive(); err != nil {
+	if err := p.Alive(); err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}
 	perConn := float64(loaded-base) / float64(connected)
@@ -244,13 +245,4 @@ func (b *bench) idle(ctx context.Context, server string) error {
 	logf("%-10s %-9s RSS %.1f MiB → %.1f MiB with %d conns: %.0f B/conn",
 		server, "idle", float64(base)/(1<<20), float64(loaded)/(1<<20), connected, perConn)
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"math"
-	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // metrics lists the table rows in order; better says which way is good.
@@ -37,14 +36,14 @@ func (b *bench) report() string {
 	fmt.Fprintf(&sb, "\nMedians of %d round(s); %s windows after %s warm-up; %d conns, pipelined batch %d; %d idle conns.\n",
 		b.rounds, b.duration, b.warmup, b.conns, b.batch, b.idleConns)
 	fmt.Fprintf(&sb, "Server pinned to CPU %d, load generator to CPU %d; %s on %s, %s.\n\n",
-		b.serverCPU, b.loadCPU, runtime.Version(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+		b.serverCPU, b.loadCPU, runtime.Version(), runner.CPUModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
 
 	head := []string{"metric", "better"}
 	head = append(head, b.servers...)
 	for _, s := range b.servers[1:] {
 		head = append(head, s+"/"+base)
 	}
-	row(&sb, head)
+	runner.Row(&sb, head)
 	sep := make([]string, len(head))
 	for i := range sep {
 		sep[i] = "---"
@@ -52,23 +51,23 @@ func (b *bench) report() string {
 			sep[i] = "---:"
 		}
 	}
-	row(&sb, sep)
+	runner.Row(&sb, sep)
 
 	for _, m := range metrics {
 		cells := []string{m.label, m.better}
 		med := map[string]float64{}
 		for _, s := range b.servers {
-			med[s] = median(b.samples[s][m.key])
-			cells = append(cells, num(m.format, med[s]))
+			med[s] = runner.Median(b.samples[s][m.key])
+			cells = append(cells, runner.Num(m.format, med[s]))
 		}
 		for _, s := range b.servers[1:] {
 			if m.better == "" { // a ratio of utilisations means nothing
 				cells = append(cells, "")
 				continue
 			}
-			cells = append(cells, num("%.2f", med[s]/med[base]))
+			cells = append(cells, runner.Num("%.2f", med[s]/med[base]))
 		}
-		row(&sb, cells)
+		runner.Row(&sb, cells)
 	}
 	cells := []string{"failed measurements", "lower"}
 	for _, s := range b.servers {
@@ -77,44 +76,6 @@ func (b *bench) report() string {
 	for range b.servers[1:] {
 		cells = append(cells, "")
 	}
-	row(&sb, cells)
+	runner.Row(&sb, cells)
 	return sb.String()
-}
-
-func row(sb *strings.Builder, cells []string) {
-	sb.WriteString("| " + strings.Join(cells, " | ") + " |\n")
-}
-
-// num formats v, showing n/a for a missing (NaN) or infinite value.
-func num(format string, v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "n/a"
-	}
-	return fmt.Sprintf(format, v)
-}
-
-// median returns the median of xs, or NaN if there are none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Sorted(slices.Values(xs))
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	} else {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }

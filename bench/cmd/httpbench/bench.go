@@ -18,6 +18,7 @@ import (
 
 	"github.com/workermand/workermand/bench/internal/httpserver"
 	"github.com/workermand/workermand/bench/internal/proc"
+	"github.com/workermand/workermand/bench/internal/runner"
 	"github.com/workermand/workermand/bench/internal/wrk"
 )
 
@@ -103,7 +104,7 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 	if err := b.preflight(); err != nil {
 		return false, err
 	}
-	if n, err := raiseNoFile(); err != nil {
+	if n, err := runner.RaiseNoFile(); err != nil {
 		logf("warning: %v; the c1000 test may run out of descriptors", err)
 	} else if n < 4096 {
 		logf("warning: open-files limit is %d; the c1000 test needs about 2100 (wrk + server)", n)
@@ -230,7 +231,7 @@ func (b *bench) serverRound(ctx context.Context, round int, name string, static 
 		}
 		logf("round %d/%d %-10s FAILED: %v", round, b.rounds, name, err)
 	}
-	addr, err := freeAddr()
+	addr, err := runner.FreeAddr()
 	if err != nil {
 		fail(0, err)
 		return
@@ -246,17 +247,17 @@ func (b *bench) serverRound(ctx context.Context, round int, name string, static 
 		fail(0, err)
 		return
 	}
-	s, err := startServer(name, b.serverCPU, argv, env, addr)
+	s, err := runner.StartServer(name, b.serverCPU, argv, env, addr)
 	if err != nil {
 		fail(0, err)
 		return
 	}
-	defer s.stop()
-	if err := b.verify(s.addr, static); err != nil {
+	defer s.Stop()
+	if err := b.verify(s.Addr, static); err != nil {
 		fail(0, fmt.Errorf("wrong answer, not measured: %w", err))
 		return
 	}
-	if pids, err := proc.Tree(s.pid()); err == nil && len(pids) > 1 {
+	if pids, err := proc.Tree(s.Pid()); err == nil && len(pids) > 1 {
 		logf("%-10s processes %v (CPU is summed over all of them)", name, pids)
 	}
 	for i, t := range group {
@@ -301,12 +302,12 @@ func (b *bench) wrkArgv(t test, addr string, d time.Duration) []string {
 // the server's CPU time just before wrk starts and just after it exits.
 // The window thus also holds wrk's connects and closes, a few thousand
 // events against the hundreds of thousands of requests.
-func (b *bench) measure(ctx context.Context, s *server, t test) (sample, error) {
+func (b *bench) measure(ctx context.Context, s *runner.Server, t test) (sample, error) {
 	var smp sample
 	b.waitQuiet(ctx)
 	if b.warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, b.warmup+30*time.Second)
-		_, err := runWrk(wctx, b.loadCPU, b.wrkArgv(t, s.addr, b.warmup))
+		_, err := runWrk(wctx, b.loadCPU, b.wrkArgv(t, s.Addr, b.warmup))
 		cancel()
 		if err != nil {
 			return smp, fmt.Errorf("warm-up: %w", err)
@@ -314,23 +315,23 @@ func (b *bench) measure(ctx context.Context, s *server, t test) (sample, error) 
 	}
 	mctx, cancel := context.WithTimeout(ctx, b.duration+30*time.Second)
 	defer cancel()
-	t0, err := proc.CPUTicks(s.pid())
+	t0, err := proc.CPUTicks(s.Pid())
 	if err != nil {
 		return smp, err
 	}
-	c0, _, cerr := coreTicks(b.serverCPU, b.loadCPU)
+	c0, _, cerr := runner.CoreTicks(b.serverCPU, b.loadCPU)
 	began := time.Now()
-	run, err := runWrk(mctx, b.loadCPU, b.wrkArgv(t, s.addr, b.duration))
+	run, err := runWrk(mctx, b.loadCPU, b.wrkArgv(t, s.Addr, b.duration))
 	wall := time.Since(began)
-	t1, terr := proc.CPUTicks(s.pid())
-	c1, _, cerr1 := coreTicks(b.serverCPU, b.loadCPU)
+	t1, terr := proc.CPUTicks(s.Pid())
+	c1, _, cerr1 := runner.CoreTicks(b.serverCPU, b.loadCPU)
 	if err != nil {
 		return smp, err
 	}
 	if terr != nil {
 		return smp, terr
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return smp, err
 	}
 	res, err := wrk.Parse(run.stdout)
@@ -431,47 +432,12 @@ func verifyPipelined(addr string, n int) error {
 	return nil
 }
 
-// quietBusy is how busy (in % of one core, both cores together) the
-// benchmark's cores may be, with neither server nor wrk working, for the
-// machine to count as quiet.
-const quietBusy = 15
-
 // waitQuiet waits, up to -quiet-wait, for half a second in which the two
 // cores are nearly idle, so a test does not start in the middle of another
 // tenant's burst (a build, a test run). It only delays: the "other CPU" row
 // still reports what happened during the run.
 func (b *bench) waitQuiet(ctx context.Context) {
-	if b.quietWait <= 0 {
-		return
-	}
-	deadline := time.Now().Add(b.quietWait)
-	for ctx.Err() == nil {
-		c0, _, err := coreTicks(b.serverCPU, b.loadCPU)
-		if err != nil {
-			return
-		}
-		began := time.Now()
-		sleepCtx(ctx, 500*time.Millisecond)
-		c1, _, err := coreTicks(b.serverCPU, b.loadCPU)
-		if err != nil {
-			return
-		}
-		busy := 100 * float64(c1-c0) / float64(b.clkTck) / time.Since(began).Seconds()
-		if busy < quietBusy {
-			return
-		}
-		if time.Now().After(deadline) {
-			logf("cores still %.0f%% busy with other work after %s; measuring anyway", busy, b.quietWait)
-			return
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	if gaveUp, busy := runner.WaitQuiet(ctx, b.quietWait, b.clkTck, b.serverCPU, b.loadCPU); gaveUp {
+		logf("cores still %.0f%% busy with other work after %s; measuring anyway", busy, b.quietWait)
 	}
 }

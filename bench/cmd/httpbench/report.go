@@ -3,11 +3,12 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // metric is one row of a test's block in the table.
@@ -48,7 +49,7 @@ func (b *bench) report() string {
 	fmt.Fprintf(&sb, "\nMedians of %d round(s); wrk -t1, %s runs after a %s warm-up run; pipelined depth %d.\n",
 		b.rounds, b.duration, b.warmup, b.depth)
 	fmt.Fprintf(&sb, "Server pinned to CPU %d, wrk to CPU %d; %s; %s on %s, %s.\n",
-		b.serverCPU, b.loadCPU, b.toolVersions(), runtime.Version(), cpuModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+		b.serverCPU, b.loadCPU, b.toolVersions(), runtime.Version(), runner.CPUModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	for _, n := range b.notes {
 		fmt.Fprintf(&sb, "Note: %s.\n", n)
 	}
@@ -59,7 +60,7 @@ func (b *bench) report() string {
 	for _, s := range b.servers[1:] {
 		head = append(head, s+"/"+base)
 	}
-	row(&sb, head)
+	runner.Row(&sb, head)
 	sep := make([]string, len(head))
 	for i := range sep {
 		sep[i] = "---"
@@ -67,7 +68,7 @@ func (b *bench) report() string {
 			sep[i] = "---:"
 		}
 	}
-	row(&sb, sep)
+	runner.Row(&sb, sep)
 
 	failed := map[string]int{}
 	for _, t := range tests {
@@ -91,9 +92,9 @@ func (b *bench) report() string {
 					cells = append(cells, "")
 					continue
 				}
-				cells = append(cells, num("%.2f", med[s]/med[base]))
+				cells = append(cells, runner.Num("%.2f", med[s]/med[base]))
 			}
-			row(&sb, cells)
+			runner.Row(&sb, cells)
 		}
 		for _, s := range b.servers {
 			if c := b.cells[t.name][s]; c != nil {
@@ -108,7 +109,7 @@ func (b *bench) report() string {
 	for range b.servers[1:] {
 		cells = append(cells, "")
 	}
-	row(&sb, cells)
+	runner.Row(&sb, cells)
 	return sb.String()
 }
 
@@ -131,8 +132,8 @@ func (b *bench) value(t test, server string, m metric) (string, float64) {
 	for i, s := range c.samples {
 		xs[i] = m.get(s)
 	}
-	v := median(xs)
-	return num(m.format, v), v
+	v := runner.Median(xs)
+	return runner.Num(m.format, v), v
 }
 
 func (b *bench) toolVersions() string {
@@ -152,42 +153,4 @@ func wrkVersion(path string) string {
 		return f[1]
 	}
 	return "(unknown version)"
-}
-
-func row(sb *strings.Builder, cells []string) {
-	sb.WriteString("| " + strings.Join(cells, " | ") + " |\n")
-}
-
-// num formats v, showing n/a for a missing (NaN) or infinite value.
-func num(format string, v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "n/a"
-	}
-	return fmt.Sprintf(format, v)
-}
-
-// median returns the median of xs, or NaN if there are none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Sorted(slices.Values(xs))
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	}
-	n := len(s)
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
