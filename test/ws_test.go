@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,4 +306,163 @@ func TestWSNodeClient(t *testing.T) {
 	if err != nil || !r.OK {
 		t.Errorf("node exited with %v, ok=%v\nstderr: %s", err, r.OK, stderr.Bytes())
 	}
+}
+
+// pageResult is what testdata/ws/page.html writes into its #result.
+type pageResult struct {
+	OK        bool     `json:"ok"`
+	Errors    []string `json:"errors"`
+	Echoes    []string `json:"echoes"`
+	CloseCode int      `json:"closeCode"`
+	Protocol  string   `json:"protocol"`
+	Origin    string   `json:"origin"`
+}
+
+// chromiumPage loads url in headless Chromium and returns what the page
+// wrote into #result once its script finished. --dump-dom cannot wait for
+// it: virtual time runs ahead of websocket I/O, so the page would be dumped
+// (or its timeout fire) before the echoes come back. The test asks the page
+// over the DevTools protocol instead, in real time.
+func chromiumPage(t *testing.T, bin, url string) pageResult {
+	t.Helper()
+	profile := tempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), slow(30*time.Second))
+	defer cancel()
+	cmd := exec.Command(bin,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url)
+	// Its own process group, so that its helpers (zygote, renderer, GPU
+	// and network processes) end with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}()
+
+	// Chromium writes the port it chose into DevToolsActivePort.
+	var port string
+	waitFor(t, slow(15*time.Second), "chromium's DevToolsActivePort", func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("chromium exited early\nstderr: %s", stderr.Bytes())
+		default:
+		}
+		b, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort"))
+		if err != nil {
+			return false, err.Error()
+		}
+		port, _, _ = strings.Cut(string(b), "\n")
+		return port != "", string(b)
+	})
+	var target string
+	waitFor(t, slow(10*time.Second), "the page's DevTools target", func() (bool, string) {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var list []struct{ Type, URL, WebSocketDebuggerURL string }
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+			return false, err.Error()
+		}
+		for _, l := range list {
+			if l.Type == "page" && l.URL == url {
+				target = l.WebSocketDebuggerURL
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", list)
+	})
+	cdp := dialWS(ctx, t, target)
+	var text string
+	id := 0
+	waitFor(t, slow(15*time.Second), "the page's #result", func() (bool, string) {
+		id++
+		req := fmt.Sprintf(`{"id":%d,"method":"Runtime.evaluate","params":{"expression":"document.getElementById('result') ? document.getElementById('result').textContent : 'pending'","returnByValue":true}}`, id)
+		if err := cdp.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
+			t.Fatalf("devtools: %v", err)
+		}
+		for {
+			_, b, err := cdp.Read(ctx)
+			if err != nil {
+				t.Fatalf("devtools: %v", err)
+			}
+			var r struct {
+				ID     int
+				Result struct{ Result struct{ Value string } }
+			}
+			if json.Unmarshal(b, &r) == nil && r.ID == id {
+				text = r.Result.Result.Value
+				return text != "pending", text
+			}
+		}
+	})
+	var pr pageResult
+	if err := json.Unmarshal([]byte(text), &pr); err != nil {
+		t.Fatalf("#result is %q: %v", text, err)
+	}
+	return pr
+}
+
+// Headless Chromium opens a page served over http:// by a static worker;
+// the page's script talks to a websocket worker that only allows that
+// page's origin, and to one that allows another origin only.
+func TestWSChromium(t *testing.T) {
+	t.Parallel()
+	bin := needTool(t, "chromium")
+	root := tempDir(t)
+	page, err := os.ReadFile("testdata/ws/page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "page.html"), string(page))
+	// The static worker's port must be known before the config is
+	// written: it is the origin the websocket worker allows.
+	webPort := freePort(t)
+	origin := fmt.Sprintf("http://127.0.0.1:%d", webPort)
+	d := newDaemon(t, stockBin)
+	d.writeConfig(
+		worker("web", origin, "static", 1, "[worker.options]", "root = "+strconv.Quote(root)),
+		worker("ws", "websocket://127.0.0.1:0", "echo", 1, "[worker.websocket]",
+			"allowed_origins = ["+strconv.Quote(origin)+"]", `subprotocols = ["chat.v1"]`),
+		worker("wsother", "websocket://127.0.0.1:0", "echo", 1, "[worker.websocket]",
+			`allowed_origins = ["http://elsewhere.example"]`),
+	)
+	d.start()
+	d.waitReady("web", 1)
+	d.waitReady("wsother", 1)
+	st := d.waitReady("ws", 1)
+
+	t.Run("allowed origin", func(t *testing.T) {
+		t.Parallel()
+		start := time.Now()
+		r := chromiumPage(t, bin, origin+"/page.html?ws="+neturl.QueryEscape("ws://"+st.addr("ws")+"/echo"))
+		t.Logf("chromium page finished in %s", time.Since(start).Round(time.Millisecond))
+		for _, e := range r.Errors {
+			t.Error("page: " + e)
+		}
+		if want := "text,binary,large"; strings.Join(r.Echoes, ",") != want {
+			t.Errorf("echoes checked: %q, want %s", r.Echoes, want)
+		}
+		if r.CloseCode != 4000 || r.Protocol != "chat.v1" || r.Origin != origin || !r.OK {
+			t.Errorf("page result %+v; want close code 4000 echoed, protocol chat.v1, origin %s", r, origin)
+		}
+	})
+	t.Run("refused origin", func(t *testing.T) {
+		t.Parallel()
+		r := chromiumPage(t, bin, origin+"/page.html?ws="+neturl.QueryEscape("ws://"+st.addr("wsother")+"/echo"))
+		// A refused handshake (403) is an error event and close code
+		// 1006 in the browser; no message may have been echoed.
+		if len(r.Echoes) != 0 || r.CloseCode != 1006 || r.OK {
+			t.Errorf("page result %+v; want no echoes and close code 1006 (handshake refused)", r)
+		}
+	})
 }
