@@ -13,6 +13,7 @@ import (
 	"github.com/workermand/workermand/internal/config"
 	_ "github.com/workermand/workermand/internal/protocol"           // tcp, text, frame
 	_ "github.com/workermand/workermand/internal/protocol/httpproto" // http
+	_ "github.com/workermand/workermand/internal/protocol/wsproto"   // websocket
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
