@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/listenaddr"
 	"github.com/workermand/workermand/internal/netloop"
+	"github.com/workermand/workermand/internal/protocol/wsproto"
 )
 
 // DefaultConnectTimeout bounds an outbound connect, name resolution
@@ -18,7 +21,9 @@ const DefaultConnectTimeout = 10 * time.Second
 
 // AsyncTcpConnection is an outbound connection driven by the event loop
 // (Workerman's AsyncTcpConnection): "text://host:port", "frame://…",
-// "tcp://…" (no framing). It embeds Connection, whose callbacks and methods
+// "tcp://…" (no framing), "ws://host:port/path?query" (a websocket client:
+// messages arrive with KindText or KindBinary, SendValue takes the websocket
+// package's values). It embeds Connection, whose callbacks and methods
 // it shares; output sent before the connection is up is queued and written
 // once it is. All its methods and fields are loop-only, except the
 // Connection methods that say otherwise.
@@ -36,6 +41,10 @@ type AsyncTcpConnection struct {
 	// ConnectTimeout bounds each connect attempt (DefaultConnectTimeout when
 	// zero).
 	ConnectTimeout time.Duration
+	// WebSocket holds the handshake of a ws:// connection, read at every
+	// connect: Path and Host start as the address's, and Header and
+	// Subprotocols may be added. Ignored by other protocols.
+	WebSocket WebSocketClientOptions
 
 	loop        *EventLoop
 	addr        listenaddr.Addr
@@ -43,6 +52,10 @@ type AsyncTcpConnection struct {
 	attempt     uint64 // tells a current name lookup from a stale one
 	reconnectID TimerID
 }
+
+// WebSocketClientOptions are a ws:// client's handshake settings: Host,
+// Path (the request target), Header (extra fields) and Subprotocols.
+type WebSocketClientOptions = wsproto.ClientOptions
 
 type asyncEvents struct{ AsyncTcpConnection }
 
@@ -60,7 +73,8 @@ func (h *asyncEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error
 // NewAsyncTcpConnection prepares a connection to remote on loop; Connect
 // starts it. Loop-only (or before the loop runs).
 func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection, error) {
-	a, err := listenaddr.Parse(remote, false)
+	hostPort, target := splitTarget(remote)
+	a, err := listenaddr.Parse(hostPort, false)
 	if err != nil {
 		return nil, fmt.Errorf("async connection: %w", err)
 	}
@@ -74,6 +88,22 @@ func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection,
 	}
 	h := &asyncEvents{}
 	c := &h.AsyncTcpConnection
+	if a.Scheme == "ws" {
+		if target == "" {
+			target = "/"
+		}
+		if !wsproto.ValidRequestTarget(target) {
+			return nil, fmt.Errorf("async connection %q: invalid path %q", remote, target)
+		}
+		host := a.Host
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		c.WebSocket = WebSocketClientOptions{Host: host + ":" + strconv.Itoa(int(a.Port)), Path: target}
+		proto = wsproto.NewClient(&c.WebSocket)
+	} else if target != "" {
+		return nil, fmt.Errorf("async connection %q: only ws:// addresses take a path", remote)
+	}
 	c.async = c
 	c.loop = loop
 	c.addr = a
@@ -81,6 +111,24 @@ func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection,
 	c.nc.SetHandler(h)
 	c.nc.PrepareOutbound(loop.l, proto)
 	return c, nil
+}
+
+// splitTarget cuts the path and query off a ws://host:port/path?query
+// address, so that the host and port parse as any other address's.
+func splitTarget(remote string) (hostPort, target string) {
+	scheme, rest, ok := strings.Cut(remote, "://")
+	if !ok {
+		return remote, ""
+	}
+	i := strings.IndexAny(rest, "/?#")
+	if i < 0 {
+		return remote, ""
+	}
+	target = rest[i:]
+	if target[0] == '?' {
+		target = "/" + target
+	}
+	return scheme + "://" + rest[:i], target
 }
 
 // RemoteHost is the host the connection was created for, as written.

@@ -224,9 +224,11 @@ func (c *clientConn) Decode(pkt []byte) (codec.Message, error) {
 		c.state = stClosed
 		return codec.Message{}, codec.ErrClose
 	}
-	if c.state != stOpen {
+	if c.state == stClosed {
 		return codec.Message{}, nil
 	}
+	// After our close, messages the server sent before seeing it are still
+	// delivered: they were answers the application asked for.
 	switch {
 	case h.Op == wsframe.Continuation && !c.inMsg:
 		return codec.Message{}, c.fail(errNoContinuing)
