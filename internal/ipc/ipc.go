@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -132,7 +133,9 @@ var errEOF = errors.New("channel closed by peer")
 
 // IsClosed reports whether err means the other end closed the channel.
 func IsClosed(err error) bool {
-	return errors.Is(err, errEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, unix.ECONNRESET)
+	// A SOCK_SEQPACKET read of a closed peer may come back as io.EOF from
+	// the net package as well as a zero-length message.
+	return errors.Is(err, errEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, unix.ECONNRESET)
 }
 
 func parseRights(oob []byte) ([]*os.File, error) {
