@@ -131,6 +131,16 @@ func splitTarget(remote string) (hostPort, target string) {
 	return scheme + "://" + rest[:i], target
 }
 
+// WebSocketSubprotocol is the subprotocol the server of a ws:// connection
+// selected ("" for none, before the handshake completes, or for other
+// protocols).
+func (c *AsyncTcpConnection) WebSocketSubprotocol() string {
+	if s, ok := c.nc.Codec().(interface{ Subprotocol() string }); ok {
+		return s.Subprotocol()
+	}
+	return ""
+}
+
 // RemoteHost is the host the connection was created for, as written.
 func (c *AsyncTcpConnection) RemoteHost() string { return c.addr.Host }
 

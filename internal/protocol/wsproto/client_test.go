@@ -104,6 +104,9 @@ func dialWS(t *testing.T, p *workerman.Process, remote string, ev *events, setup
 		}
 		ac.OnConnect = func(*workerman.AsyncTcpConnection) { ev.add("connect") }
 		ac.OnMessage = func(_ *workerman.Connection, m workerman.Message) {
+			if s := ac.WebSocketSubprotocol(); s != "" {
+				ev.add("subprotocol %s", s)
+			}
 			kind := map[codec.Kind]string{codec.KindText: "text", codec.KindBinary: "binary"}[m.Kind]
 			ev.add("%s %q", kind, m.Data)
 		}
@@ -128,8 +131,8 @@ func TestClientAgainstServer(t *testing.T) {
 		seen.add("%s room=%s token=%s proto=%s", req.Path(), req.Get("room"), req.Header("X-Token"), req.Header("Sec-WebSocket-Protocol"))
 		return nil
 	}
-	serverClosed := make(chan struct{})
-	w.OnClose = func(*workerman.Connection) { close(serverClosed) }
+	serverClosed := make(chan struct{}, 2)
+	w.OnClose = func(*workerman.Connection) { serverClosed <- struct{}{} }
 	p := runProcess(t, w)
 
 	var ev events
@@ -141,8 +144,8 @@ func TestClientAgainstServer(t *testing.T) {
 		ac.SendString("early")
 		ac.SendValue(websocket.Binary{0, 1, 2})
 	})
-	got := ev.wait(t, 3)
-	if want := []string{"connect", `text "early"`, `binary "\x00\x01\x02"`}; strings.Join(got, "|") != strings.Join(want, "|") {
+	got := ev.wait(t, 5)
+	if want := []string{"connect", "subprotocol chat.v1", `text "early"`, "subprotocol chat.v1", `binary "\x00\x01\x02"`}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("events %q, want %q", got, want)
 	}
 	if s := seen.wait(t, 1)[0]; s != "/chat room=7 token=s3cret proto=chat.v1" {
@@ -153,14 +156,27 @@ func TestClientAgainstServer(t *testing.T) {
 		ac.SendValue(websocket.Text(big))
 		ac.SendValue(websocket.Close{Code: websocket.CloseNormal})
 	})
-	got = ev.wait(t, 5)
-	if got[3] != fmt.Sprintf("text %q", big) || got[4] != "close" {
-		t.Fatalf("after a large text and a close: %.200q", got[3:])
+	got = ev.wait(t, 8)
+	if got[6] != fmt.Sprintf("text %q", big) || got[7] != "close" {
+		t.Fatalf("after a large text and a close: %.200q", got[5:])
 	}
 	select {
 	case <-serverClosed:
 	case <-time.After(ioTimeout):
 		t.Fatal("the server did not close its side")
+	}
+	// Workerman's reconnect pattern: a fresh handshake on the same object,
+	// with what was sent meanwhile held until it completes.
+	onLoop(t, p, func() {
+		ac.Reconnect(0)
+		ac.SendString("again")
+	})
+	got = ev.wait(t, 11)
+	if strings.Join(got[8:], "|") != `connect|subprotocol chat.v1|text "again"` {
+		t.Fatalf("after Reconnect: %q", got[8:])
+	}
+	if s := seen.wait(t, 2)[1]; s != "/chat room=7 token=s3cret proto=chat.v1" {
+		t.Fatalf("server saw on reconnect %q", s)
 	}
 }
 
