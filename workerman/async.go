@@ -51,6 +51,7 @@ type AsyncTcpConnection struct {
 	proto       codec.Protocol
 	attempt     uint64 // tells a current name lookup from a stale one
 	reconnectID TimerID
+	expireID    TimerID // asks the codec about its timeouts while connected
 }
 
 // WebSocketClientOptions are a ws:// client's handshake settings: Host,
@@ -63,7 +64,7 @@ var _ netloop.Handler = (*asyncEvents)(nil)
 
 func (h *asyncEvents) OnOpen(*netloop.Conn)                       { h.opened() }
 func (h *asyncEvents) OnMessage(_ *netloop.Conn, m codec.Message) { h.deliver(m) }
-func (h *asyncEvents) OnClose(*netloop.Conn)                      { h.closed() }
+func (h *asyncEvents) OnClose(*netloop.Conn)                      { h.stopExpiry(); h.closed() }
 func (h *asyncEvents) OnBufferFull(*netloop.Conn)                 { h.bufferFull() }
 func (h *asyncEvents) OnBufferDrain(*netloop.Conn)                { h.bufferDrain() }
 func (h *asyncEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error) {
@@ -129,6 +130,13 @@ func splitTarget(remote string) (hostPort, target string) {
 		target = "/" + target
 	}
 	return scheme + "://" + rest[:i], target
+}
+
+func (c *AsyncTcpConnection) stopExpiry() {
+	if c.expireID != 0 {
+		c.loop.Timer().Del(c.expireID)
+		c.expireID = 0
+	}
 }
 
 // WebSocketSubprotocol is the subprotocol the server of a ws:// connection
@@ -222,6 +230,17 @@ func (c *AsyncTcpConnection) CancelReconnect() {
 }
 
 func (c *AsyncTcpConnection) opened() {
+	// Listeners sweep their connections' codec timeouts; an outbound
+	// connection has no listener, so it gets a timer of its own. Its codec
+	// (a ws:// client waiting for the 101 or for a close answer) keeps its
+	// own clock, so idle is passed as 0.
+	if _, ok := c.nc.Codec().(codec.Expirer); ok && c.expireID == 0 {
+		c.expireID = c.loop.Timer().Add(time.Second, func() {
+			if e, ok := c.nc.Codec().(codec.Expirer); ok && e.Expired(time.Now(), 0) {
+				c.nc.Close()
+			}
+		}, true)
+	}
 	if c.OnConnect != nil {
 		c.OnConnect(c)
 	}

@@ -27,6 +27,9 @@ type ClientOptions struct {
 	// Subprotocols are offered in Sec-WebSocket-Protocol, in order of
 	// preference; the server must pick one of them or none.
 	Subprotocols []string
+	// HandshakeTimeout bounds the wait for the server's 101 once
+	// connected (10s when zero).
+	HandshakeTimeout time.Duration
 }
 
 // Client is the ws:// protocol. Its options are read when each connection
@@ -47,18 +50,16 @@ func (p *Client) NewCodec(c codec.Conn) codec.Codec { return &clientConn{p: p, c
 // bytes.
 const maxResponseHead = 16 << 10
 
-// clientHandshakeTimeout bounds the wait for the 101 once connected.
-const clientHandshakeTimeout = 10 * time.Second
-
 // clientConn is the codec of one ws:// client connection.
 type clientConn struct {
 	p *Client
 	c codec.Conn
 
 	state    uint8
-	key      string   // our Sec-WebSocket-Key
-	offered  []string // subprotocols offered
-	protocol string   // the subprotocol the server chose
+	key      string        // our Sec-WebSocket-Key
+	offered  []string      // subprotocols offered
+	timeout  time.Duration // for the 101
+	protocol string        // the subprotocol the server chose
 	opened   time.Time
 	closeAt  time.Time
 	pending  []byte // data frames sent before the 101, written after it
@@ -89,6 +90,10 @@ func (c *clientConn) Open() error {
 	}
 	c.key = base64.StdEncoding.EncodeToString(raw[:])
 	c.offered = o.Subprotocols
+	c.timeout = o.HandshakeTimeout
+	if c.timeout <= 0 {
+		c.timeout = websocket.DefaultHandshakeTimeout
+	}
 	c.opened = time.Now()
 	req, err := appendUpgradeRequest(nil, o, c.c.RemoteAddr().String(), c.key)
 	if err != nil {
@@ -411,7 +416,7 @@ func (c *clientConn) encodeClose(dst []byte, v websocket.Close) ([]byte, error) 
 func (c *clientConn) Expired(now time.Time, _ time.Duration) bool {
 	switch c.state {
 	case stHandshake:
-		return !c.opened.IsZero() && now.Sub(c.opened) >= clientHandshakeTimeout
+		return !c.opened.IsZero() && now.Sub(c.opened) >= c.timeout
 	case stClosing:
 		return now.Sub(c.closeAt) >= closeWait
 	}

@@ -366,3 +366,42 @@ func TestClientAddresses(t *testing.T) {
 		}
 	})
 }
+
+func TestClientTimesOutWithoutAnswer(t *testing.T) {
+	p := runProcess(t, echoWorker())
+	cases := []struct {
+		name  string
+		serve func(c net.Conn, br *bufio.Reader, req *nethttp.Request)
+		send  any
+	}{
+		{"no 101", func(c net.Conn, br *bufio.Reader, _ *nethttp.Request) { br.ReadByte() }, nil},
+		{"close not answered", func(c net.Conn, br *bufio.Reader, req *nethttp.Request) {
+			io.WriteString(c, accept101(req, ""))
+			if h, _ := readFrame(t, br); h.Op != wsframe.Close {
+				t.Errorf("got opcode %d, want the client's close", h.Op)
+			}
+			br.ReadByte()
+		}, websocket.Close{Code: 4001}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, done := fakeServer(t, tc.serve)
+			var ev events
+			start := time.Now()
+			ac := dialWS(t, p, "ws://"+addr, &ev, func(ac *workerman.AsyncTcpConnection) {
+				ac.WebSocket.HandshakeTimeout = time.Second
+			})
+			ev.wait(t, 1)
+			if tc.send != nil {
+				onLoop(t, p, func() { ac.SendValue(tc.send) })
+			}
+			<-done
+			if got := ev.wait(t, 2); strings.Join(got, "|") != "connect|close" {
+				t.Fatalf("events %q", got)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("closed after %s", d)
+			}
+		})
+	}
+}
