@@ -145,35 +145,42 @@ func TestTimerRepeatAndDelete(t *testing.T) {
 				r.selfDel++
 			}
 		})
-		// A repeating 5 ms victim, deleted by another timer at 40 ms.
+		// A repeating 5 ms victim, deleted by another timer once it has
+		// fired three times. Conditions, not elapsed times, drive this
+		// test: a loaded machine may hold the loop for 100 ms and more.
 		victim := l.AddTimer(5*time.Millisecond, true, func() { r.victimFires++ })
-		var victimAtDelete int
-		l.AddTimer(40*time.Millisecond, false, func() {
-			victimAtDelete = r.victimFires
-			l.DelTimer(victim)
-		})
 		// A one-shot timer deleting itself: it is not pending any more.
 		var oneShot TimerID
 		oneShot = l.AddTimer(time.Millisecond, false, func() {
 			r.oneShotFires++
 			r.oneShotDelInside = l.DelTimer(oneShot)
 		})
-		// Report 100 ms later, long after all of the above stopped.
-		l.AddTimer(100*time.Millisecond, false, func() {
-			if r.victimFires != victimAtDelete {
-				t.Errorf("deleted victim fired %d more times", r.victimFires-victimAtDelete)
+		victimAtDelete := -1
+		var checker TimerID
+		checker = l.AddTimer(10*time.Millisecond, true, func() {
+			switch {
+			case victimAtDelete < 0 && r.victimFires >= 3:
+				victimAtDelete = r.victimFires
+				l.DelTimer(victim)
+			case victimAtDelete >= 0 && r.selfDel == 1 && r.oneShotFires == 1:
+				// One more turn after the deletion: the victim must not
+				// have fired since.
+				l.DelTimer(checker)
+				if r.victimFires != victimAtDelete {
+					t.Errorf("deleted victim fired %d more times", r.victimFires-victimAtDelete)
+				}
+				r.delResult = l.DelTimer(victim)
+				r.pending = l.Stats().Timers
+				done <- r
 			}
-			r.delResult = l.DelTimer(victim)
-			r.pending = l.Stats().Timers
-			done <- r
 		})
 	})
 	r := recv(t, "the report timer", done)
 	if r.selfFires != 3 || r.selfDel != 1 || !r.selfDelResult {
 		t.Errorf("self-deleting repeating timer fired %d times (DelTimer inside returned %v), want 3 and true", r.selfFires, r.selfDelResult)
 	}
-	if r.victimFires < 2 {
-		t.Errorf("repeating 5 ms timer fired %d times in 40 ms, want it repeating", r.victimFires)
+	if r.victimFires < 3 {
+		t.Errorf("repeating 5 ms timer fired %d times, want at least 3", r.victimFires)
 	}
 	if r.oneShotFires != 1 || r.oneShotDelInside {
 		t.Errorf("one-shot timer fired %d times, DelTimer inside returned %v; want 1 and false", r.oneShotFires, r.oneShotDelInside)

@@ -135,7 +135,8 @@ func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 			// Echo the status, as RFC 6455 §5.5.1 asks; no status in,
 			// none out.
 			c.scratch = c.scratch[:0]
-			if code != 0 {
+			// 1005 stands for "no status" and never goes on the wire.
+			if code != 0 && code != wsframe.CloseNoStatus {
 				c.scratch = wsframe.AppendClose(c.scratch, code, "", nil)
 			} else {
 				c.scratch = wsframe.AppendFrame(c.scratch, true, 0, wsframe.Close, nil, nil)

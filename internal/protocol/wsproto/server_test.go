@@ -296,3 +296,14 @@ func TestPermessageDeflate(t *testing.T) {
 		t.Fatalf("deflate bomb: op %d %v, want close 1009", op, p)
 	}
 }
+
+// TestCloseWithoutStatus: an empty close frame is answered with an empty
+// one (1005 is never sent).
+func TestCloseWithoutStatus(t *testing.T) {
+	addr := serve(t, echoWorker())
+	cl, _ := upgrade(t, addr, "")
+	cl.send(true, wsframe.Close, nil)
+	if op, p := cl.read(); op != wsframe.Close || len(p) != 0 {
+		t.Fatalf("close answer: op %d payload %v, want an empty close", op, p)
+	}
+}
