@@ -212,6 +212,13 @@ func (b *bench) loadArgv(addr, mode string, extra ...string) []string {
 	return append(argv, extra...)
 }
 
+// echoSample is one measured echo window.
+type echoSample struct {
+	res    loadgen.Result
+	cpu    float64 // server CPU seconds in the window
+	others float64 // % of a core used by other work on the two cores; -1 if unknown
+}
+
 // throughput runs the echo test against a fresh server: msgs/s, latency,
 // and the server's CPU per message between the generator's START and END.
 func (b *bench) throughput(ctx context.Context, server string) error {
@@ -220,6 +227,37 @@ func (b *bench) throughput(ctx context.Context, server string) error {
 		return err
 	}
 	defer s.Stop()
+	smp, err := b.measure(ctx, s)
+	// Another tenant's burst during the window skews every figure of it;
+	// a second or third try usually finds the machine quiet again.
+	for try := 1; err == nil && smp.others > b.maxOther && try <= 2; try++ {
+		logf("%-10s echo: other work used %.0f%% of a core (over -max-other %.0f): measuring again", server, smp.others, b.maxOther)
+		var again echoSample
+		if again, err = b.measure(ctx, s); err == nil && again.others < smp.others {
+			smp = again
+		}
+	}
+	if err != nil {
+		return err
+	}
+	res, cpu := smp.res, smp.cpu
+	b.add(server, mRate, res.MsgsPerSec)
+	b.add(server, mP50, res.P50us)
+	b.add(server, mP99, res.P99us)
+	b.add(server, mCPU, cpu*1e6/float64(res.Msgs))
+	b.add(server, mBusy, 100*cpu/res.Seconds)
+	b.add(server, mLoad, res.CPUBusy)
+	if smp.others >= 0 {
+		b.add(server, mOther, smp.others)
+	}
+	logf("%-10s echo %9.0f msgs/s, p99 %.0fµs, server %.3f µs/msg, CPU busy: server %.0f%%, generator %.0f%%, other %.0f%%",
+		server, res.MsgsPerSec, res.P99us, cpu*1e6/float64(res.Msgs), 100*cpu/res.Seconds, res.CPUBusy, smp.others)
+	return nil
+}
+
+// measure waits for quiet cores, then runs one echo window on s.
+func (b *bench) measure(ctx context.Context, s *runner.Server) (echoSample, error) {
+	smp := echoSample{others: -1}
 	if gaveUp, busy := runner.WaitQuiet(ctx, b.quietWait, b.clkTck, b.serverCPU, b.loadCPU); gaveUp {
 		logf("cores still %.0f%% busy with other work after %s; measuring anyway", busy, b.quietWait)
 	}
@@ -227,51 +265,44 @@ func (b *bench) throughput(ctx context.Context, server string) error {
 		"-warmup", b.warmup.String(), "-duration", b.duration.String(), "-connect-within", "20s")
 	lctx, cancel := context.WithTimeout(ctx, b.warmup+b.duration+40*time.Second)
 	defer cancel()
-	var t0, t1, c0, c1 int64 = -1, -1, -1, -1
+	var t0, t1 int64 = -1, -1
+	var c0, c1 int64
+	var cerr0, cerr1 error
 	out, err := runner.RunLoad(lctx, b.loadCPU, argv, func(ev string, _ func()) error {
 		var err error
 		switch ev {
 		case "START":
-			c0, _, _ = runner.CoreTicks(b.serverCPU, b.loadCPU)
+			c0, _, cerr0 = runner.CoreTicks(b.serverCPU, b.loadCPU)
 			t0, err = proc.CPUTicks(s.Pid())
 		case "END":
 			t1, err = proc.CPUTicks(s.Pid())
-			c1, _, _ = runner.CoreTicks(b.serverCPU, b.loadCPU)
+			c1, _, cerr1 = runner.CoreTicks(b.serverCPU, b.loadCPU)
 		}
 		return err
 	})
 	if err != nil {
-		return err
+		return smp, err
 	}
-	res, err := parse(out)
-	if err != nil {
-		return err
+	if smp.res, err = parse(out); err != nil {
+		return smp, err
 	}
 	if t0 < 0 || t1 < 0 {
-		return fmt.Errorf("generator never announced its window")
+		return smp, fmt.Errorf("generator never announced its window")
 	}
 	if err := s.Alive(); err != nil {
-		return err
+		return smp, err
 	}
-	if res.Msgs == 0 {
-		return fmt.Errorf("no message completed")
+	if smp.res.Msgs == 0 || smp.res.Seconds <= 0 {
+		return smp, fmt.Errorf("no message completed")
 	}
-	cpu := float64(t1-t0) / float64(b.clkTck)
-	b.add(server, mRate, res.MsgsPerSec)
-	b.add(server, mP50, res.P50us)
-	b.add(server, mP99, res.P99us)
-	b.add(server, mCPU, cpu*1e6/float64(res.Msgs))
-	b.add(server, mBusy, 100*cpu/res.Seconds)
-	b.add(server, mLoad, res.CPUBusy)
-	if c0 >= 0 && c1 >= 0 {
+	smp.cpu = float64(t1-t0) / float64(b.clkTck)
+	if cerr0 == nil && cerr1 == nil {
 		// Whatever else ran on the two cores: other processes, and kernel
 		// work charged to neither process.
-		other := 100*float64(c1-c0)/float64(b.clkTck)/res.Seconds - 100*cpu/res.Seconds - res.CPUBusy
-		b.add(server, mOther, max(0, other))
+		other := 100*float64(c1-c0)/float64(b.clkTck)/smp.res.Seconds - 100*smp.cpu/smp.res.Seconds - smp.res.CPUBusy
+		smp.others = max(0, other)
 	}
-	logf("%-10s echo %9.0f msgs/s, p99 %.0fµs, server %.3f µs/msg, CPU busy: server %.0f%%, generator %.0f%%",
-		server, res.MsgsPerSec, res.P99us, cpu*1e6/float64(res.Msgs), 100*cpu/res.Seconds, res.CPUBusy)
-	return nil
+	return smp, nil
 }
 
 func parse(out string) (loadgen.Result, error) {

@@ -51,6 +51,7 @@ type options struct {
 	idleConns     int
 	settle        time.Duration
 	quietWait     time.Duration
+	maxOther      float64
 	serverCPU     int
 	loadCPU       int
 	out           string
@@ -105,6 +106,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause before each RSS reading")
 	fs.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second,
 		"before each echo test, wait up to this long for the two cores to be nearly idle (other tenants); 0 to not wait")
+	fs.Float64Var(&o.maxOther, "max-other", 20,
+		"measure the echo test again (twice at most, keeping the quietest) when other work used more than this % of a core during it")
 	fs.IntVar(&o.serverCPU, "server-cpu", 1, "CPU the server is pinned to")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU the load generator is pinned to")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown table to this `file`")
