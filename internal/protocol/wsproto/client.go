@@ -63,12 +63,14 @@ type clientConn struct {
 	opened   time.Time
 	closeAt  time.Time
 	pending  []byte // data frames sent before the 101, written after it
-	hdr      wsframe.Header
-	inMsg    bool
-	msgOp    wsframe.Opcode
-	msg      []byte
-	utf8     wsframe.UTF8Validator
-	scratch  []byte
+	// closePending: a close is among them; nothing more may be sent.
+	closePending bool
+	hdr          wsframe.Header
+	inMsg        bool
+	msgOp        wsframe.Opcode
+	msg          []byte
+	utf8         wsframe.UTF8Validator
+	scratch      []byte
 }
 
 var (
@@ -200,6 +202,11 @@ func (c *clientConn) Decode(pkt []byte) (codec.Message, error) {
 			return codec.Message{}, err
 		}
 		c.state = stOpen
+		if c.closePending {
+			// A close asked for before the 101 goes out after what was
+			// sent before it.
+			c.state, c.closeAt = stClosing, time.Now()
+		}
 		if len(c.pending) > 0 {
 			c.c.WriteRaw(c.pending)
 			c.pending = nil
@@ -357,6 +364,9 @@ func (c *clientConn) appendFrame(dst []byte, op wsframe.Opcode, payload []byte) 
 func (c *clientConn) frame(dst []byte, op wsframe.Opcode, payload []byte) ([]byte, error) {
 	switch c.state {
 	case stHandshake:
+		if c.closePending {
+			return dst, errNotOpen
+		}
 		c.pending = c.appendFrame(c.pending, op, payload)
 		return dst, nil
 	case stOpen:
@@ -397,7 +407,7 @@ func (c *clientConn) EncodeValue(dst []byte, v any) ([]byte, error) {
 // encodeClose starts the closing handshake; the server's close frame (or
 // closeWait) ends the connection.
 func (c *clientConn) encodeClose(dst []byte, v websocket.Close) ([]byte, error) {
-	if c.state != stOpen {
+	if c.state != stOpen && (c.state != stHandshake || c.closePending) {
 		return dst, errNotOpen
 	}
 	code := v.Code
@@ -407,8 +417,13 @@ func (c *clientConn) encodeClose(dst []byte, v websocket.Close) ([]byte, error) 
 	if !wsframe.ValidCloseCode(code) || len(v.Reason) > wsframe.MaxCloseReason {
 		return dst, errors.New("websocket: invalid close code or a reason over 123 bytes")
 	}
-	c.state, c.closeAt = stClosing, time.Now()
 	key := maskKey()
+	if c.state == stHandshake {
+		c.closePending = true
+		c.pending = wsframe.AppendClose(c.pending, code, v.Reason, &key)
+		return dst, nil
+	}
+	c.state, c.closeAt = stClosing, time.Now()
 	return wsframe.AppendClose(dst, code, v.Reason, &key), nil
 }
 
