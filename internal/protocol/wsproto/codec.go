@@ -87,7 +87,10 @@ func (c *conn) Input(buf []byte) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	if c.inMsg && !c.hdr.Op.IsControl() && int64(len(c.msg))+c.hdr.Length > int64(c.c.MaxPackageSize()) {
+	maxPkg := int64(c.c.MaxPackageSize())
+	// A frame is one packet of the loop, header included: above the limit
+	// it gets a proper 1009 here instead of the loop's bare close.
+	if int64(n)+c.hdr.Length > maxPkg || c.inMsg && !c.hdr.Op.IsControl() && int64(len(c.msg))+c.hdr.Length > maxPkg {
 		return 0, c.fail(errTooBig)
 	}
 	return n + int(c.hdr.Length), nil
