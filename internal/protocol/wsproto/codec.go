@@ -41,12 +41,8 @@ type conn struct {
 
 	// permessage-deflate, when negotiated; the streams only with context
 	// takeover in their direction.
-	deflate    bool
-	compressed bool // the message being assembled has RSV1
-	streamOut  *wsdeflate.StreamCompressor
-	streamIn   *wsdeflate.StreamDecompressor
-	inflated   []byte
-	deflated   []byte
+	z          *deflateState // nil unless permessage-deflate was negotiated
+	compressed bool          // the message being assembled has RSV1
 
 	hs      *handshakeState // until the handshake is answered; nil after
 	scratch []byte
@@ -59,7 +55,7 @@ const rsv1 = 4
 
 func (c *conn) limits() wsframe.Limits {
 	lim := wsframe.Limits{MaxFrameSize: int64(c.c.MaxPackageSize()), RequireMask: true}
-	if c.deflate {
+	if c.z != nil {
 		lim.AllowedRSV = rsv1
 	}
 	return lim
@@ -212,10 +208,11 @@ func (c *conn) decodeCompressed(payload []byte, fin bool) (codec.Message, error)
 	}
 	var err error
 	limit := c.c.MaxPackageSize()
-	if c.streamIn != nil {
-		c.inflated, err = c.streamIn.Decompress(c.inflated[:0], c.msg, limit)
+	z := c.z
+	if z.streamIn != nil {
+		z.inflated, err = z.streamIn.Decompress(z.inflated[:0], c.msg, limit)
 	} else {
-		c.inflated, err = c.p.decomp.Decompress(c.inflated[:0], c.msg, limit)
+		z.inflated, err = c.p.decomp.Decompress(z.inflated[:0], c.msg, limit)
 	}
 	switch {
 	case errors.Is(err, wsdeflate.ErrTooLarge):
@@ -227,13 +224,13 @@ func (c *conn) decodeCompressed(payload []byte, fin bool) (codec.Message, error)
 	if c.msgOp == wsframe.Text {
 		kind = codec.KindText
 		c.utf8.Reset()
-		if !c.utf8.Feed(c.inflated) || !c.utf8.Done() {
+		if !c.utf8.Feed(z.inflated) || !c.utf8.Done() {
 			return codec.Message{}, c.fail(errInvalidUTF8)
 		}
 	}
-	data := c.inflated
-	if cap(c.inflated) > keptMessageCap {
-		c.inflated = nil
+	data := z.inflated
+	if cap(z.inflated) > keptMessageCap {
+		z.inflated = nil
 	}
 	if cap(c.msg) > keptMessageCap {
 		c.msg = nil
@@ -267,15 +264,15 @@ func (c *conn) frame(dst []byte, op wsframe.Opcode, payload []byte) ([]byte, err
 	if c.state != stOpen {
 		return dst, errNotOpen
 	}
-	if c.deflate && !op.IsControl() && len(payload) >= minCompress {
-		if c.streamOut != nil {
-			c.deflated = c.streamOut.Compress(c.deflated[:0], payload)
+	if z := c.z; z != nil && !op.IsControl() && len(payload) >= minCompress {
+		if z.streamOut != nil {
+			z.deflated = z.streamOut.Compress(z.deflated[:0], payload)
 		} else {
-			c.deflated = c.p.comp.Compress(c.deflated[:0], payload)
+			z.deflated = c.p.comp.Compress(z.deflated[:0], payload)
 		}
-		dst = wsframe.AppendFrame(dst, true, rsv1, op, c.deflated, nil)
-		if cap(c.deflated) > keptMessageCap {
-			c.deflated = nil
+		dst = wsframe.AppendFrame(dst, true, rsv1, op, z.deflated, nil)
+		if cap(z.deflated) > keptMessageCap {
+			z.deflated = nil
 		}
 		return dst, nil
 	}
@@ -349,13 +346,16 @@ func (c *conn) Expired(now time.Time, idle time.Duration) bool {
 	return false
 }
 
-// Close releases what the connection still holds.
-func (c *conn) Close() {
-	if c.hs != nil {
-		c.hs.req.Release()
-		c.hs = nil
-	}
+// deflateState is what permessage-deflate adds to a connection: streams
+// only with context takeover, buffers while a message is being processed.
+type deflateState struct {
+	streamOut          *wsdeflate.StreamCompressor
+	streamIn           *wsdeflate.StreamDecompressor
+	inflated, deflated []byte
 }
+
+// Close releases what the connection still holds.
+func (c *conn) Close() { c.releaseHandshake() }
 
 // hasToken reports whether any field named name lists token.
 func hasToken(h *httpparse.Request, name, token string) bool {

@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/workermand/workermand/codec"
@@ -88,9 +89,33 @@ func (c *conn) handshake(pkt []byte) error {
 	// An idle websocket keeps nothing of its handshake: the request, its
 	// copy and the answer's buffer go (the issue's ≤ 1 KiB per idle
 	// connection).
-	hs.req.Release()
-	c.hs, c.scratch = nil, nil
+	c.releaseHandshake()
+	c.scratch = nil
 	return nil
+}
+
+// handshakeStates are reused from one connection's handshake to the next:
+// a burst of connections then leaves no garbage behind, and the heap (so the
+// RSS an idle connection costs) does not grow with it.
+var handshakeStates = sync.Pool{New: func() any { return new(handshakeState) }}
+
+// keptRawCap bounds the request copy a pooled handshakeState keeps.
+const keptRawCap = 4 << 10
+
+// releaseHandshake returns the connection's handshake state to the pool.
+func (c *conn) releaseHandshake() {
+	hs := c.hs
+	if hs == nil {
+		return
+	}
+	c.hs = nil
+	hs.req.Release()
+	hs.started = time.Time{}
+	if cap(hs.raw) > keptRawCap {
+		hs.raw = nil
+	}
+	hs.raw = hs.raw[:0]
+	handshakeStates.Put(hs)
 }
 
 // handshakeState is what a connection needs until its upgrade is answered.
@@ -175,16 +200,17 @@ func (c *conn) negotiateDeflate(h *httpparse.Request) string {
 	if !ok {
 		return ""
 	}
-	c.deflate = true
+	z := &deflateState{}
 	if !resp.ServerNoContextTakeover {
-		if sc, err := wsdeflate.NewStreamCompressor(compressLevel); err == nil {
-			c.streamOut = sc
-		} else {
+		sc, err := wsdeflate.NewStreamCompressor(compressLevel)
+		if err != nil {
 			return ""
 		}
+		z.streamOut = sc
 	}
 	if !resp.ClientNoContextTakeover {
-		c.streamIn = wsdeflate.NewStreamDecompressor(c.p.decomp)
+		z.streamIn = wsdeflate.NewStreamDecompressor(c.p.decomp)
 	}
+	c.z = z
 	return header
 }

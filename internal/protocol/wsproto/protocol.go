@@ -75,7 +75,7 @@ func init() { codec.Register("websocket", Default) }
 
 // NewCodec makes the codec of one connection, starting with the handshake.
 func (p *Protocol) NewCodec(c codec.Conn) codec.Codec {
-	return &conn{p: p, c: c, hs: &handshakeState{}}
+	return &conn{p: p, c: c, hs: handshakeStates.Get().(*handshakeState)}
 }
 
 // Options are the protocol's settings with defaults filled in.
