@@ -67,6 +67,7 @@ bench: build
 	cd bench && $(GO) run ./cmd/benchrun -workermand ../bin/workermand
 	cd bench && $(GO) run ./cmd/daemonbench -workermand ../bin/workermand
 	cd bench && $(GO) run ./cmd/httpbench -workermand ../bin/workermand
+	cd bench && $(GO) run ./cmd/wsbench -workermand ../bin/workermand
 
 clean:
 	rm -rf bin
