@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/workermand/workermand/workerman"
 )
@@ -162,4 +163,27 @@ func TestProcessStopsOnContextAndStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A reload closes a connection once it has been quiet, but a client that
+// connected and has not sent its first request yet is not quiet: its
+// process may be descheduled between connect and write. It is answered.
+func TestStopWhenQuietWaitsForTheFirstRequest(t *testing.T) {
+	w := textWorker("quiet")
+	w.Handler = echoHandler(t)
+	p := startProcess(t, w)
+	spoke := dialWorker(t, w)
+	spoke.write("first\n")
+	spoke.expectLine("first")
+	silent := dialWorker(t, w)
+	waitOnLoop(t, p, "both connections open", func() bool { return w.ConnectionCount() == 2 })
+
+	p.StopWhenQuiet(20*time.Millisecond, waitTimeout)
+	// The one that spoke is closed once quiet: the quiet checks have run
+	// for longer than the quiet period since then.
+	spoke.expectEOF()
+	silent.write("late\n")
+	silent.expectLine("late")
+	silent.Close()
+	waitFor(t, "Run to return once the last connection closed", func() bool { return runDone(p) })
 }
