@@ -104,6 +104,15 @@ func fetchStatus(cfg *config.Config) (*master.StatusReport, error) {
 	return resp.Status, nil
 }
 
+// processState is the status column: idle, or busy with how long its loop
+// has not answered (its counters are from before).
+func processState(p master.ProcessStatus) string {
+	if p.Status == "busy" && p.BusyForS > 0 {
+		return fmt.Sprintf("busy %.1fs", p.BusyForS)
+	}
+	return p.Status
+}
+
 // printStatus lays the report out as Workerman's status does: a global
 // section, one line per process, a summary line.
 func printStatus(w io.Writer, rep *master.StatusReport) {
@@ -137,7 +146,7 @@ func printStatus(w io.Writer, rep *master.StatusReport) {
 	var qps float64
 	for _, p := range rep.Processes {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t[%s]\n", p.PID, formatBytes(p.MemoryBytes), p.Listen,
-			p.Worker, p.ID, p.Generation, p.Connections, p.SendFail, p.Timers, p.TotalRequest, p.QPS, p.Status)
+			p.Worker, p.ID, p.Generation, p.Connections, p.SendFail, p.Timers, p.TotalRequest, p.QPS, processState(p))
 		sum.MemoryBytes += p.MemoryBytes
 		sum.Connections += p.Connections
 		sum.SendFail += p.SendFail

@@ -313,6 +313,7 @@ type procDoc struct {
 	Rejected     uint64  `json:"rejected"`
 	QPS          float64 `json:"qps"`
 	Status       string  `json:"status"`
+	BusyForS     float64 `json:"busy_for_s"`
 }
 
 // status runs `status --json`; an exit other than 0 is an error.

@@ -1,12 +1,14 @@
 package workerman
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,9 +26,11 @@ import (
 // as one of its children. The CLI checks it first thing and calls RunChild.
 func IsChild() bool { return os.Getenv(child.EnvMarker) != "" }
 
-// snapshotTimeout is how long a status request waits for the loop; a loop
-// stuck in a callback past it shows as busy.
-const snapshotTimeout = 900 * time.Millisecond
+// loopAnswerWait is how long a status or connections request waits for
+// the loop; a loop stuck in a callback past it shows as busy. The master
+// waits a little longer for the child, and `status` answers within a
+// second whatever the children do.
+const loopAnswerWait = 400 * time.Millisecond
 
 // RunChild runs the worker the master hands this process and returns the
 // process exit code.
@@ -37,6 +41,7 @@ func RunChild() int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	signal.Ignore(syscall.SIGPIPE)
 	raiseNoFile()
+	openStatm()
 
 	s, err := child.Start()
 	if err != nil {
@@ -78,6 +83,13 @@ type childRuntime struct {
 	log      *zap.Logger
 	out      *logging.Output
 	graceful time.Duration
+
+	// The counters the loop gave last, shown while it is busy, and since
+	// when the oldest request it has not answered waits (UnixNano, 0 when
+	// none waits).
+	snapMu          sync.Mutex
+	snap            ipc.ProcessStatus
+	unansweredSince atomic.Int64
 }
 
 func newChildRuntime(s *child.Session) (*childRuntime, error) {
@@ -264,18 +276,44 @@ func (r *childRuntime) Reopen(f *os.File) {
 }
 
 func (r *childRuntime) Status() ipc.ProcessStatus {
-	st := ipc.ProcessStatus{PID: os.Getpid(), Worker: r.w.Name, ID: r.w.id, MemoryBytes: rssBytes()}
-	_ = r.p.OnLoopWait(snapshotTimeout, func() {
+	asked := time.Now()
+	r.unansweredSince.CompareAndSwap(0, asked.UnixNano())
+	fresh := make(chan ipc.ProcessStatus, 1)
+	r.p.loop.l.Post(func() {
 		s := r.p.loop.Stats()
-		st.Connections, st.SendFail, st.Timers = s.Connections, s.SendFail, s.Timers
-		st.TotalRequest, st.Exceptions, st.Rejected = s.TotalRequest, s.Exceptions, s.Rejected
+		st := ipc.ProcessStatus{PID: os.Getpid(), Worker: r.w.Name, ID: r.w.id,
+			Connections: s.Connections, SendFail: s.SendFail, Timers: s.Timers,
+			TotalRequest: s.TotalRequest, Exceptions: s.Exceptions, Rejected: s.Rejected}
+		r.unansweredSince.Store(0)
+		r.snapMu.Lock()
+		r.snap = st
+		r.snapMu.Unlock()
+		fresh <- st
 	})
+	var st ipc.ProcessStatus
+	wait := time.NewTimer(loopAnswerWait)
+	defer wait.Stop()
+	select {
+	case st = <-fresh:
+	case <-wait.C:
+		r.snapMu.Lock()
+		st = r.snap
+		r.snapMu.Unlock()
+		st.PID, st.Worker, st.ID = os.Getpid(), r.w.Name, r.w.id
+		st.Busy = true
+		since := r.unansweredSince.Load()
+		if since == 0 { // answered meanwhile, by a request before this one
+			since = asked.UnixNano()
+		}
+		st.BusyMS = time.Since(time.Unix(0, since)).Milliseconds()
+	}
+	st.MemoryBytes = rssBytes()
 	return st
 }
 
 func (r *childRuntime) Connections() []ipc.ConnectionRow {
 	var rows []ipc.ConnectionRow
-	_ = r.p.OnLoopWait(snapshotTimeout, func() {
+	_ = r.p.OnLoopWait(loopAnswerWait, func() {
 		proto := r.w.addr.Scheme
 		for c := range r.w.Connections() {
 			rows = append(rows, ipc.ConnectionRow{
@@ -290,17 +328,37 @@ func (r *childRuntime) Connections() []ipc.ConnectionRow {
 	return rows
 }
 
+// statm is /proc/self/statm, opened at start: a child out of descriptors
+// (EMFILE) could not open it when asked and showed 0 bytes.
+var statm struct {
+	once sync.Once
+	f    *os.File
+	mu   sync.Mutex
+	buf  [128]byte
+}
+
+func openStatm() {
+	statm.once.Do(func() { statm.f, _ = os.Open("/proc/self/statm") })
+}
+
 // rssBytes is this process's resident set size.
 func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
+	openStatm()
+	if statm.f == nil {
 		return 0
 	}
-	fields := strings.Fields(string(b))
+	statm.mu.Lock()
+	defer statm.mu.Unlock()
+	n, err := statm.f.ReadAt(statm.buf[:], 0)
+	if n == 0 && err != nil {
+		return 0
+	}
+	// "size resident shared ...", in pages.
+	fields := bytes.Fields(statm.buf[:n])
 	if len(fields) < 2 {
 		return 0
 	}
-	pages, _ := strconv.ParseUint(fields[1], 10, 64)
+	pages, _ := strconv.ParseUint(string(fields[1]), 10, 64)
 	return pages * uint64(os.Getpagesize())
 }
 

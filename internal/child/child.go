@@ -98,9 +98,9 @@ func (s *Session) Fail(err error) {
 	_ = s.ch.Send(&ipc.Message{Type: ipc.TypeSetupFailed, PID: os.Getpid(), Error: err.Error()})
 }
 
-// Controller is what the command loop drives. Status and Connections are
-// called from the channel goroutine and must return within a second or so
-// (they post to the event loop and wait).
+// Controller is what the command loop drives. Status and Connections run
+// on goroutines of their own and must return within half a second whatever
+// the event loop does: Status then answers with the last counters it has.
 type Controller interface {
 	// Stop stops the worker in an ipc.Stop* mode within timeout; with
 	// handOver, connections that can move are sent to the replacement
@@ -143,12 +143,18 @@ func (s *Session) Serve(c Controller) {
 			if m.ID != 0 { // the master waits until every child switched
 				_ = s.ch.Send(&ipc.Message{Type: ipc.TypeReopen, ID: m.ID})
 			}
+		// Answered off this goroutine: a stop or a hand-over must not wait
+		// behind a status request to a stuck loop.
 		case ipc.TypeStatus:
-			st := c.Status()
-			_ = s.ch.Send(&ipc.Message{Type: ipc.TypeStatus, ID: m.ID, Status: &st})
+			go func(id uint64) {
+				st := c.Status()
+				_ = s.ch.Send(&ipc.Message{Type: ipc.TypeStatus, ID: id, Status: &st})
+			}(m.ID)
 		case ipc.TypeConnections:
-			rows := c.Connections()
-			_ = s.ch.Send(&ipc.Message{Type: ipc.TypeConnections, ID: m.ID, Connections: rows})
+			go func(id uint64) {
+				rows := c.Connections()
+				_ = s.ch.Send(&ipc.Message{Type: ipc.TypeConnections, ID: id, Connections: rows})
+			}(m.ID)
 		}
 		for _, f := range files {
 			f.Close()

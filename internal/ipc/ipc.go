@@ -1,7 +1,8 @@
 // Package ipc is the channel between the master and each child: a
 // SOCK_SEQPACKET socketpair, so every message arrives whole with the file
 // descriptors sent alongside it (SCM_RIGHTS). The child gets its end as fd 3
-// at exec. Messages are JSON, versioned by the hello/setup handshake.
+// at exec. Messages are JSON, versioned by the hello/setup handshake; one
+// larger than a record may be (the socket's buffer) travels as fragments.
 package ipc
 
 import (
@@ -25,18 +26,38 @@ const Version = 1
 // ChildFD is the descriptor number of the channel in a child.
 const ChildFD = 3
 
-// maxMessage bounds one message; a setup carries the config file, hence the
-// room.
-const maxMessage = 4 << 20
+// A SOCK_SEQPACKET record cannot be larger than the socket's send buffer
+// (about 208 KB by default), whatever we allow: a config of 400 KB failed
+// to start with "sendmsg: message too long". So a message goes out as one
+// record when it fits in maxRecord, and as a run of fragments otherwise.
+// A whole message is plain JSON and starts with '{' (what version 1 always
+// sent); a fragment starts with one of the marker bytes below, which JSON
+// never does, so a reader tells them apart by the first byte.
+const (
+	maxRecord    = 32 << 10
+	fragMore     = 0x01 // a fragment, more follow
+	fragLast     = 0x02 // the last fragment of a message
+	fragOverhead = 1
+)
+
+// maxMessage bounds one reassembled message: a setup carries the config
+// file, a connections answer one row per connection.
+const maxMessage = 64 << 20
 
 // maxFDs bounds the descriptors of one message (SCM_MAX_FD is 253).
 const maxFDs = 64
 
 // Channel is one end of a master–child channel. Send is safe from several
-// goroutines; Recv is meant for one reader.
+// goroutines; Recv is meant for one reader at a time.
 type Channel struct {
 	conn *net.UnixConn
 	wmu  sync.Mutex
+
+	// The reader's buffers, allocated once: a status poll every second
+	// must not allocate a message-sized buffer each time (it did, 4 MiB,
+	// and an idle master with 16 children held 150 MB of garbage).
+	rbuf []byte
+	oob  []byte
 }
 
 // Pair creates a channel: the master's end, and the child's end as a file to
@@ -87,44 +108,87 @@ func (c *Channel) Send(m *Message, fds ...int) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if _, _, err := c.conn.WriteMsgUnix(data, oob, nil); err != nil {
-		return fmt.Errorf("ipc: send %s: %w", m.Type, err)
+	if len(data) <= maxRecord {
+		if _, _, err := c.conn.WriteMsgUnix(data, oob, nil); err != nil {
+			return fmt.Errorf("ipc: send %s: %w", m.Type, err)
+		}
+		return nil
+	}
+	// Fragments of one message never interleave with another's: wmu is
+	// held for all of them. The descriptors ride on the first.
+	frag := make([]byte, 0, maxRecord+fragOverhead)
+	for len(data) > 0 {
+		n := min(len(data), maxRecord)
+		marker := byte(fragMore)
+		if n == len(data) {
+			marker = fragLast
+		}
+		frag = append(append(frag[:0], marker), data[:n]...)
+		if _, _, err := c.conn.WriteMsgUnix(frag, oob, nil); err != nil {
+			return fmt.Errorf("ipc: send %s (%d bytes in fragments): %w", m.Type, len(data), err)
+		}
+		data, oob = data[n:], nil
 	}
 	return nil
 }
 
 // Recv reads one message and the descriptors that came with it; they are
-// close-on-exec and owned by the caller. A deadline of zero waits forever.
+// close-on-exec and owned by the caller. A deadline of zero waits forever
+// (for the first record; the fragments of a message follow at once).
 // io.EOF (wrapped) means the other end is gone.
 func (c *Channel) Recv(deadline time.Time) (*Message, []*os.File, error) {
 	if err := c.conn.SetReadDeadline(deadline); err != nil {
 		return nil, nil, fmt.Errorf("ipc: set deadline: %w", err)
 	}
-	buf := make([]byte, maxMessage)
-	oob := make([]byte, unix.CmsgSpace(4*maxFDs))
-	n, oobn, flags, _, err := c.conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ipc: receive: %w", err)
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, maxRecord+fragOverhead)
+		c.oob = make([]byte, unix.CmsgSpace(4*maxFDs))
 	}
-	files, ferr := parseRights(oob[:oobn])
-	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+	var (
+		files     []*os.File
+		assembled []byte // a fragmented message so far; nil for a whole one
+	)
+	fail := func(err error) (*Message, []*os.File, error) {
 		closeAll(files)
-		return nil, nil, errors.New("ipc: message or descriptors truncated")
+		return nil, nil, err
 	}
-	if ferr != nil {
-		closeAll(files)
-		return nil, nil, ferr
+	for {
+		n, oobn, flags, _, err := c.conn.ReadMsgUnix(c.rbuf, c.oob)
+		if err != nil {
+			return fail(fmt.Errorf("ipc: receive: %w", err))
+		}
+		got, ferr := parseRights(c.oob[:oobn])
+		files = append(files, got...)
+		switch {
+		case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
+			return fail(errors.New("ipc: message or descriptors truncated"))
+		case ferr != nil:
+			return fail(ferr)
+		case n == 0:
+			return fail(fmt.Errorf("ipc: receive: %w", errEOF))
+		}
+		rec := c.rbuf[:n]
+		switch rec[0] {
+		case fragMore, fragLast:
+			if len(assembled)+n-fragOverhead > maxMessage {
+				return fail(fmt.Errorf("ipc: fragmented message exceeds %d bytes", maxMessage))
+			}
+			assembled = append(assembled, rec[fragOverhead:]...)
+			if rec[0] == fragMore {
+				continue
+			}
+			rec = assembled
+		default:
+			if assembled != nil {
+				return fail(errors.New("ipc: a whole message arrived inside a fragmented one"))
+			}
+		}
+		m := new(Message)
+		if err := json.Unmarshal(rec, m); err != nil {
+			return fail(fmt.Errorf("ipc: decode message: %w", err))
+		}
+		return m, files, nil
 	}
-	if n == 0 {
-		closeAll(files)
-		return nil, nil, fmt.Errorf("ipc: receive: %w", errEOF)
-	}
-	m := new(Message)
-	if err := json.Unmarshal(buf[:n], m); err != nil {
-		closeAll(files)
-		return nil, nil, fmt.Errorf("ipc: decode message: %w", err)
-	}
-	return m, files, nil
 }
 
 // errEOF is returned (wrapped) when the peer closed the channel: a zero-length

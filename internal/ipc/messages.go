@@ -98,6 +98,10 @@ type ProcessStatus struct {
 	TotalRequest uint64 `json:"total_request"`
 	Exceptions   uint64 `json:"exceptions"`
 	Rejected     uint64 `json:"rejected"`
+	// Busy: the loop did not answer in time, and the counters are the last
+	// ones it gave, BusyMS milliseconds or more ago (MemoryBytes is fresh).
+	Busy   bool  `json:"busy,omitempty"`
+	BusyMS int64 `json:"busy_ms,omitempty"`
 }
 
 // ConnectionRow is one connection in `connections`.

@@ -76,6 +76,9 @@ type ProcessStatus struct {
 	Rejected     uint64  `json:"rejected"`   // connections over max_connections
 	QPS          float64 `json:"qps"`
 	Status       string  `json:"status"` // idle, busy
+	// BusyForS: a busy process's loop has not answered for that long; its
+	// counters are the last it reported.
+	BusyForS float64 `json:"busy_for_s,omitempty"`
 }
 
 // request is a control request inside the master loop, or (internal) a
@@ -87,7 +90,10 @@ type request struct {
 }
 
 // statusTimeout is how long a child has to answer before it shows as busy.
-const statusTimeout = time.Second
+// A child answers within 400 ms even when its loop is stuck (with its last
+// counters), so this bounds only a child that is stopped or starved, and
+// `status` answers within a second whatever the children do.
+const statusTimeout = 600 * time.Millisecond
 
 // ServeControl accepts control connections on path until the master stops.
 // The socket is created 0600 and every peer's credentials are checked: only
@@ -243,16 +249,16 @@ func (m *Master) status(done func(*StatusReport)) {
 			go func() {
 				defer func() { results <- struct{}{} }()
 				row := ProcessStatus{PID: p.pid, Worker: p.worker.Name, ID: p.id, Generation: p.gen,
-					Listen: p.worker.Listen, Status: "busy", QPS: qps[p.pid].rate}
+					Listen: p.worker.Listen, Status: "idle", QPS: qps[p.pid].rate}
 				if a, ok := addrs[p.worker.Name]; ok {
 					row.Listen = p.worker.Addr.Scheme + "://" + a
 				}
-				r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, statusTimeout)
-				if err == nil && r.Status != nil {
-					s := r.Status
-					row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
-					row.Timers, row.TotalRequest, row.Status = s.Timers, s.TotalRequest, "idle"
-					row.Exceptions, row.Rejected = s.Exceptions, s.Rejected
+				s, err := p.askStatus(statusTimeout)
+				row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
+				row.Timers, row.TotalRequest = s.Timers, s.TotalRequest
+				row.Exceptions, row.Rejected = s.Exceptions, s.Rejected
+				if s.Busy {
+					row.Status, row.BusyForS = "busy", float64(s.BusyMS)/1000
 				}
 				rows[i], gone[i] = row, errors.Is(err, errGone)
 			}()
@@ -330,17 +336,31 @@ func (m *Master) sampleQPS() {
 			pid   int
 			total uint64
 			at    time.Time
+			ok    bool
 		}
-		var got []sample
-		for _, p := range procs {
-			if r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, statusTimeout/2); err == nil && r.Status != nil {
-				got = append(got, sample{p.pid, r.Status.TotalRequest, time.Now()})
-			}
+		// Concurrently: a busy child must not delay the others' samples
+		// (nor this round the next one).
+		got := make([]sample, len(procs))
+		var wg sync.WaitGroup
+		for i, p := range procs {
+			wg.Go(func() {
+				got[i].pid = p.pid
+				if s, err := p.askStatus(statusTimeout); err == nil && !s.Busy {
+					got[i] = sample{p.pid, s.TotalRequest, time.Now(), true}
+				}
+			})
 		}
+		wg.Wait()
 		select {
 		case m.requests <- &request{internal: func() {
 			next := map[int]qpsSample{}
 			for _, s := range got {
+				if !s.ok {
+					if prev, ok := m.qps[s.pid]; ok {
+						next[s.pid] = prev
+					}
+					continue
+				}
 				q := qpsSample{total: s.total, at: s.at}
 				if prev, ok := m.qps[s.pid]; ok && s.at.After(prev.at) && s.total >= prev.total {
 					q.rate = float64(s.total-prev.total) / s.at.Sub(prev.at).Seconds()

@@ -56,6 +56,42 @@ type proc struct {
 	mu      sync.Mutex
 	lastID  uint64
 	pending map[uint64]chan *ipc.Message
+	// The last status the child answered with, fresh from its loop, and
+	// when: what `status` shows, as busy, while the child does not answer.
+	lastStatus   ipc.ProcessStatus
+	lastStatusAt time.Time
+}
+
+// askStatus requests the child's counters. It remembers an answer fresh
+// from the child's loop; a child that does not answer in time, or whose
+// loop did not, gets its last counters back marked busy, with how long
+// its loop has been silent.
+func (p *proc) askStatus(timeout time.Duration) (ipc.ProcessStatus, error) {
+	asked := time.Now()
+	r, err := p.request(&ipc.Message{Type: ipc.TypeStatus}, timeout)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil && r.Status != nil && !r.Status.Busy {
+		p.lastStatus, p.lastStatusAt = *r.Status, time.Now()
+		return *r.Status, nil
+	}
+	if errors.Is(err, errGone) {
+		return ipc.ProcessStatus{}, err
+	}
+	st := p.lastStatus
+	st.Busy = true
+	silentSince := p.lastStatusAt
+	if silentSince.IsZero() {
+		silentSince = p.start
+	}
+	st.BusyMS = asked.Sub(silentSince).Milliseconds()
+	if err == nil && r.Status != nil {
+		// The child answered for its busy loop: its memory is fresh, and
+		// it knows best since when its loop owes an answer.
+		st.MemoryBytes = r.Status.MemoryBytes
+		st.BusyMS = max(st.BusyMS, r.Status.BusyMS)
+	}
+	return st, nil
 }
 
 // request sends m (with fds) and waits for the reply with the same ID.
