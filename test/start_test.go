@@ -2,7 +2,9 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,4 +278,35 @@ func TestStartFailsWithReason(t *testing.T) {
 			ln.Close()
 		})
 	}
+}
+
+// A config far larger than a channel message may be (a 400 KB `respond`
+// body) passes check, starts, serves that body, and survives a reload. It
+// used to pass check and then fail with "sendmsg: message too long".
+func TestLargeConfigStartsAndServes(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, stockBin)
+	body := strings.Repeat("0123456789abcdef", 400<<10/16)
+	d.writeConfig(worker("big", "http://127.0.0.1:0", "respond", 2,
+		"[worker.options]", fmt.Sprintf("body = %q", body)))
+	d.mustRun(0, "check")
+	d.start()
+	st := d.waitReady("big", 2)
+	get := func() {
+		t.Helper()
+		resp, err := http.Get("http://" + st.addr("big") + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(got) != body {
+			t.Fatalf("GET: %d, %d bytes (want %d), %v", resp.StatusCode, len(got), len(body), err)
+		}
+	}
+	get()
+	pids := st.pids()
+	d.mustRun(0, "reload")
+	st = d.waitReplaced("big", 2, pids, st.Master.PID)
+	get()
 }
