@@ -5,12 +5,14 @@ package netloop
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
@@ -154,8 +158,12 @@ func TestSharedListenerTwoLoops(t *testing.T) {
 	}
 }
 
-// emfileHelperEnv runs TestHelperEMFILE as the child of TestAcceptEMFILE.
-const emfileHelperEnv = "NETLOOP_TEST_EMFILE_HELPER"
+// emfileHelperEnv runs TestHelperEMFILE as the child of TestAcceptEMFILE;
+// emfileLogEnv names the file it logs to, as JSON lines.
+const (
+	emfileHelperEnv = "NETLOOP_TEST_EMFILE_HELPER"
+	emfileLogEnv    = "NETLOOP_TEST_EMFILE_LOG"
+)
 
 // TestHelperEMFILE is the child process of TestAcceptEMFILE: an echo server
 // with a small descriptor limit. It prints "PORT <n>", answers "STATS" with
@@ -164,6 +172,12 @@ func TestHelperEMFILE(t *testing.T) {
 	if os.Getenv(emfileHelperEnv) != "1" {
 		t.Skip("helper process of TestAcceptEMFILE")
 	}
+	logFile, err := os.OpenFile(os.Getenv(emfileLogEnv), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.DebugLevel))
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +191,7 @@ func TestHelperEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l, err := New(Config{})
+	l, err := New(Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,15 +228,40 @@ func TestHelperEMFILE(t *testing.T) {
 	}
 }
 
+// acceptLogLines returns the helper's "accept paused" and "accept resumed"
+// log lines, decoded.
+func acceptLogLines(t *testing.T, path string) (paused, resumed []map[string]any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range bytes.Lines(data) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("helper log line %q: %v", line, err)
+		}
+		switch m["msg"] {
+		case "accept paused: out of resources":
+			paused = append(paused, m)
+		case "accept resumed":
+			resumed = append(resumed, m)
+		}
+	}
+	return paused, resumed
+}
+
 // TestAcceptEMFILE: a server out of file descriptors keeps running and
 // serving its connections, reports the accept pauses, does not spin while
 // connections wait, and accepts the waiting connections once descriptors
-// are free again. The server runs in a child process whose descriptor limit
-// is lowered.
+// are free again. It logs the shortage once when it starts and once, with
+// the number of pauses and their length, when it ends, not once per retry.
+// The server runs in a child process whose descriptor limit is lowered.
 func TestAcceptEMFILE(t *testing.T) {
 	const extra = 100
+	logPath := filepath.Join(t.TempDir(), "helper.log")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperEMFILE$", "-test.count=1", "-test.timeout=3m")
-	cmd.Env = append(os.Environ(), emfileHelperEnv+"=1")
+	cmd.Env = append(os.Environ(), emfileHelperEnv+"=1", emfileLogEnv+"="+logPath)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -330,6 +369,10 @@ func TestAcceptEMFILE(t *testing.T) {
 		t.Errorf("over the measurement window accepted went %d→%d and pauses %d→%d; want no accepts and repeated retries",
 			accepted, accepted2, pauses, pauses2)
 	}
+	if paused, resumed := acceptLogLines(t, logPath); len(paused) != 1 || len(resumed) != 0 {
+		t.Errorf("after %d pauses the log has %d \"accept paused\" and %d \"accept resumed\" lines; want 1 and 0",
+			pauses2, len(paused), len(resumed))
+	}
 
 	// Free descriptors: the connections still waiting get accepted and echo.
 	for _, c := range extras[:extra*8/10] {
@@ -339,9 +382,21 @@ func TestAcceptEMFILE(t *testing.T) {
 		c.roundTrip("waited " + itoa(i))
 	}
 	waitFor(t, "every connection to be accepted", func() bool {
-		accepted, _, _ = query()
+		accepted, pauses, _ = query()
 		return accepted == extra+1
 	})
+	paused, resumed := acceptLogLines(t, logPath)
+	if len(paused) != 1 || len(resumed) != 1 {
+		t.Fatalf("after the shortage the log has %d \"accept paused\" and %d \"accept resumed\" lines; want 1 and 1",
+			len(paused), len(resumed))
+	}
+	if n, _ := resumed[0]["pauses"].(float64); int(n) != pauses {
+		t.Errorf("\"accept resumed\" reports %v pauses; the counter says %d", resumed[0]["pauses"], pauses)
+	}
+	// The shortage outlasted the one-second measurement window above.
+	if d, _ := resumed[0]["paused_for"].(float64); d < 1 {
+		t.Errorf("\"accept resumed\" reports paused_for %v; the shortage lasted over a second", resumed[0]["paused_for"])
+	}
 
 	stdin.Close()
 	select {

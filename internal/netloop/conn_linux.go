@@ -50,11 +50,19 @@ type Conn struct {
 	ln           *Listener    // the listener that accepted it, nil for outbound
 	linger       *lingerState // set by Linger: how the coming close goes
 
+	sendTimeout time.Duration
+	// sendMark is the loop clock when the backlog last made progress (or
+	// began); it matters only while c is in Loop.backlogged.
+	sendMark int64
+
 	fd     int
 	gen    uint32
 	events uint32
 	status Status
 	flags  uint8
+	// backlogIdx is c's position in Loop.backlogged plus one, 0 when not
+	// there; it fills what would be padding.
+	backlogIdx int32
 }
 
 var _ codec.Conn = (*Conn)(nil)
@@ -114,6 +122,20 @@ func (c *Conn) SetMaxSendBuffer(n int) {
 		n = DefaultMaxSendBuffer
 	}
 	c.maxSend = n
+}
+
+// SendTimeout is how long c's queued output may make no progress before c
+// is destroyed (0: never).
+func (c *Conn) SendTimeout() time.Duration { return c.sendTimeout }
+
+// SetSendTimeout changes c's send timeout (0 or less: never). Accepted
+// connections start with their listener's; outbound ones with none.
+// Loop-only.
+func (c *Conn) SetSendTimeout(d time.Duration) {
+	c.sendTimeout = max(d, 0)
+	if c.sendTimeout > 0 && c.events&unix.EPOLLOUT != 0 && c.status != StatusConnecting {
+		c.watchBacklog()
+	}
 }
 
 // BytesRead and BytesWritten count the bytes moved through the socket.
@@ -890,6 +912,7 @@ func (c *Conn) flushOut() (drained, alive bool) {
 			n, err := unix.Sendfile(c.fd, seg.fd, &off, count)
 			if n > 0 {
 				c.bytesWritten += uint64(n)
+				c.sendMark = l.tick
 				budget -= n
 				c.out.fileSent(int64(n))
 			}
@@ -936,6 +959,7 @@ func (c *Conn) flushOut() (drained, alive bool) {
 		l.iovecs = iov[:0]
 		if n > 0 {
 			c.bytesWritten += uint64(n)
+			c.sendMark = l.tick
 			c.out.consume(n)
 		}
 		if err != nil {
@@ -967,8 +991,80 @@ func (c *Conn) setWriteInterest(on bool) {
 	ev := c.events &^ unix.EPOLLOUT
 	if on {
 		ev |= unix.EPOLLOUT
+		c.watchBacklog()
+	} else {
+		c.unwatchBacklog()
 	}
 	c.modEvents(ev)
+}
+
+// sendCheckEvery is how often backlogged connections are checked against
+// their send timeout: a stalled one closes at most that long after its
+// deadline.
+const sendCheckEvery = time.Second
+
+// watchBacklog starts timing c's backlog, which just began: from now on
+// every write that makes progress moves sendMark. Only backlogged
+// connections are kept in Loop.backlogged, so the once-a-second check costs
+// nothing for the idle ones however many there are, and a write costs one
+// store.
+func (c *Conn) watchBacklog() {
+	if c.sendTimeout <= 0 || c.backlogIdx != 0 {
+		return
+	}
+	l := c.loop
+	c.sendMark = l.tick
+	l.backlogged = append(l.backlogged, c)
+	c.backlogIdx = int32(len(l.backlogged))
+	if l.sendTimer == 0 {
+		l.sendTimer = l.addTimer(sendCheckEvery, true, true, l.checkSendTimeouts)
+	}
+}
+
+// unwatchBacklog forgets c's backlog: it drained, or c closed.
+func (c *Conn) unwatchBacklog() {
+	i := int(c.backlogIdx) - 1
+	if i < 0 {
+		return
+	}
+	l := c.loop
+	last := len(l.backlogged) - 1
+	if i != last {
+		moved := l.backlogged[last]
+		l.backlogged[i] = moved
+		moved.backlogIdx = int32(i + 1)
+	}
+	l.backlogged[last] = nil
+	l.backlogged = l.backlogged[:last]
+	c.backlogIdx = 0
+}
+
+// checkSendTimeouts destroys the backlogged connections whose output made
+// no progress for their send timeout: a peer that stopped reading would
+// otherwise hold its descriptor, its queued output and a max_connections
+// slot for ever. Nothing more can be sent to it, so it is not flushed. The
+// timer stops once no connection is backlogged.
+func (l *Loop) checkSendTimeouts() {
+	now := l.now()
+	for i := 0; i < len(l.backlogged); {
+		c := l.backlogged[i]
+		switch {
+		case c.sendTimeout <= 0:
+			c.unwatchBacklog() // moves another connection to i
+		case now-c.sendMark >= int64(c.sendTimeout):
+			l.stats.SendTimeouts++
+			l.log.Debug("send timed out; closing connection", zap.Uint64("conn", c.id),
+				zap.Stringer("remote", c.remote), zap.Int("queued", c.out.size),
+				zap.Duration("send_timeout", c.sendTimeout))
+			c.destroy() // unwatches c, moving another connection to i
+		default:
+			i++
+		}
+	}
+	if len(l.backlogged) == 0 && l.sendTimer != 0 {
+		l.DelTimer(l.sendTimer)
+		l.sendTimer = 0
+	}
 }
 
 func (c *Conn) modEvents(ev uint32) {
@@ -1127,6 +1223,7 @@ func (c *Conn) unregister() int {
 	// mark, and its held output is dropped then (files closed).
 	c.flags &= flagNested
 	c.events = 0
+	c.unwatchBacklog()
 	if l.corkConn == c {
 		l.cork = l.cork[:0]
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -27,6 +28,10 @@ type ListenerConfig struct {
 	// unless NewConn set them.
 	MaxPackageSize int
 	MaxSendBuffer  int
+	// SendTimeout destroys a connection whose queued output has made no
+	// progress (no byte taken by the socket) for that long: its peer
+	// stopped reading. 0: never. Checked once a second.
+	SendTimeout time.Duration
 	// MaxConns caps the open connections of this listener in this process
 	// (0: no cap). Above it a connection is accepted and closed at once, so
 	// the client learns at once instead of waiting in the backlog, and it is
@@ -41,15 +46,22 @@ type ListenerConfig struct {
 
 // Listener accepts connections from one listening socket.
 type Listener struct {
-	loop     *Loop
-	cfg      ListenerConfig
-	fd       int
-	addr     netip.AddrPort
-	paused   bool
-	closed   bool
-	accepted uint64
-	live     int  // open connections accepted here
-	expirer  bool // a connection had a codec.Expirer codec; OnExpirer ran
+	loop   *Loop
+	cfg    ListenerConfig
+	fd     int
+	addr   netip.AddrPort
+	paused bool
+	closed bool
+	// starved is set from the first EMFILE (or alike) of a shortage until
+	// an accept gets through again; retries counts the pauses meanwhile
+	// and starvedAt is when it began. One line is logged at each end of a
+	// shortage, not one per retry.
+	starved   bool
+	retries   uint64
+	starvedAt time.Time
+	accepted  uint64
+	live      int  // open connections accepted here
+	expirer   bool // a connection had a codec.Expirer codec; OnExpirer ran
 }
 
 // AddListener registers the listening socket fd; the loop owns it from now
@@ -97,6 +109,7 @@ func (ln *Listener) accept() {
 		if err != nil {
 			switch {
 			case errors.Is(err, unix.EAGAIN):
+				ln.endShortage()
 				return
 			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
 				continue
@@ -109,6 +122,7 @@ func (ln *Listener) accept() {
 				return
 			}
 		}
+		ln.endShortage()
 		ln.accepted++
 		l.stats.Accepted++
 		if ln.cfg.MaxConns > 0 && ln.live >= ln.cfg.MaxConns {
@@ -132,6 +146,9 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 	}
 	if c.maxSend <= 0 {
 		c.maxSend = ln.cfg.MaxSendBuffer
+	}
+	if c.sendTimeout == 0 {
+		c.sendTimeout = max(ln.cfg.SendTimeout, 0)
 	}
 	c.init(l, fd, remote, nil)
 	c.status = StatusEstablished
@@ -182,8 +199,14 @@ func (ln *Listener) pauseAccept(cause error) {
 	if ln.paused {
 		return
 	}
-	l.log.Warn("accept paused: out of resources", zap.Stringer("listen", ln.addr),
-		zap.String("errno", errnoName(cause)), zap.Duration("retry_in", l.cfg.AcceptPause))
+	// A shortage lasts as long as the connections holding the descriptors:
+	// a line per retry would be ten a second for all that time.
+	ln.retries++
+	if !ln.starved {
+		ln.starved, ln.starvedAt = true, time.Now()
+		l.log.Warn("accept paused: out of resources", zap.Stringer("listen", ln.addr),
+			zap.String("errno", errnoName(cause)), zap.Duration("retry_every", l.cfg.AcceptPause))
+	}
 	if err := l.ctl(unix.EPOLL_CTL_DEL, ln.fd, 0, 0); err != nil {
 		l.log.Error("cannot pause listener", zap.Error(err))
 		return
@@ -196,8 +219,25 @@ func (ln *Listener) pauseAccept(cause error) {
 		ln.paused = false
 		if err := ln.arm(); err != nil {
 			l.log.Error("cannot resume listener", zap.Error(err))
+			return
 		}
+		// Try at once rather than wait for epoll: with nothing waiting
+		// (EAGAIN) the shortage is over as far as accepting goes, and the
+		// line saying so comes now, not at the next client.
+		ln.accept()
 	})
+}
+
+// endShortage logs, once, that accepting works again after a shortage of
+// descriptors, with how long it lasted and how many pauses it took.
+func (ln *Listener) endShortage() {
+	if !ln.starved {
+		return
+	}
+	ln.starved = false
+	ln.loop.log.Info("accept resumed", zap.Stringer("listen", ln.addr),
+		zap.Uint64("pauses", ln.retries), zap.Duration("paused_for", time.Since(ln.starvedAt)))
+	ln.retries = 0
 }
 
 // Close stops accepting and closes the listening socket. Loop-only.
@@ -240,6 +280,9 @@ func (ln *Listener) Adopt(h Handover) (*Conn, error) {
 	}
 	if c.maxSend <= 0 {
 		c.maxSend = ln.cfg.MaxSendBuffer
+	}
+	if c.sendTimeout == 0 {
+		c.sendTimeout = max(ln.cfg.SendTimeout, 0)
 	}
 	c.init(l, h.FD, SockaddrToAddrPort(sa), nil)
 	c.status = StatusEstablished

@@ -79,6 +79,11 @@ type Loop struct {
 	// the current dispatch (ResumeRecv, SetCodec).
 	resumed []*Conn
 
+	// backlogged holds the connections with a send timeout whose output
+	// waits for EPOLLOUT; sendTimer checks them while there are any.
+	backlogged []*Conn
+	sendTimer  TimerID
+
 	stats Stats
 
 	owner      atomic.Uintptr // currentG() of Run; 0 before Run, deadOwner after

@@ -117,4 +117,5 @@ type Stats struct {
 	Timers         int    // timers pending now, the loop's own (connect timeouts, accept resume) included
 	AcceptPauses   uint64 // times accepting paused for lack of file descriptors
 	Rejected       uint64 // connections closed at accept because a listener was at MaxConns
+	SendTimeouts   uint64 // connections destroyed because their queued output made no progress for their send timeout
 }
