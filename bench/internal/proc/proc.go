@@ -118,7 +118,7 @@ func RSS(root int) (int64, error) {
 	}
 	var total int64
 	for _, pid := range pids {
-		kb, err := vmRSSKiB(pid)
+		kb, err := StatusKiB(pid, "VmRSS")
 		if err != nil {
 			if pid == root {
 				return 0, err
@@ -130,23 +130,34 @@ func RSS(root int) (int64, error) {
 	return total, nil
 }
 
-func vmRSSKiB(pid int) (int64, error) {
+// StatusKiB returns one "<field>: N kB" value of /proc/<pid>/status, such
+// as VmRSS, RssAnon or VmHWM, in KiB.
+func StatusKiB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read status of %d: %w", pid, err)
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest) // "1234 kB"
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(rest)
 			if len(f) == 0 {
 				break
 			}
 			n, err := strconv.ParseInt(f[0], 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse VmRSS of %d: %w", pid, err)
+				return 0, fmt.Errorf("parse %s of %d: %w", field, pid, err)
 			}
 			return n, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %d (zombie?)", pid)
+	return 0, fmt.Errorf("no %s for %d (zombie?)", field, pid)
+}
+
+// Ticks returns utime+stime of one process (all its threads).
+func Ticks(pid int) (int64, error) {
+	s, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return s.utime + s.stime, nil
 }

@@ -39,3 +39,16 @@ func TestSelfAndChild(t *testing.T) {
 		t.Fatal("no error for a missing pid")
 	}
 }
+
+func TestStatusFields(t *testing.T) {
+	rss, err := StatusKiB(os.Getpid(), "VmRSS")
+	if err != nil || rss < 1<<10 {
+		t.Fatalf("VmRSS = %d KiB, %v", rss, err)
+	}
+	if anon, err := StatusKiB(os.Getpid(), "RssAnon"); err != nil || anon <= 0 || anon > rss {
+		t.Fatalf("RssAnon = %d KiB (VmRSS %d), %v", anon, rss, err)
+	}
+	if _, err := StatusKiB(os.Getpid(), "NoSuchField"); err == nil {
+		t.Fatal("no error for a missing field")
+	}
+}

@@ -1,0 +1,110 @@
+// Command idlebench measures what workermand costs at rest: garbage
+// collections, CPU and memory of an idle master and its children, and the
+// memory each idle connection holds in a daemon child, next to gnet
+// holding the same connections.
+//
+//	go run ./cmd/idlebench -workermand ../bin/workermand
+//	go run ./cmd/idlebench -quick
+//
+// Like benchrun it carries gnet's echo server and the load generator as
+// hidden subcommands and starts them by re-running itself.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/workermand/workermand/bench/internal/echoserver"
+	"github.com/workermand/workermand/bench/internal/loadgen"
+)
+
+type options struct {
+	workermand string
+	rounds     int
+	window     time.Duration // the at-rest measuring window
+	settleRest time.Duration // pause between start-up and the window
+	conns      int
+	settle     time.Duration // pause between the last connection and the RSS reading
+	out        string
+}
+
+var subcommands = map[string]func(args []string) error{
+	"gnetecho": func(args []string) error { return echoserver.Main("gnet", args) },
+	"loadgen":  loadgen.Main,
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		if sub, ok := subcommands[os.Args[1]]; ok {
+			if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	var o options
+	fs := flag.NewFlagSet("idlebench", flag.ContinueOnError)
+	fs.StringVar(&o.workermand, "workermand", "../bin/workermand", "`path` of the workermand binary")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds; the table shows medians")
+	fs.DurationVar(&o.window, "window", 8*time.Second, "at rest: the measured window")
+	fs.DurationVar(&o.settleRest, "rest", 3*time.Second, "at rest: pause after start-up before the window")
+	fs.IntVar(&o.conns, "conns", 10000, "idle connections held in one child (and in gnet)")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle connections: pause after the last one opened before reading RSS")
+	quick := fs.Bool("quick", false, "1 round, 4 s window, 2,000 connections (explicit flags win)")
+	fs.StringVar(&o.out, "out", "", "also write the table to this `file`")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		os.Exit(2)
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			o.rounds = 1
+		}
+		if !set["window"] {
+			o.window = 4 * time.Second
+		}
+		if !set["conns"] {
+			o.conns = 2000
+		}
+	}
+	bin, err := filepath.Abs(o.workermand)
+	if err == nil {
+		_, err = os.Stat(bin)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "idlebench: %v (build it with `make build` in the project root)\n", err)
+		os.Exit(2)
+	}
+	o.workermand = bin
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	table, err := run(ctx, o)
+	if table != "" {
+		fmt.Print(table)
+		if o.out != "" {
+			if werr := os.WriteFile(o.out, []byte(table), 0o644); werr != nil {
+				fmt.Fprintln(os.Stderr, "idlebench:", werr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "idlebench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
