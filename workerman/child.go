@@ -161,6 +161,7 @@ func workerFromConfig(wc *config.Worker) (*Worker, error) {
 	w.MaxSendBufferSize = wc.MaxSendBufferSize
 	w.MaxConnections = wc.MaxConnections
 	w.IdleTimeout = wc.IdleTimeout.Duration
+	w.SendTimeout = wc.SendTimeout.Duration
 	w.ProxyProtocol = wc.ProxyPrefixes
 	if wc.MaxRequests > 0 {
 		w.MaxRequests = uint64(wc.MaxRequests)

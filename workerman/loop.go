@@ -47,6 +47,7 @@ func (e *EventLoop) Stats() Stats {
 		Timers:         s.Timers,
 		AcceptPauses:   s.AcceptPauses,
 		Rejected:       s.Rejected,
+		SendTimeouts:   s.SendTimeouts,
 	}
 }
 

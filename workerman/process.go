@@ -170,6 +170,7 @@ func (p *Process) accept(i int) error {
 		Shared:         w.Count > 1 && !w.ReusePort,
 		MaxPackageSize: w.MaxPackageSize,
 		MaxSendBuffer:  w.MaxSendBufferSize,
+		SendTimeout:    w.SendTimeout,
 		MaxConns:       w.MaxConnections,
 		OnExpirer: func() {
 			p.sweeps[i].expiring = true

@@ -1,6 +1,8 @@
 package workerman
 
 import (
+	"time"
+
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/netloop"
 )
@@ -86,6 +88,9 @@ type Stats struct {
 	// Rejected counts connections closed at accept because the worker was
 	// at MaxConnections.
 	Rejected uint64
+	// SendTimeouts counts connections closed because their queued output
+	// made no progress for SendTimeout.
+	SendTimeouts uint64
 }
 
 // DefaultMaxSendBufferSize and DefaultMaxPackageSize are Workerman's limits:
@@ -94,3 +99,7 @@ const (
 	DefaultMaxSendBufferSize = netloop.DefaultMaxSendBuffer
 	DefaultMaxPackageSize    = codec.DefaultMaxPackageSize
 )
+
+// DefaultSendTimeout is the SendTimeout of NewWorker and of the send_timeout
+// key: nginx's send_timeout.
+const DefaultSendTimeout = 60 * time.Second

@@ -50,6 +50,12 @@ type Worker struct {
 	// IdleTimeout closes connections that sent nothing for that long (0:
 	// never; Workerman leaves heartbeats to the application).
 	IdleTimeout time.Duration
+	// SendTimeout closes (without flushing) a connection whose queued
+	// output made no progress, not a byte taken by the socket, for that
+	// long: its peer stopped reading. 0: never. NewWorker sets
+	// DefaultSendTimeout. Checked once a second; counted in
+	// Stats.SendTimeouts.
+	SendTimeout time.Duration
 	// MaxRequests makes the daemon replace a child after it handled that
 	// many messages (0: never); the replacement starts first.
 	MaxRequests uint64
@@ -106,7 +112,7 @@ type Worker struct {
 
 // NewWorker returns a worker listening on addr with Workerman's defaults.
 func NewWorker(addr string) *Worker {
-	return &Worker{Listen: addr, Count: 1, Reloadable: true}
+	return &Worker{Listen: addr, Count: 1, Reloadable: true, SendTimeout: DefaultSendTimeout}
 }
 
 // ID is the worker's process slot, 0..Count-1, stable across restarts of the
@@ -169,6 +175,9 @@ func (w *Worker) validate() error {
 	}
 	if w.MaxPackageSize < 0 || w.MaxSendBufferSize < 0 {
 		return fmt.Errorf("worker %q: limits must not be negative", w.Name)
+	}
+	if w.IdleTimeout < 0 || w.SendTimeout < 0 {
+		return fmt.Errorf("worker %q: timeouts must not be negative", w.Name)
 	}
 	if a.Scheme == "http" {
 		hp, err := httpproto.New(w.HTTP)

@@ -36,6 +36,7 @@ const (
 	DefaultMaxPackageSize    = codec.DefaultMaxPackageSize // 10 MiB
 	DefaultMaxSendBufferSize = 1 << 20                     // 1 MiB, as Workerman
 	DefaultBacklog           = 102400                      // as Workerman; the kernel caps it at net.core.somaxconn
+	DefaultSendTimeout       = 60 * time.Second            // as nginx's send_timeout
 )
 
 // Config is a parsed and validated config file.
@@ -119,6 +120,9 @@ type Worker struct {
 	Backlog int
 	// IdleTimeout closes connections silent for that long (0 = never).
 	IdleTimeout Duration
+	// SendTimeout closes connections whose queued output made no progress
+	// for that long: the peer stopped reading (default 60s, 0 = never).
+	SendTimeout Duration
 	// ProxyProtocol lists the sources (IPs or CIDR prefixes) allowed to
 	// send PROXY protocol v1/v2 headers, as written.
 	ProxyProtocol []string

@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 	want := config.Worker{
 		Index: 0, Line: 1, Name: "w", Listen: "text://0.0.0.0:2347", Transport: "tcp", Count: 1,
 		Reloadable: true, Handler: "echo", MaxPackageSize: 10 << 20, MaxSendBufferSize: 1 << 20,
-		Backlog: 102400, UID: -1, GID: -1,
+		Backlog: 102400, SendTimeout: config.Duration{Duration: 60 * time.Second}, UID: -1, GID: -1,
 	}
 	got := *w
 	if got.Addr.Scheme != "text" || got.Addr.AddrPort() != netip.MustParseAddrPort("0.0.0.0:2347") {
@@ -87,12 +87,12 @@ func TestDefaults(t *testing.T) {
 // TestAbsentOrZero tells a key left out (the default) from one set to zero
 // (valid or not, depending on the key).
 func TestAbsentOrZero(t *testing.T) {
-	c := mustParse(t, "stop_timeout = \"0\"\ngraceful_timeout = \"0s\"\n"+w0+"max_connections = 0\nidle_timeout = \"0\"\nreloadable = false\n")
+	c := mustParse(t, "stop_timeout = \"0\"\ngraceful_timeout = \"0s\"\n"+w0+"max_connections = 0\nidle_timeout = \"0\"\nsend_timeout = \"0\"\nreloadable = false\n")
 	if c.StopTimeout.Duration != 0 || c.GracefulTimeout.Duration != 0 {
 		t.Errorf("zero timeouts became %v, %v", c.StopTimeout, c.GracefulTimeout)
 	}
 	w := c.Workers[0]
-	if w.MaxConnections != 0 || w.IdleTimeout.Duration != 0 || w.Reloadable {
+	if w.MaxConnections != 0 || w.IdleTimeout.Duration != 0 || w.SendTimeout.Duration != 0 || w.Reloadable {
 		t.Errorf("worker = %+v", w)
 	}
 	for _, tc := range []struct{ key, want string }{
@@ -138,6 +138,9 @@ func TestRules(t *testing.T) {
 		{"negative size", w0 + "max_package_size = -1\n", "worker[0].max_package_size", 4, "at least 1"},
 		{"negative connections", w0 + "max_connections = -1\n", "worker[0].max_connections", 4, "must not be negative"},
 		{"negative timeout", w0 + "idle_timeout = \"-5s\"\n", "worker[0].idle_timeout", 4, "must not be negative"},
+		{"negative send_timeout", w0 + "send_timeout = \"-1s\"\n", "worker[0].send_timeout", 4, "must not be negative"},
+		{"send_timeout as number", w0 + "send_timeout = 60\n", "worker[0].send_timeout", 4, "with a unit"},
+		{"send_timeout without unit", w0 + "send_timeout = \"60\"\n", "worker[0].send_timeout", 4, `invalid duration "60"`},
 		{"negative stop_timeout", "stop_timeout = \"-1s\"\n" + w0, "stop_timeout", 1, "must not be negative"},
 		{"duration without unit", "graceful_timeout = \"30\"\n" + w0, "graceful_timeout", 1, `invalid duration "30"`},
 		{"duration as number", "stop_timeout = 2\n" + w0, "stop_timeout", 1, "with a unit"},
@@ -215,7 +218,7 @@ func TestValues(t *testing.T) {
 	w := c.Workers[0]
 	if w.Name != "greeter" || w.Count != 4 || !w.ReusePort || w.Reloadable || w.Handler != "greeter" ||
 		w.MaxPackageSize != 65536 || w.MaxSendBufferSize != 262144 || w.MaxConnections != 10000 ||
-		w.MaxRequests != 100000 || w.IdleTimeout.Duration != 2*time.Minute || w.Backlog != 511 ||
+		w.MaxRequests != 100000 || w.IdleTimeout.Duration != 2*time.Minute || w.SendTimeout.Duration != 15*time.Second || w.Backlog != 511 ||
 		w.User != "nobody" || w.Group != "nogroup" || w.UID != 65534 || w.GID != 65534 || w.Line != 11 {
 		t.Errorf("worker: %+v", w)
 	}
@@ -242,7 +245,7 @@ func TestValues(t *testing.T) {
 	if err := w.WebSocket.Decode(&ws); err != nil || ws.PingInterval.Duration != 30*time.Second {
 		t.Errorf("websocket table: %+v, %v", ws, err)
 	}
-	if r := c.Workers[1]; r.UID != -1 || r.GID != -1 || r.Addr.Port != 0 || r.Line != 40 {
+	if r := c.Workers[1]; r.UID != -1 || r.GID != -1 || r.Addr.Port != 0 || r.Line != 41 {
 		t.Errorf("second worker: %+v", r)
 	}
 	// A group alone keeps the master's user.
