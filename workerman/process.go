@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/logging"
 	"github.com/workermand/workermand/internal/netloop"
 	"github.com/workermand/workermand/internal/proxyproto"
 )
@@ -278,7 +279,6 @@ func (p *Process) Run(ctx context.Context) error {
 	var startErr error
 	l.Post(func() {
 		for _, w := range p.workers {
-			p.log.Info("worker started", zap.String("worker", w.Name), zap.Stringer("listen", w.Addr()))
 			if w.OnWorkerStart != nil {
 				p.call("OnWorkerStart", w, w.OnWorkerStart)
 			}
@@ -286,10 +286,12 @@ func (p *Process) Run(ctx context.Context) error {
 		// As in Workerman, accepting starts once OnWorkerStart has returned:
 		// connections already waiting in the backlog must not reach
 		// OnConnect before it.
-		for i := range p.workers {
+		for i, w := range p.workers {
 			if err := p.accept(i); err != nil {
 				startErr = errors.Join(startErr, err)
+				continue
 			}
+			p.workerLog(w).Info("worker started", zap.Stringer("listen", w.Addr()))
 		}
 		if startErr != nil {
 			l.Stop()
@@ -304,7 +306,7 @@ func (p *Process) Run(ctx context.Context) error {
 		// After the loop: connections closing at shutdown still log.
 		for _, w := range p.workers {
 			if err := w.closeProtocol(); err != nil {
-				p.log.Warn("closing the protocol's files", zap.String("worker", w.Name), zap.Error(err))
+				p.workerLog(w).Warn("closing the protocol's files", zap.Error(err))
 			}
 		}
 	}()
@@ -318,6 +320,16 @@ func (p *Process) Run(ctx context.Context) error {
 
 // Stop ends Run. Safe from any goroutine.
 func (p *Process) Stop() { p.loop.l.Stop() }
+
+// workerLog is the logger for lines about worker w: they name it, since a
+// process may run several, unless the logger names it on every line already
+// (a daemon child's does), as a key given twice makes an invalid JSON line.
+func (p *Process) workerLog(w *Worker) *zap.Logger {
+	if logging.HasField(p.log, "worker") {
+		return p.log
+	}
+	return p.log.With(zap.String("worker", w.Name))
+}
 
 // drainPoll is how often a graceful stop checks whether connections are
 // gone.

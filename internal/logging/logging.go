@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -142,7 +143,7 @@ func (o *Output) logger(format string, fields []zap.Field) *zap.Logger {
 	} else {
 		enc = zapcore.NewJSONEncoder(cfg)
 	}
-	return zap.New(zapcore.NewCore(enc, o, o.level),
+	return zap.New(&keyedCore{Core: zapcore.NewCore(enc, o, o.level)},
 		zap.AddCaller(),
 		// Stacks only for DPanic and worse: an error logged by the master
 		// (a child crashed) gains nothing from the master's own stack.
@@ -152,6 +153,39 @@ func (o *Output) logger(format string, fields []zap.Field) *zap.Logger {
 		zap.ErrorOutput(zapcore.Lock(os.Stderr)),
 		zap.Fields(fields...),
 	)
+}
+
+// keyedCore remembers the top-level keys its logger adds to every entry.
+// zap writes a key given twice twice, and a JSON object with a repeated key
+// is one that parsers reject or read differently; code adding context that
+// a logger may carry already (the worker, which a child's logger names)
+// asks HasField first.
+type keyedCore struct {
+	zapcore.Core
+	keys   []string
+	nested bool // a Namespace was opened: later keys are not top-level
+}
+
+func (c *keyedCore) With(fields []zapcore.Field) zapcore.Core {
+	next := &keyedCore{Core: c.Core.With(fields), keys: slices.Clip(c.keys), nested: c.nested}
+	for _, f := range fields {
+		if next.nested {
+			break
+		}
+		if f.Type == zapcore.NamespaceType {
+			next.nested = true
+		}
+		next.keys = append(next.keys, f.Key)
+	}
+	return next
+}
+
+// HasField reports whether l, built by this package, adds key to every
+// entry at the top level (Options.Fields, or With). For other loggers it
+// reports false.
+func HasField(l *zap.Logger, key string) bool {
+	c, ok := l.Core().(*keyedCore)
+	return ok && slices.Contains(c.keys, key)
 }
 
 // ParseLevel parses a log level: "debug", "info", "warn" or "error"; ""

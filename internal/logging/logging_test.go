@@ -132,6 +132,37 @@ func TestWriteJSON(t *testing.T) {
 	}
 }
 
+// TestHasField: a logger knows the keys it adds to every entry, through
+// Options.Fields and With but not inside a namespace, so a caller can leave
+// out a key that would appear twice.
+func TestHasField(t *testing.T) {
+	logger, out, err := New(Options{Level: "info", Format: "json", Path: filepath.Join(t.TempDir(), "f.log"),
+		Fields: []zap.Field{zap.Int("pid", 42), zap.String("worker", "echo")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for _, tc := range []struct {
+		l    *zap.Logger
+		key  string
+		want bool
+	}{
+		{logger, "worker", true},
+		{logger, "pid", true},
+		{logger, "conn", false},
+		{logger.Named("netloop"), "worker", true},
+		{logger.With(zap.Uint64("conn", 7)), "conn", true},
+		{logger.With(zap.Namespace("req"), zap.String("path", "/")), "path", false},
+		{logger.With(zap.Namespace("req")).With(zap.String("path", "/")), "path", false},
+		{zap.NewNop(), "worker", false},
+		{zap.NewExample(zap.Fields(zap.String("worker", "x"))), "worker", false}, // not ours: unknown
+	} {
+		if got := HasField(tc.l, tc.key); got != tc.want {
+			t.Errorf("HasField(%q) = %v, want %v", tc.key, got, tc.want)
+		}
+	}
+}
+
 func TestConsoleFormat(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.log")
 	logger, out, err := New(Options{Format: "console", Path: path})

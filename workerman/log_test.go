@@ -1,0 +1,141 @@
+package workerman_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/workermand/workermand/internal/logging"
+	"github.com/workermand/workermand/workerman"
+)
+
+// duplicateKey returns the first key that appears twice in one object of
+// the JSON text line, at any depth, or an error when line is not one JSON
+// object.
+func duplicateKey(line []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	var value func(tok json.Token) (string, error)
+	value = func(tok json.Token) (string, error) {
+		if tok != json.Delim('{') && tok != json.Delim('[') {
+			return "", nil
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			if tok == json.Delim('{') {
+				k, err := dec.Token()
+				if err != nil {
+					return "", err
+				}
+				key := k.(string)
+				if seen[key] {
+					return key, nil
+				}
+				seen[key] = true
+			}
+			next, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			if dup, err := value(next); dup != "" || err != nil {
+				return dup, err
+			}
+		}
+		_, err := dec.Token() // the closing delimiter
+		return "", err
+	}
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return "", fmt.Errorf("not a JSON object: %q", line)
+	}
+	dup, err := value(tok)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", line, err)
+	}
+	if dup != "" {
+		return dup, nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", fmt.Errorf("%q: more than one JSON value", line)
+	}
+	return dup, nil
+}
+
+// TestWorkerStartedAfterOnWorkerStart: "worker started" is logged once
+// OnWorkerStart has returned, and each line names its worker once, also when
+// the process runs several workers.
+func TestWorkerStartedAfterOnWorkerStart(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	seenInStart := map[string]int{} // loop-only
+	var workers []*workerman.Worker
+	for _, name := range []string{"first", "second"} {
+		w := textWorker(name)
+		w.OnWorkerStart = func(w *workerman.Worker) {
+			seenInStart[w.Name] = logs.FilterMessage("worker started").Len()
+		}
+		workers = append(workers, w)
+	}
+	p := startProcessOpts(t, workerman.ProcessOptions{Logger: zap.New(core)}, workers...)
+	got := onLoop(t, p, func() map[string]int { return seenInStart })
+	if got["first"] != 0 || got["second"] != 0 {
+		t.Errorf("\"worker started\" lines already logged while OnWorkerStart ran: %v", got)
+	}
+	started := logs.FilterMessage("worker started").All()
+	if len(started) != 2 {
+		t.Fatalf("%d \"worker started\" lines, want 2", len(started))
+	}
+	for i, e := range started {
+		var names []string
+		for _, f := range e.Context {
+			if f.Key == "worker" {
+				names = append(names, f.String)
+			}
+		}
+		if len(names) != 1 || names[0] != workers[i].Name {
+			t.Errorf("line %d names workers %v, want [%s] once", i, names, workers[i].Name)
+		}
+	}
+}
+
+// TestLoggerNamingTheWorker: with a logger that names the worker on every
+// line already (a daemon child's), the process's lines are valid JSON
+// objects with the worker key once.
+func TestLoggerNamingTheWorker(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "child.log")
+	log, out, err := logging.New(logging.Options{Format: "json", Path: path,
+		Fields: []zap.Field{zap.Int("pid", os.Getpid()), zap.String("worker", "named")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w := textWorker("named")
+	p := startProcessOpts(t, workerman.ProcessOptions{Logger: log}, w)
+	stopProcess(t, p)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for line := range bytes.Lines(data) {
+		dup, err := duplicateKey(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dup != "" {
+			t.Errorf("key %q twice in %s", dup, line)
+		}
+		if bytes.Contains(line, []byte(`"msg":"worker started"`)) {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d \"worker started\" lines in:\n%s", started, data)
+	}
+}
