@@ -83,7 +83,9 @@ func (r *Request) QueryString() string {
 	return r.headStr()[l.query.a:l.query.b]
 }
 
-// ProtocolVersion is the HTTP version of the request: "1.1" or "1.0".
+// ProtocolVersion is the HTTP version the request is handled as: "1.1" or
+// "1.0". A later HTTP/1.x is handled, and reported, as "1.1" (RFC 9110
+// §2.5).
 func (r *Request) ProtocolVersion() string {
 	l := r.indexLine()
 	p := l.proto.of(r.head)
@@ -92,6 +94,9 @@ func (r *Request) ProtocolVersion() string {
 		return "1.1"
 	case "HTTP/1.0":
 		return "1.0"
+	}
+	if len(p) == 8 && string(p[:7]) == "HTTP/1." && '2' <= p[7] && p[7] <= '9' {
+		return "1.1"
 	}
 	if len(p) > 5 && string(p[:5]) == "HTTP/" {
 		return r.headStr()[l.proto.a+5 : l.proto.b]

@@ -38,6 +38,7 @@ func TestRequestLine(t *testing.T) {
 		{"get / HTTP/1.1\n\n", "get", "/", "/", "", "1.1"},
 		{"\n\nDELETE /x HTTP/1.1\n\n", "DELETE", "/x", "/x", "", "1.1"},
 		{"GET /x HTTP/2.0\n\n", "GET", "/x", "/x", "", "2.0"},
+		{"GET /x HTTP/1.2\n\n", "GET", "/x", "/x", "", "1.1"}, // handled as 1.1
 		// Not HTTP at all: no panic, empty answers.
 		{"", "", "", "", "", ""},
 		{"GET\n\n", "GET", "", "", "", ""},

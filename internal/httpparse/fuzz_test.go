@@ -12,6 +12,7 @@ func FuzzParseHead(f *testing.F) {
 		}
 	}
 	f.Add([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"), uint16(0), uint8(0))
+	f.Add([]byte("HEAD /a HTTP/1.7\r\nHost: x\r\nConnection: close\r\n\r\n"), uint16(0), uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, maxBytes uint16, maxHeaders uint8) {
 		lim := Limits{MaxHeaderBytes: int(maxBytes), MaxHeaders: int(maxHeaders)}
 		var r Request
@@ -38,6 +39,10 @@ func FuzzParseHead(f *testing.F) {
 			}
 			if r.Minor == 1 && r.Host == nil {
 				t.Fatal("HTTP/1.1 without Host")
+			}
+			// Only 1.0 and 1.1 are handled; a later 1.x is handled as 1.1.
+			if r.Major != 1 || r.Minor > 1 || (r.Proto[7] > '1') != (r.Minor == 1 && string(r.Proto) != "HTTP/1.1") {
+				t.Fatalf("version %d.%d for %q", r.Major, r.Minor, r.Proto)
 			}
 			// The head parses the same on its own: nothing after it matters.
 			var r2 Request

@@ -43,8 +43,8 @@ type Header struct{ Name, Value []byte }
 // given to ParseHead. A Request may be reused: ParseHead resets every field
 // and appends to Headers[:0], so a warm Request parses without allocating.
 type Request struct {
-	Method, Target, Proto []byte // Proto is "HTTP/1.1" or "HTTP/1.0"
-	Major, Minor          int
+	Method, Target, Proto []byte // Proto as sent: "HTTP/1.1", "HTTP/1.0", "HTTP/1.2"...
+	Major, Minor          int    // the version handled: 1.0 or 1.1 (1.2 and later are 1.1)
 	Headers               []Header
 	Host                  []byte // the single Host value (nil when absent, HTTP/1.0 only)
 	ContentLength         int64  // -1 when absent
@@ -438,8 +438,14 @@ func parseRequestLine(line []byte, r *Request) *Error {
 		return errRequestLine
 	}
 	major, minor := int(proto[5]-'0'), int(proto[7]-'0')
-	if major != 1 || minor > 1 {
+	if major != 1 {
 		return errVersion
+	}
+	if minor > 1 {
+		// A later minor version of a major one we implement is handled as
+		// the highest minor we implement (RFC 9110 §2.5): HTTP/1.2 is
+		// read, kept alive and answered as HTTP/1.1.
+		minor = 1
 	}
 	switch {
 	case target[0] == '/': // origin-form

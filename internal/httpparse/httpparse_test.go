@@ -62,8 +62,20 @@ var headCases = []headCase{
 	{name: "no version", in: "GET /\r\nHost: a\r\n\r\n", status: 400},
 	{name: "trailing space after version", in: "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", status: 400},
 	{name: "lowercase version", in: "GET / http/1.1\r\nHost: a\r\n\r\n", status: 400},
-	{name: "HTTP/1.2", in: "GET / HTTP/1.2\r\nHost: a\r\n\r\n", status: 505},
+	{name: "HTTP/1.2 is handled as 1.1", in: "GET / HTTP/1.2\r\nHost: a\r\n\r\n", check: func(t *testing.T, r *Request) {
+		eq(t, "proto", r.Proto, "HTTP/1.2")
+		if r.Major != 1 || r.Minor != 1 || !r.KeepAlive {
+			t.Errorf("version %d.%d, keep-alive %v; want 1.1 rules", r.Major, r.Minor, r.KeepAlive)
+		}
+	}},
+	{name: "HTTP/1.9 is handled as 1.1", in: "POST / HTTP/1.9\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n", check: func(t *testing.T, r *Request) {
+		if r.Minor != 1 || !r.Chunked || !r.ExpectContinue {
+			t.Errorf("minor %d, chunked %v, expect %v; want 1.1 rules", r.Minor, r.Chunked, r.ExpectContinue)
+		}
+	}},
+	{name: "HTTP/1.2 without Host", in: "GET / HTTP/1.2\r\n\r\n", status: 400},
 	{name: "HTTP/2.0", in: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", status: 505},
+	{name: "HTTP/3.1", in: "GET / HTTP/3.1\r\nHost: a\r\n\r\n", status: 505},
 	{name: "HTTP/0.9", in: "GET / HTTP/0.9\r\n\r\n", status: 505},
 	{name: "HTTP/1.10", in: "GET / HTTP/1.10\r\nHost: a\r\n\r\n", status: 400},
 	{name: "CR in request line", in: "GET /\r HTTP/1.1\r\nHost: a\r\n\r\n", status: 400},
