@@ -50,18 +50,14 @@ type Conn struct {
 	ln           *Listener    // the listener that accepted it, nil for outbound
 	linger       *lingerState // set by Linger: how the coming close goes
 
-	sendTimeout time.Duration
-	// sendMark is the loop clock when the backlog last made progress (or
-	// began); it matters only while c is in Loop.backlogged.
-	sendMark int64
-
 	fd     int
 	gen    uint32
 	events uint32
 	status Status
 	flags  uint8
 	// backlogIdx is c's position in Loop.backlogged plus one, 0 when not
-	// there; it fills what would be padding.
+	// there. It fills what would be padding: the send timeout's state lives
+	// in Loop.backlogged, so an idle connection pays nothing for it.
 	backlogIdx int32
 }
 
@@ -122,20 +118,6 @@ func (c *Conn) SetMaxSendBuffer(n int) {
 		n = DefaultMaxSendBuffer
 	}
 	c.maxSend = n
-}
-
-// SendTimeout is how long c's queued output may make no progress before c
-// is destroyed (0: never).
-func (c *Conn) SendTimeout() time.Duration { return c.sendTimeout }
-
-// SetSendTimeout changes c's send timeout (0 or less: never). Accepted
-// connections start with their listener's; outbound ones with none.
-// Loop-only.
-func (c *Conn) SetSendTimeout(d time.Duration) {
-	c.sendTimeout = max(d, 0)
-	if c.sendTimeout > 0 && c.events&unix.EPOLLOUT != 0 && c.status != StatusConnecting {
-		c.watchBacklog()
-	}
 }
 
 // BytesRead and BytesWritten count the bytes moved through the socket.
@@ -912,7 +894,7 @@ func (c *Conn) flushOut() (drained, alive bool) {
 			n, err := unix.Sendfile(c.fd, seg.fd, &off, count)
 			if n > 0 {
 				c.bytesWritten += uint64(n)
-				c.sendMark = l.tick
+				c.progressed()
 				budget -= n
 				c.out.fileSent(int64(n))
 			}
@@ -959,7 +941,7 @@ func (c *Conn) flushOut() (drained, alive bool) {
 		l.iovecs = iov[:0]
 		if n > 0 {
 			c.bytesWritten += uint64(n)
-			c.sendMark = l.tick
+			c.progressed()
 			c.out.consume(n)
 		}
 		if err != nil {
@@ -1003,21 +985,34 @@ func (c *Conn) setWriteInterest(on bool) {
 // deadline.
 const sendCheckEvery = time.Second
 
-// watchBacklog starts timing c's backlog, which just began: from now on
-// every write that makes progress moves sendMark. Only backlogged
-// connections are kept in Loop.backlogged, so the once-a-second check costs
-// nothing for the idle ones however many there are, and a write costs one
-// store.
+// backlog is a connection whose output waits for EPOLLOUT, timed against
+// its listener's SendTimeout (outbound connections have none).
+type backlog struct {
+	c        *Conn
+	progress int64 // loop clock of the last write that took bytes, or of the start
+	timeout  int64
+}
+
+// watchBacklog starts timing c's backlog, which just began. Only
+// backlogged connections are in Loop.backlogged, so the once-a-second
+// check costs nothing for idle ones however many there are, and a write
+// that makes progress costs one store.
 func (c *Conn) watchBacklog() {
-	if c.sendTimeout <= 0 || c.backlogIdx != 0 {
+	if c.backlogIdx != 0 || c.ln == nil || c.ln.cfg.SendTimeout <= 0 {
 		return
 	}
 	l := c.loop
-	c.sendMark = l.tick
-	l.backlogged = append(l.backlogged, c)
+	l.backlogged = append(l.backlogged, backlog{c: c, progress: l.tick, timeout: int64(c.ln.cfg.SendTimeout)})
 	c.backlogIdx = int32(len(l.backlogged))
 	if l.sendTimer == 0 {
 		l.sendTimer = l.addTimer(sendCheckEvery, true, true, l.checkSendTimeouts)
+	}
+}
+
+// progressed records that the socket took some of c's backlog.
+func (c *Conn) progressed() {
+	if c.backlogIdx != 0 {
+		c.loop.backlogged[c.backlogIdx-1].progress = c.loop.tick
 	}
 }
 
@@ -1030,11 +1025,10 @@ func (c *Conn) unwatchBacklog() {
 	l := c.loop
 	last := len(l.backlogged) - 1
 	if i != last {
-		moved := l.backlogged[last]
-		l.backlogged[i] = moved
-		moved.backlogIdx = int32(i + 1)
+		l.backlogged[i] = l.backlogged[last]
+		l.backlogged[i].c.backlogIdx = int32(i + 1)
 	}
-	l.backlogged[last] = nil
+	l.backlogged[last] = backlog{}
 	l.backlogged = l.backlogged[:last]
 	c.backlogIdx = 0
 }
@@ -1047,19 +1041,17 @@ func (c *Conn) unwatchBacklog() {
 func (l *Loop) checkSendTimeouts() {
 	now := l.now()
 	for i := 0; i < len(l.backlogged); {
-		c := l.backlogged[i]
-		switch {
-		case c.sendTimeout <= 0:
-			c.unwatchBacklog() // moves another connection to i
-		case now-c.sendMark >= int64(c.sendTimeout):
-			l.stats.SendTimeouts++
-			l.log.Debug("send timed out; closing connection", zap.Uint64("conn", c.id),
-				zap.Stringer("remote", c.remote), zap.Int("queued", c.out.size),
-				zap.Duration("send_timeout", c.sendTimeout))
-			c.destroy() // unwatches c, moving another connection to i
-		default:
+		b := l.backlogged[i]
+		if now-b.progress < b.timeout {
 			i++
+			continue
 		}
+		c := b.c
+		l.stats.SendTimeouts++
+		l.log.Debug("send timed out; closing connection", zap.Uint64("conn", c.id),
+			zap.Stringer("remote", c.remote), zap.Int("queued", c.out.size),
+			zap.Duration("send_timeout", time.Duration(b.timeout)))
+		c.destroy() // unwatches c, moving another connection to i
 	}
 	if len(l.backlogged) == 0 && l.sendTimer != 0 {
 		l.DelTimer(l.sendTimer)

@@ -103,7 +103,6 @@ func (c *Conn) finishConnect() {
 	ev := uint32(readEvents)
 	if !c.out.empty() {
 		ev |= unix.EPOLLOUT
-		c.watchBacklog()
 	}
 	c.modEvents(ev)
 	if op, ok := c.codec.(codec.Opener); ok {

@@ -147,9 +147,6 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 	if c.maxSend <= 0 {
 		c.maxSend = ln.cfg.MaxSendBuffer
 	}
-	if c.sendTimeout == 0 {
-		c.sendTimeout = max(ln.cfg.SendTimeout, 0)
-	}
 	c.init(l, fd, remote, nil)
 	c.status = StatusEstablished
 	c.lastRead = l.tick
@@ -280,9 +277,6 @@ func (ln *Listener) Adopt(h Handover) (*Conn, error) {
 	}
 	if c.maxSend <= 0 {
 		c.maxSend = ln.cfg.MaxSendBuffer
-	}
-	if c.sendTimeout == 0 {
-		c.sendTimeout = max(ln.cfg.SendTimeout, 0)
 	}
 	c.init(l, h.FD, SockaddrToAddrPort(sa), nil)
 	c.status = StatusEstablished

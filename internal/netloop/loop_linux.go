@@ -81,7 +81,7 @@ type Loop struct {
 
 	// backlogged holds the connections with a send timeout whose output
 	// waits for EPOLLOUT; sendTimer checks them while there are any.
-	backlogged []*Conn
+	backlogged []backlog
 	sendTimer  TimerID
 
 	stats Stats
