@@ -16,8 +16,14 @@ type Options struct {
 	// MaxHeaders bounds the number of header fields (100; 431 above).
 	MaxHeaders int `toml:"max_headers"`
 	// HeaderTimeout is how long a client may take to send a request head
-	// once it started (10s): the slowloris defence. 0 takes the default.
+	// once it started (10s): the slowloris defence. It covers the head
+	// only; the body has BodyTimeout. 0 takes the default.
 	HeaderTimeout time.Duration `toml:"header_timeout"`
+	// BodyTimeout is the longest pause between two reads of a request
+	// body (60s), as nginx's client_body_timeout: a slow upload is served
+	// however long it takes, as long as it keeps coming. A body that
+	// stalls longer is answered 408. 0 takes the default.
+	BodyTimeout time.Duration `toml:"body_timeout"`
 	// KeepAliveTimeout closes a keep-alive connection idle that long
 	// between requests (60s). 0 takes the default.
 	KeepAliveTimeout time.Duration `toml:"keepalive_timeout"`
@@ -50,6 +56,7 @@ const (
 	DefaultMaxHeaderBytes   = 16 << 10
 	DefaultMaxHeaders       = 100
 	DefaultHeaderTimeout    = 10 * time.Second
+	DefaultBodyTimeout      = 60 * time.Second
 	DefaultKeepAliveTimeout = 60 * time.Second
 	DefaultMaxUploadFiles   = 1024
 )
@@ -94,7 +101,8 @@ func (o Options) WithDefaults() (Options, error) {
 		key string
 		v   *time.Duration
 		def time.Duration
-	}{{"header_timeout", &o.HeaderTimeout, DefaultHeaderTimeout}, {"keepalive_timeout", &o.KeepAliveTimeout, DefaultKeepAliveTimeout}} {
+	}{{"header_timeout", &o.HeaderTimeout, DefaultHeaderTimeout}, {"body_timeout", &o.BodyTimeout, DefaultBodyTimeout},
+		{"keepalive_timeout", &o.KeepAliveTimeout, DefaultKeepAliveTimeout}} {
 		switch {
 		case *d.v == 0:
 			*d.v = d.def

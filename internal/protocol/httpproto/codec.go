@@ -12,9 +12,9 @@ import (
 )
 
 // Connection states. A connection alternates between reading a request
-// (stIdle, then stBody for a chunked body) and answering it (stWaiting, then
-// stStreaming for chunked or event-stream responses); stDone means the
-// connection closes once its output is written.
+// (stIdle, then stBody for a body that did not come with its head) and
+// answering it (stWaiting, then stStreaming for chunked or event-stream
+// responses); stDone means the connection closes once its output is written.
 const (
 	stIdle uint8 = iota
 	stBody
@@ -50,8 +50,11 @@ type conn struct {
 	// into the fields below.
 	head      httpparse.Request
 	dec       httpparse.ChunkedDecoder
-	scanned   int       // bytes of a chunked request consumed so far
-	reading   bool      // bytes of a request have arrived
+	chunked   bool      // the body in stBody is chunked
+	complete  bool      // stBody: the whole body is in c.body
+	bodyLeft  int64     // stBody, Content-Length: bytes still to come
+	scanned   int       // stBody, chunked: raw bytes of the request consumed so far
+	reading   bool      // bytes of a request head have arrived
 	readStart time.Time // when the head started arriving
 	continued bool      // "100 Continue" sent for this request
 
@@ -60,8 +63,9 @@ type conn struct {
 	headReq   bool // a HEAD request: no body in the response
 	keepAlive bool
 	minor     int
-	raw       []byte // the request's head and body (copied from the loop)
-	body      []byte // a chunked request's decoded body
+	raw       []byte // the request's head, and its body when both came in one packet
+	body      []byte // the body read in stBody, de-chunked
+	large     bool   // body is a large buffer (bodybuf.go), given back once answered
 	trailer   []byte
 	req       http.Request
 	requests  int
@@ -75,8 +79,12 @@ var (
 	errNotStreaming = errors.New("http: a Chunk or ServerSentEvent needs a streaming response first")
 )
 
-// Input frames one request: its head, then a Content-Length body (the loop
-// waits for it) or a chunked body (decoded here as it arrives).
+// Input frames one request. A request whose head and body are both in buf
+// is one packet. Otherwise the head is a packet, and so is every piece of
+// body that arrives after it: Input copies the pieces into c.body, a buffer
+// sized once from Content-Length (or grown, for a chunked body), so that
+// the loop never accumulates the body in its own input buffer, which would
+// grow by repeated appends and then be copied once more by Decode.
 func (c *conn) Input(buf []byte) (int, error) {
 	switch c.state {
 	case stWaiting, stStreaming, stDone:
@@ -89,79 +97,121 @@ func (c *conn) Input(buf []byte) (int, error) {
 		}
 		return 0, nil
 	case stBody:
-		return c.inputChunked(buf)
+		if c.chunked {
+			return c.inputChunked(buf)
+		}
+		return c.inputLength(buf), nil
 	}
 	n, err := httpparse.ParseHead(buf, &c.head, c.p.limits)
 	if err != nil {
+		c.headReq = headMethod(buf)
 		return 0, c.refuse(err)
 	}
 	if n == 0 {
 		if len(buf) > 0 && !c.reading {
 			c.reading, c.readStart = true, coarseNow()
 		}
+		// Known before the head is complete, for a 408.
+		c.headReq = headMethod(buf)
 		return 0, nil
 	}
 	h := &c.head
+	c.headLen, c.headReq, c.minor = n, string(h.Method) == "HEAD", h.Minor
 	if string(h.Method) == "CONNECT" {
 		return 0, c.refuse(errConnect)
 	}
-	if !c.reading {
-		// The whole head came in one read. coarseNow is an atomic load of
-		// the protocol's clock, not a clock read; a body is then timed by
-		// the idle time between reads.
-		c.reading, c.readStart = true, coarseNow()
-	}
-	c.headLen, c.headReq, c.minor = n, string(h.Method) == "HEAD", h.Minor
+	// header_timeout is over: from here on a body is timed by the pauses
+	// between its reads (body_timeout).
+	c.reading = false
 	c.keepAlive = h.KeepAlive
 	c.continued = false
 	maxPkg := c.c.MaxPackageSize()
 	if h.Chunked {
-		c.state, c.scanned, c.body, c.trailer = stBody, n, c.body[:0], c.trailer[:0]
+		c.startBody(buf[:n], true)
+		c.scanned = n
 		c.dec.Reset()
 		c.dec.MaxTrailerBytes, c.dec.MaxTrailers = c.p.limits.MaxHeaderBytes, c.p.limits.MaxHeaders
 		if h.ExpectContinue {
 			c.sendContinue()
 		}
-		return c.inputChunked(buf)
-	}
-	total := n
-	if h.ContentLength > 0 {
-		if h.ContentLength > int64(maxPkg-n) {
-			return 0, c.refuse(errTooLarge)
+		m, err := c.inputChunked(buf[n:])
+		if err != nil {
+			return 0, err
 		}
-		total += int(h.ContentLength)
-		if total > len(buf) && h.ExpectContinue {
-			c.sendContinue()
-		}
+		return n + m, nil
 	}
-	return total, nil
+	if h.ContentLength <= 0 {
+		return n, nil
+	}
+	if h.ContentLength > int64(maxPkg-n) {
+		return 0, c.refuse(errTooLarge)
+	}
+	total := n + int(h.ContentLength)
+	if total <= len(buf) && h.ContentLength <= keptBufferCap {
+		return total, nil
+	}
+	if total > len(buf) && h.ExpectContinue {
+		c.sendContinue()
+	}
+	c.startBody(buf[:n], false)
+	c.bodyLeft = h.ContentLength
+	c.body = c.reserveBody(int(h.ContentLength))
+	return n + c.inputLength(buf[n:]), nil
 }
 
-// inputChunked decodes the chunked body that follows the head, keeping the
-// decoded bytes in c.body; the packet is the whole raw request.
+// startBody keeps the head of a request whose body is read piece by piece.
+func (c *conn) startBody(head []byte, chunked bool) {
+	c.raw = append(c.raw[:0], head...)
+	c.state, c.chunked, c.complete = stBody, chunked, false
+	c.body, c.trailer = c.body[:0], c.trailer[:0]
+}
+
+// inputLength takes the bytes of a Content-Length body that buf holds.
+func (c *conn) inputLength(buf []byte) int {
+	take := int(min(int64(len(buf)), c.bodyLeft))
+	c.body = append(c.body, buf[:take]...) // within the reserved capacity
+	c.bodyLeft -= int64(take)
+	c.complete = c.bodyLeft == 0
+	return take
+}
+
+// inputChunked decodes what buf holds of a chunked body into c.body. The
+// request, head and raw body, is bounded by max_package_size.
 func (c *conn) inputChunked(buf []byte) (int, error) {
 	// Nothing beyond max_package_size is looked at: a body that does not
 	// end within it is too large, whatever follows.
 	maxPkg := c.c.MaxPackageSize()
-	m, pieces, done, err := c.dec.Feed(buf[c.scanned:min(len(buf), maxPkg)])
+	m, pieces, done, err := c.dec.Feed(buf[:min(len(buf), max(maxPkg-c.scanned, 0))])
 	if err != nil {
 		return 0, c.refuse(err)
 	}
 	for _, p := range pieces {
-		c.body = append(c.body, p...)
+		c.appendBody(p, maxPkg)
 	}
 	c.scanned += m
 	if !done {
-		if len(buf) >= maxPkg {
+		// What Feed left is an incomplete size line or trailer: the loop
+		// keeps it and hands it back with the next read.
+		if c.scanned+len(buf)-m >= maxPkg {
 			return 0, c.refuse(errTooLarge)
 		}
-		return 0, nil
+		return m, nil
 	}
 	for _, t := range c.dec.Trailers {
 		c.trailer = append(append(append(append(c.trailer, t.Name...), ": "...), t.Value...), "\r\n"...)
 	}
-	c.state = stIdle
-	return c.scanned, nil
+	c.complete = true
+	return m, nil
+}
+
+// headMethod reports whether the request starting in buf is a HEAD, as far
+// as its first bytes tell: the error answer to a HEAD has no body, even when
+// the rest of the request is too malformed to parse.
+func headMethod(buf []byte) bool {
+	for len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+		buf = buf[2:] // empty lines before the request line are allowed
+	}
+	return len(buf) >= 5 && string(buf[:5]) == "HEAD "
 }
 
 func (c *conn) sendContinue() {
@@ -173,12 +223,16 @@ func (c *conn) sendContinue() {
 
 var continueResponse = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
-// Decode copies the request out of the loop's buffers, so that it stays
-// valid until its response is sent, and delivers it.
+// Decode delivers a complete request. A request that came in one packet is
+// copied out of the loop's buffers, so that it stays valid until its
+// response is sent; the packets of a body read piece by piece were already
+// copied by Input and deliver nothing until the last one.
 func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 	var head, body, trailer []byte
-	if c.state == stIdle && c.scanned > 0 { // a chunked request just completed
-		c.raw = append(c.raw[:0], pkt[:c.headLen]...)
+	if c.state == stBody {
+		if !c.complete {
+			return codec.Message{}, nil
+		}
 		head, body = c.raw, c.body
 		if len(c.trailer) > 0 {
 			trailer = c.trailer
@@ -211,13 +265,11 @@ func (c *conn) finish(status int, bodyBytes int64, keep bool) {
 		c.p.log.Log(&c.req, status, bodyBytes, c.started)
 	}
 	if cap(c.raw) > keptBufferCap {
-		// The request stays valid until the next one resets it; only the
-		// memory of a large one is not kept for the next.
+		// The memory of a large request is not kept for the next: an idle
+		// keep-alive connection holds only small buffers.
 		c.raw = nil
 	}
-	if cap(c.body) > keptBufferCap {
-		c.body = nil
-	}
+	c.releaseBody()
 	if !keep {
 		c.state = stDone
 		c.c.Close()
@@ -250,18 +302,24 @@ func (c *conn) Resume(state []byte) error {
 	return nil
 }
 
-// Expired closes connections that take too long to send a request (408) or
-// that stay idle between requests longer than keepalive_timeout. A request
-// being answered never expires here: the application owns that time.
+// Expired closes connections that take too long to send a request head
+// (header_timeout, counted from its first byte), that pause within a body
+// longer than body_timeout (both answered 408), or that stay idle between
+// requests longer than keepalive_timeout. A request being answered never
+// expires here: the application owns that time.
 func (c *conn) Expired(now time.Time, idle time.Duration) bool {
 	o := &c.p.opts
 	switch {
 	case c.state == stWaiting || c.state == stStreaming || c.state == stDone:
 		return false
+	case c.state == stBody:
+		if idle < o.BodyTimeout {
+			return false
+		}
+		c.timeout()
+		return true
 	case c.reading && (now.Sub(c.readStart) >= o.HeaderTimeout || idle >= o.HeaderTimeout):
-		c.state = stDone
-		c.c.Linger()
-		c.c.WriteRaw(errorResponse(408, "request timeout"))
+		c.timeout()
 		return true
 	case c.requests == 0:
 		// A connection that never sent a request gets the header timeout,
@@ -272,8 +330,24 @@ func (c *conn) Expired(now time.Time, idle time.Duration) bool {
 	}
 }
 
-// Close releases what the request in flight holds (its uploaded files).
-func (c *conn) Close() { c.req.Release() }
+// timeout answers a request that did not arrive in time.
+func (c *conn) timeout() {
+	c.state = stDone
+	c.releaseBody()
+	c.c.Linger()
+	c.c.WriteRaw(errorResponse(408, "request timeout", c.headReq))
+}
+
+// Close releases what the request in flight holds (its uploaded files, a
+// large body buffer).
+func (c *conn) Close() {
+	c.req.Release()
+	if c.state == stWaiting || c.state == stStreaming {
+		c.dropBody() // the handler may still be reading it
+		return
+	}
+	c.releaseBody()
+}
 
 var (
 	errConnect  = &httpparse.Error{Status: 405, Reason: "CONNECT is not supported"}
@@ -289,13 +363,16 @@ func (c *conn) refuse(err error) error {
 		status, reason = he.Status, he.Reason
 	}
 	c.state = stDone
+	c.releaseBody()
 	c.c.Linger()
-	c.c.WriteRaw(errorResponse(status, reason))
+	c.c.WriteRaw(errorResponse(status, reason, c.headReq))
 	return err
 }
 
-// errorResponse is the whole answer to a refused request.
-func errorResponse(status int, reason string) []byte {
+// errorResponse is the whole answer to a refused request. The answer to a
+// HEAD has the fields a GET would get, Content-Length included, but no
+// content (RFC 9110 §9.3.2).
+func errorResponse(status int, reason string, head bool) []byte {
 	text := strconv.Itoa(status) + " " + http.StatusText(status) + ": " + reason + "\n"
 	b := http.AppendStatusLine(nil, 1, 1, status, "")
 	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"...)
@@ -306,6 +383,9 @@ func errorResponse(status int, reason string) []byte {
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(text)), 10)
 	b = append(b, "\r\n\r\n"...)
+	if head {
+		return b
+	}
 	return append(b, text...)
 }
 

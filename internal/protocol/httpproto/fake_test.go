@@ -32,24 +32,45 @@ func (f *fakeConn) LocalAddr() netip.AddrPort  { return netip.MustParseAddrPort(
 
 var _ codec.Conn = (*fakeConn)(nil)
 
-// drive frames every request in input as the loop would (without the
-// pending-length shortcut), answering each with answer; it stops at the
-// first error or when the codec waits.
+// drive frames every request in input as the loop would, answering each
+// with answer; it stops at the first error or when the codec waits.
 func drive(c *conn, input []byte, answer func(m codec.Message) []byte) (out []byte, err error) {
-	for len(input) > 0 {
-		n, err := c.Input(input)
-		if err != nil || n == 0 || n > len(input) {
-			return out, err
-		}
-		m, err := c.Decode(input[:n])
-		if err != nil {
-			return out, err
-		}
-		input = input[n:]
-		if m.Kind != codec.KindNone {
-			out, err = c.Encode(out, answer(m))
+	return driveParts(c, [][]byte{input}, answer)
+}
+
+// driveParts hands the codec input arriving in parts, as the loop does: the
+// bytes of each part are appended to those the codec left unconsumed, and
+// packets are framed until it waits for more. It returns the answers and
+// the first error.
+func driveParts(c *conn, parts [][]byte, answer func(m codec.Message) []byte) (out []byte, err error) {
+	var in []byte
+	pending := 0 // a packet announced longer than the input so far
+	for _, part := range parts {
+		in = append(in, part...)
+		for len(in) > 0 {
+			n := pending
+			if n == 0 {
+				if n, err = c.Input(in); err != nil {
+					return out, err
+				}
+				if n == 0 {
+					break
+				}
+			}
+			if n > len(in) {
+				pending = n
+				break
+			}
+			pending = 0
+			m, err := c.Decode(in[:n])
 			if err != nil {
 				return out, err
+			}
+			in = in[n:]
+			if m.Kind != codec.KindNone {
+				if out, err = c.Encode(out, answer(m)); err != nil {
+					return out, err
+				}
 			}
 		}
 	}
