@@ -311,6 +311,7 @@ type procDoc struct {
 	TotalRequest uint64  `json:"total_request"`
 	Exceptions   uint64  `json:"exceptions"`
 	Rejected     uint64  `json:"rejected"`
+	SendTimeouts uint64  `json:"send_timeouts"`
 	QPS          float64 `json:"qps"`
 	Status       string  `json:"status"`
 	BusyForS     float64 `json:"busy_for_s"`

@@ -1,6 +1,9 @@
 package test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -101,4 +104,89 @@ func intsString(v []int) string {
 		s += itoa(n)
 	}
 	return s
+}
+
+// memory_limit becomes the Go runtime's soft memory limit in that worker's
+// processes, and only there.
+func TestMemoryLimit(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, crashBin)
+	d.writeConfig(
+		worker("limited", "text://127.0.0.1:0", "introspect", 1, "memory_limit = 67108864"),
+		worker("free", "text://127.0.0.1:0", "introspect", 1),
+	)
+	d.start()
+	d.waitReady("limited", 1)
+	st := d.waitReady("free", 1)
+	for name, want := range map[string]string{"limited": "67108864", "free": "9223372036854775807"} {
+		c := dial(t, st.addr(name))
+		if _, err := c.Write([]byte("memlimit\n")); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := c.r.ReadString('\n'); err != nil || line != want+"\n" {
+			t.Errorf("%s: memory limit %q, %v; want %s", name, line, err, want)
+		}
+	}
+}
+
+// A child out of descriptors (EMFILE) keeps the connections it has, leaves
+// the rest waiting in the backlog, still shows its memory in status (it
+// read /proc at each status and showed 0 bytes), and serves the waiting
+// ones once descriptors are free again.
+func TestOutOfDescriptors(t *testing.T) {
+	t.Parallel()
+	prlimit := needTool(t, "prlimit")
+	d := newDaemon(t, stockBin)
+	// Every process of this daemon, the CLI included, gets at most 64
+	// descriptors: the child cannot lift its soft limit past that.
+	wrapper := filepath.Join(d.dir, "limited")
+	writeFile(t, wrapper, fmt.Sprintf("#!/bin/sh\nexec %s --nofile=64:64 %s \"$@\"\n", prlimit, stockBin))
+	if err := os.Chmod(wrapper, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.bin = wrapper
+	d.writeConfig(worker("echo", "text://127.0.0.1:0", "echo", 1))
+	d.start()
+	st := d.waitReady("echo", 1)
+	addr := st.addr("echo")
+	const opened = 80 // more than the child can hold
+	conns := make([]*client, opened)
+	for i := range conns {
+		conns[i] = dial(t, addr)
+		if _, err := conns[i].Write([]byte(fmt.Sprintf("conn %d\n", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var served []int
+	var waiting []int
+	// One deadline for all: a connection not answered by then waits.
+	answeredBy := time.Now().Add(slow(time.Second))
+	for i, c := range conns {
+		_ = c.SetReadDeadline(answeredBy)
+		line, err := c.r.ReadString('\n')
+		if err == nil && line == fmt.Sprintf("conn %d\n", i) {
+			served = append(served, i)
+			continue
+		}
+		waiting = append(waiting, i)
+	}
+	if len(served) == 0 || len(waiting) == 0 {
+		t.Fatalf("%d connections served, %d waiting; want the child to run out of descriptors", len(served), len(waiting))
+	}
+	s := d.mustStatus()
+	p := s.procs("echo")
+	if len(p) != 1 || p[0].MemoryBytes == 0 || p[0].Connections != len(served) || p[0].Status != "idle" {
+		t.Errorf("status of a child out of descriptors: %+v; want its memory, %d connections, idle", p, len(served))
+	}
+	// Free some descriptors: the waiting connections are accepted and
+	// answered.
+	for _, i := range served[:len(waiting)/2+1] {
+		conns[i].Close()
+	}
+	i := waiting[0]
+	_ = conns[i].SetReadDeadline(time.Now().Add(slow(10 * time.Second)))
+	if line, err := conns[i].r.ReadString('\n'); err != nil || line != fmt.Sprintf("conn %d\n", i) {
+		t.Fatalf("a connection that waited for a descriptor: %q, %v", line, err)
+	}
+	t.Logf("%d served at once, %d waited for a descriptor", len(served), len(waiting))
 }

@@ -180,6 +180,10 @@ func TestSendTimeout(t *testing.T) {
 		return fp[0].Connections == open && ep[0].Connections == 0,
 			fmt.Sprintf("files: %d connections (the steady reader's open: %d), echo: %d", fp[0].Connections, open, ep[0].Connections)
 	})
+	s := d.mustStatus()
+	if got := s.procs("files")[0].SendTimeouts + s.procs("echo")[0].SendTimeouts; got < stalled+flooders {
+		t.Errorf("status counts %d send timeouts, want at least %d", got, stalled+flooders)
+	}
 	t.Logf("stalled connections closed within %s of their requests being read", took)
 
 	select {

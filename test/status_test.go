@@ -276,9 +276,10 @@ func TestStatusShowsBusyChild(t *testing.T) {
 		b := s.procs("busy")
 		return len(b) == 1 && b[0].TotalRequest >= 5 && b[0].Connections == 1, fmt.Sprintf("%+v", b)
 	})
-	const spin = 4000 * time.Millisecond
+	spin := slow(4000 * time.Millisecond)
+	busyLine := fmt.Sprintf("busy %d\n", spin.Milliseconds())
 	begin := time.Now()
-	if _, err := c.Write([]byte("busy 4000\n")); err != nil {
+	if _, err := c.Write([]byte(busyLine)); err != nil {
 		t.Fatal(err)
 	}
 	// The loop picks the request up at once; from 400 ms on it owes
@@ -286,7 +287,8 @@ func TestStatusShowsBusyChild(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	var slowest time.Duration
 	var busyFor []float64
-	for time.Since(begin) < spin-slow(1500*time.Millisecond) {
+	// Stop asking while a command started now surely ends inside the spin.
+	for time.Since(begin) < spin-slow(1200*time.Millisecond)-300*time.Millisecond {
 		r := d.run("status", "--json")
 		slowest = max(slowest, r.took)
 		if r.code != 0 {
@@ -330,7 +332,7 @@ func TestStatusShowsBusyChild(t *testing.T) {
 	}
 	t.Logf("slowest control command while busy: %s; busy_for_s %v", slowest.Round(time.Millisecond), busyFor)
 	// The spin ends; the request is answered and the child is idle again.
-	if line, err := c.r.ReadString('\n'); err != nil || line != "busy 4000\n" {
+	if line, err := c.r.ReadString('\n'); err != nil || line != busyLine {
 		t.Fatalf("answer after the spin: %q, %v", line, err)
 	}
 	d.waitReady("busy", 1)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,4 +111,54 @@ func TestWorkerRunsAsNobody(t *testing.T) {
 	d.waitReplaced("low", 2, old, st.Master.PID)
 	st = d.waitReplaced("rooted", 1, old, st.Master.PID)
 	check(st, "reload")
+}
+
+// A worker running as nobody writes its access log in a directory only
+// root may write to: the master opens the file and hands it over, at start
+// and on `reopen` after a rotation. The child used to open it itself, after
+// the switch, and failed to start although `check` said ok.
+func TestAccessLogOfNobody(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: to switch users")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	dir := tempDir(t) // root's, 0755
+	logPath := filepath.Join(dir, "access.log")
+	d := newDaemon(t, stockBin)
+	d.writeConfig(respondWorker("web", 2, `user = "nobody"`, "[worker.http]", "access_log = "+strconv.Quote(logPath)))
+	d.mustRun(0, "check")
+	d.start()
+	st := d.waitReady("web", 2)
+	for _, p := range st.procs("web") {
+		if uid, _, err := procIDs(p.PID); err != nil || uid == 0 {
+			t.Fatalf("child %d runs as uid %d (%v), want nobody", p.PID, uid, err)
+		}
+	}
+	url := "http://" + st.addr("web")
+	waitLogged := func(path, marker string) {
+		t.Helper()
+		waitFor(t, slow(5*time.Second), marker+" in "+filepath.Base(path), func() (bool, string) {
+			b, _ := os.ReadFile(path)
+			return strings.Contains(string(b), marker), fmt.Sprintf("%q", b)
+		})
+	}
+	curl(t, "-o", os.DevNull, url+"/before-rotation")
+	waitLogged(logPath, "GET /before-rotation ")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	d.mustRun(0, "reopen")
+	curl(t, "-o", os.DevNull, url+"/after-rotation")
+	waitLogged(logPath, "GET /after-rotation ")
+	if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "before-rotation") {
+		t.Errorf("the new access log holds a line from before the rotation: %q", b)
+	}
+	// And after a reload the new children get the current file.
+	d.mustRun(0, "reload")
+	st = d.waitReplaced("web", 2, st.pids(), st.Master.PID)
+	curl(t, "-o", os.DevNull, "http://"+st.addr("web")+"/after-reload")
+	waitLogged(logPath, "GET /after-reload ")
 }

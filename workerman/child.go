@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -87,6 +89,11 @@ type childRuntime struct {
 	// The counters the loop gave last, shown while it is busy, and since
 	// when the oldest request it has not answered waits (UnixNano, 0 when
 	// none waits).
+	// The files the master opened for the worker, by path, until the
+	// protocol takes them (at start and after each reopen).
+	filesMu sync.Mutex
+	files   map[string]*os.File
+
 	snapMu          sync.Mutex
 	snap            ipc.ProcessStatus
 	unansweredSince atomic.Int64
@@ -118,6 +125,9 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logger: %w", err)
 	}
+	if wc.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(wc.MemoryLimit))
+	}
 	w, err := workerFromConfig(wc)
 	if err != nil {
 		return nil, err
@@ -128,7 +138,8 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 		return nil, err
 	}
 	w.Handler = h
-	r := &childRuntime{s: s, w: w, log: log, out: out, graceful: cfg.GracefulTimeout.Duration}
+	r := &childRuntime{s: s, w: w, log: log, out: out, graceful: cfg.GracefulTimeout.Duration, files: s.Files}
+	w.openFile = r.takeFile
 	p, err := NewProcess(ProcessOptions{
 		Logger:    log,
 		Listeners: map[*Worker]*os.File{w: s.Listener},
@@ -265,15 +276,38 @@ func (r *childRuntime) Reload() {
 	})
 }
 
-func (r *childRuntime) Reopen(f *os.File) {
+func (r *childRuntime) Reopen(log *os.File, files map[string]*os.File) {
+	r.filesMu.Lock()
+	for path, f := range r.files { // not taken since the last reopen
+		f.Close()
+		delete(r.files, path)
+	}
+	maps.Copy(r.files, files)
+	r.filesMu.Unlock()
 	if err := r.w.reopenProtocol(); err != nil {
 		r.log.Error("cannot reopen the protocol's log", zap.Error(err))
 	}
-	if r.out != nil {
-		r.out.Swap(f)
+	if log == nil {
 		return
 	}
-	f.Close()
+	if r.out != nil {
+		r.out.Swap(log)
+		return
+	}
+	log.Close()
+}
+
+// takeFile hands the protocol the descriptor the master opened for path,
+// once; a path the master did not open is opened here.
+func (r *childRuntime) takeFile(path string) (*os.File, error) {
+	r.filesMu.Lock()
+	f, ok := r.files[path]
+	delete(r.files, path)
+	r.filesMu.Unlock()
+	if ok {
+		return f, nil
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, logging.FileMode)
 }
 
 func (r *childRuntime) Status() ipc.ProcessStatus {
@@ -284,7 +318,7 @@ func (r *childRuntime) Status() ipc.ProcessStatus {
 		s := r.p.loop.Stats()
 		st := ipc.ProcessStatus{PID: os.Getpid(), Worker: r.w.Name, ID: r.w.id,
 			Connections: s.Connections, SendFail: s.SendFail, Timers: s.Timers,
-			TotalRequest: s.TotalRequest, Exceptions: s.Exceptions, Rejected: s.Rejected}
+			TotalRequest: s.TotalRequest, Exceptions: s.Exceptions, Rejected: s.Rejected, SendTimeouts: s.SendTimeouts}
 		r.unansweredSince.Store(0)
 		r.snapMu.Lock()
 		r.snap = st

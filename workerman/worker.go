@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/workermand/workermand/codec"
@@ -108,6 +109,9 @@ type Worker struct {
 	listener *netloop.Listener
 	bound    netip.AddrPort
 	conns    map[uint64]*Connection
+	// openFile opens the files the protocol writes (the access log); in a
+	// child it takes the descriptors the master opened. nil: os.OpenFile.
+	openFile func(path string) (*os.File, error)
 }
 
 // NewWorker returns a worker listening on addr with Workerman's defaults.
@@ -180,7 +184,7 @@ func (w *Worker) validate() error {
 		return fmt.Errorf("worker %q: timeouts must not be negative", w.Name)
 	}
 	if a.Scheme == "http" {
-		hp, err := httpproto.New(w.HTTP)
+		hp, err := httpproto.New(w.HTTP, w.openFile)
 		if err != nil {
 			return fmt.Errorf("worker %q: %w", w.Name, err)
 		}

@@ -29,6 +29,9 @@ type Session struct {
 	// file, or nil when logs go to stderr. The child owns both.
 	Listener *os.File
 	LogFile  *os.File
+	// Files are the files the master opened for the worker (its access
+	// log), by path as the config names them. The child owns them.
+	Files map[string]*os.File
 }
 
 // Start opens the channel on ipc.ChildFD, says hello and waits for the
@@ -62,10 +65,28 @@ func Start() (*Session, error) {
 		return nil, fmt.Errorf("child: expected a setup with a listening socket, got %q with %d descriptors", m.Type, len(files))
 	}
 	s := &Session{ch: ch, Setup: m.Setup, Listener: files[0]}
-	if m.Setup.HasLogFile && len(files) > 1 {
-		s.LogFile = files[1]
+	files = files[1:]
+	if m.Setup.HasLogFile && len(files) > 0 {
+		s.LogFile, files = files[0], files[1:]
 	}
+	s.Files = namedFiles(m.Setup.Files, files)
 	return s, nil
+}
+
+// namedFiles pairs the last len(names) of files with names and closes any
+// file left without one.
+func namedFiles(names []string, files []*os.File) map[string]*os.File {
+	if len(files) < len(names) {
+		names = names[:len(files)]
+	}
+	named := map[string]*os.File{}
+	for i, f := range files[len(files)-len(names):] {
+		named[names[i]] = f
+	}
+	for _, f := range files[:len(files)-len(names)] {
+		f.Close()
+	}
+	return named
 }
 
 // Ready tells the master the child serves.
@@ -110,7 +131,9 @@ type Controller interface {
 	// the files.
 	Adopt(hs []ipc.Handover, files []*os.File)
 	Reload()
-	Reopen(log *os.File)
+	// Reopen switches to a new main log file (nil: unchanged) and to the
+	// worker's files reopened by the master, by path.
+	Reopen(log *os.File, files map[string]*os.File)
 	Status() ipc.ProcessStatus
 	Connections() []ipc.ConnectionRow
 }
@@ -136,10 +159,14 @@ func (s *Session) Serve(c Controller) {
 		case ipc.TypeReload:
 			c.Reload()
 		case ipc.TypeReopen:
-			if len(files) > 0 {
-				c.Reopen(files[0])
-				files = files[1:]
+			// A descriptor before the named ones is the main log (a
+			// master of the version before named files sends only that).
+			var log *os.File
+			if len(files) > len(m.Files) {
+				log, files = files[0], files[1:]
 			}
+			c.Reopen(log, namedFiles(m.Files, files))
+			files = nil
 			if m.ID != 0 { // the master waits until every child switched
 				_ = s.ch.Send(&ipc.Message{Type: ipc.TypeReopen, ID: m.ID})
 			}

@@ -118,6 +118,10 @@ type Worker struct {
 	MaxRequests int
 	// Backlog is the listen backlog (default 102400).
 	Backlog int
+	// MemoryLimit is each process's soft memory limit for the Go runtime
+	// (GOMEMLIMIT) in bytes: near it the garbage collector works harder
+	// instead of letting the heap grow to twice the live data (0 = none).
+	MemoryLimit int
 	// IdleTimeout closes connections silent for that long (0 = never).
 	IdleTimeout Duration
 	// SendTimeout closes connections whose queued output made no progress
@@ -220,4 +224,19 @@ func absPath(path string) string {
 		return abs
 	}
 	return path
+}
+
+// WrittenFiles are the files the worker's processes write besides the main
+// log: the http:// access log. The master opens them and hands the
+// descriptors over, at start and on `reopen`, because a worker with `user`
+// runs unprivileged and could not open a log in a root-owned directory
+// ("-", stderr, is not a file).
+func (w *Worker) WrittenFiles() []string {
+	if w.Addr.Scheme != "http" {
+		return nil
+	}
+	if p, ok := w.HTTP.raw["access_log"].(string); ok && p != "" && p != "-" {
+		return []string{p}
+	}
+	return nil
 }

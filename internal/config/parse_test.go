@@ -137,6 +137,8 @@ func TestRules(t *testing.T) {
 		{"count", w0 + "count = -3\n", "worker[0].count", 4, "must be at least 1"},
 		{"negative size", w0 + "max_package_size = -1\n", "worker[0].max_package_size", 4, "at least 1"},
 		{"negative connections", w0 + "max_connections = -1\n", "worker[0].max_connections", 4, "must not be negative"},
+		{"negative memory_limit", w0 + "memory_limit = -1\n", "worker[0].memory_limit", 4, "must not be negative"},
+		{"memory_limit with a unit", w0 + "memory_limit = \"512MiB\"\n", "worker[0].memory_limit", 4, "must be an integer"},
 		{"negative timeout", w0 + "idle_timeout = \"-5s\"\n", "worker[0].idle_timeout", 4, "must not be negative"},
 		{"negative send_timeout", w0 + "send_timeout = \"-1s\"\n", "worker[0].send_timeout", 4, "must not be negative"},
 		{"send_timeout as number", w0 + "send_timeout = 60\n", "worker[0].send_timeout", 4, "with a unit"},

@@ -26,7 +26,7 @@ var (
 	workerKeys = []string{
 		"name", "listen", "transport", "count", "user", "group", "reuse_port",
 		"reloadable", "handler", "max_package_size", "max_send_buffer_size",
-		"max_connections", "max_requests", "idle_timeout", "send_timeout", "backlog",
+		"max_connections", "max_requests", "idle_timeout", "send_timeout", "backlog", "memory_limit",
 		"proxy_protocol", "options", "http", "websocket",
 	}
 	logLevels  = []string{"debug", "info", "warn", "error"}
@@ -433,6 +433,7 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 	t.integer("max_connections", &w.MaxConnections, 0, " (0 means no limit)")
 	t.integer("max_requests", &w.MaxRequests, 0, " (0 means never restart)")
 	t.integer("backlog", &w.Backlog, 1, " (leave it out for the default, 102400)")
+	t.integer("memory_limit", &w.MemoryLimit, 0, " (bytes; 0 means no limit)")
 	t.duration("idle_timeout", &w.IdleTimeout)
 	t.duration("send_timeout", &w.SendTimeout)
 	ck.proxyProtocol(w, t)

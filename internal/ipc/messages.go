@@ -15,8 +15,8 @@ const (
 	TypeRetire = "retire"
 	// Master → child: stop (see Mode; TimeoutMS bounds it); reload for a
 	// worker that is not reloadable (runs OnWorkerReload only); reopen: use
-	// the attached log file from now on (answered, when the request has an
-	// ID, once switched).
+	// the attached log file and worker files (Message.Files) from now on
+	// (answered, when the request has an ID, once switched).
 	TypeStop   = "stop"
 	TypeReload = "reload"
 	TypeReopen = "reopen"
@@ -53,11 +53,15 @@ type Message struct {
 	Mode  string `json:"mode,omitempty"`
 	// HandOver (with TypeStop): move idle connections whose protocol allows
 	// it to the replacement instead of closing them (a reload).
-	HandOver    bool            `json:"hand_over,omitempty"`
-	Worker      string          `json:"worker,omitempty"`
-	Handovers   []Handover      `json:"handovers,omitempty"`
-	TimeoutMS   int64           `json:"timeout_ms,omitempty"`
-	Status      *ProcessStatus  `json:"status,omitempty"`
+	HandOver  bool           `json:"hand_over,omitempty"`
+	Worker    string         `json:"worker,omitempty"`
+	Handovers []Handover     `json:"handovers,omitempty"`
+	TimeoutMS int64          `json:"timeout_ms,omitempty"`
+	Status    *ProcessStatus `json:"status,omitempty"`
+	// Files (with TypeReopen) names the last len(Files) descriptors
+	// attached: the worker's files, reopened by the master. A descriptor
+	// before them is the new main log file.
+	Files       []string        `json:"files,omitempty"`
 	Connections []ConnectionRow `json:"connections,omitempty"`
 }
 
@@ -81,8 +85,11 @@ type Setup struct {
 	ConfigPath string `json:"config_path"`
 	Config     []byte `json:"config"`
 	HasLogFile bool   `json:"has_log_file"`
-	LogLevel   string `json:"log_level"`
-	LogFormat  string `json:"log_format"`
+	// Files names the files the master opened for the worker (its access
+	// log), attached after the listener and the log file, in this order.
+	Files     []string `json:"files,omitempty"`
+	LogLevel  string   `json:"log_level"`
+	LogFormat string   `json:"log_format"`
 }
 
 // ProcessStatus is a child's line in `status`.
@@ -98,6 +105,7 @@ type ProcessStatus struct {
 	TotalRequest uint64 `json:"total_request"`
 	Exceptions   uint64 `json:"exceptions"`
 	Rejected     uint64 `json:"rejected"`
+	SendTimeouts uint64 `json:"send_timeouts"`
 	// Busy: the loop did not answer in time, and the counters are the last
 	// ones it gave, BusyMS milliseconds or more ago (MemoryBytes is fresh).
 	Busy   bool  `json:"busy,omitempty"`

@@ -72,8 +72,9 @@ type ProcessStatus struct {
 	SendFail     uint64  `json:"send_fail"`
 	Timers       int     `json:"timers"`
 	TotalRequest uint64  `json:"total_request"`
-	Exceptions   uint64  `json:"exceptions"` // panics recovered from callbacks
-	Rejected     uint64  `json:"rejected"`   // connections over max_connections
+	Exceptions   uint64  `json:"exceptions"`    // panics recovered from callbacks
+	Rejected     uint64  `json:"rejected"`      // connections over max_connections
+	SendTimeouts uint64  `json:"send_timeouts"` // closed by send_timeout
 	QPS          float64 `json:"qps"`
 	Status       string  `json:"status"` // idle, busy
 	// BusyForS: a busy process's loop has not answered for that long; its
@@ -256,7 +257,7 @@ func (m *Master) status(done func(*StatusReport)) {
 				s, err := p.askStatus(statusTimeout)
 				row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
 				row.Timers, row.TotalRequest = s.Timers, s.TotalRequest
-				row.Exceptions, row.Rejected = s.Exceptions, s.Rejected
+				row.Exceptions, row.Rejected, row.SendTimeouts = s.Exceptions, s.Rejected, s.SendTimeouts
 				if s.Busy {
 					row.Status, row.BusyForS = "busy", float64(s.BusyMS)/1000
 				}

@@ -681,27 +681,59 @@ func (m *Master) reopen(done func(error)) {
 		m.log.Info("logs reopened")
 		done(err)
 	}
-	lf := m.opts.LogFile()
-	if lf == nil || len(m.procs) == 0 {
+	if len(m.procs) == 0 {
 		finished(nil)
 		return
 	}
 	// A duplicate, so that a reopen right after this one cannot close the
 	// file under the sends.
-	fd, err := unix.FcntlInt(lf.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		finished(err)
-		return
+	logFD := -1
+	if lf := m.opts.LogFile(); lf != nil {
+		fd, err := unix.FcntlInt(lf.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			finished(err)
+			return
+		}
+		logFD = fd
 	}
 	procs := slices.Clone(m.procs)
 	go func() {
-		defer unix.Close(fd)
+		if logFD >= 0 {
+			defer unix.Close(logFD)
+		}
+		// Each child also gets its worker's own files (the access log)
+		// reopened here: it may not be allowed to open them itself.
+		var failed error
+		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, p := range procs {
-			wg.Go(func() { _, _ = p.request(&ipc.Message{Type: ipc.TypeReopen}, statusTimeout, fd) })
+			wg.Go(func() {
+				var fds []int
+				if logFD >= 0 {
+					fds = append(fds, logFD)
+				}
+				written, err := openWrittenFiles(p.worker)
+				if err != nil {
+					mu.Lock()
+					failed = errors.Join(failed, err)
+					mu.Unlock()
+				}
+				defer closeFiles(written)
+				msg := &ipc.Message{Type: ipc.TypeReopen}
+				for _, f := range written {
+					msg.Files = append(msg.Files, f.Name())
+					fds = append(fds, int(f.Fd()))
+				}
+				if len(fds) > 0 {
+					_, _ = p.request(msg, statusTimeout, fds...)
+				}
+			})
 		}
 		wg.Wait()
-		finished(nil)
+		if failed != nil {
+			m.log.Error("cannot reopen a worker's files", zap.Error(failed))
+		}
+		finished(failed)
 	}()
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/workermand/workermand/internal/child"
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
+	"github.com/workermand/workermand/internal/logging"
 )
 
 type childState uint8
@@ -278,7 +279,18 @@ func (m *Master) converse(p *proc, fd int) {
 		setup.HasLogFile = true
 		fds = append(fds, int(lf.Fd()))
 	}
-	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeSetup, Version: ipc.Version, Setup: setup}, fds...); err != nil {
+	written, err := openWrittenFiles(p.worker)
+	if err != nil {
+		report(childEvent{p: p, err: err})
+		return
+	}
+	for _, f := range written {
+		setup.Files = append(setup.Files, f.Name())
+		fds = append(fds, int(f.Fd()))
+	}
+	err = p.ch.Send(&ipc.Message{Type: ipc.TypeSetup, Version: ipc.Version, Setup: setup}, fds...)
+	closeFiles(written)
+	if err != nil {
 		report(childEvent{p: p, err: fmt.Errorf("handshake: %w", err)})
 		return
 	}
@@ -338,6 +350,23 @@ func (m *Master) route(p *proc, report func(childEvent)) {
 			p.deliverReply(msg)
 		}
 	}
+}
+
+// openWrittenFiles opens the files a worker writes besides the main log
+// (its access log) for appending, as the master: the child may run as an
+// unprivileged user that could not open them itself. The caller closes
+// them once sent.
+func openWrittenFiles(w *config.Worker) ([]*os.File, error) {
+	var files []*os.File
+	for _, path := range w.WrittenFiles() {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, logging.FileMode)
+		if err != nil {
+			closeFiles(files)
+			return nil, fmt.Errorf("worker %q: %w", w.Name, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }
 
 func closeFiles(files []*os.File) {

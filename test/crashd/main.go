@@ -15,12 +15,15 @@
 //     (mode = "exit"). With file set it fails only while that file exists,
 //     so a test can start it healthy and make its slot crash-loop later.
 //     Echoes when it runs.
+//   - "introspect" answers "memlimit" with the Go runtime's memory limit
+//     (memory_limit) in bytes. Echoes anything else.
 package main
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +38,7 @@ func init() {
 	workerman.RegisterHandler("panicky", func() workerman.Handler { return &panicky{} })
 	workerman.RegisterHandler("busy", func() workerman.Handler { return &busy{MS: 3000} })
 	workerman.RegisterHandler("failstart", func() workerman.Handler { return &failstart{Mode: "attach", Code: 4} })
+	workerman.RegisterHandler("introspect", func() workerman.Handler { return introspect{} })
 }
 
 func main() { cli.Main() }
@@ -136,5 +140,18 @@ func (h *failstart) Attach(w *workerman.Worker) error {
 		}
 	}
 	w.OnMessage = echo
+	return nil
+}
+
+type introspect struct{}
+
+func (introspect) Attach(w *workerman.Worker) error {
+	w.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+		if string(m.Data) == "memlimit" {
+			c.Send([]byte(strconv.FormatInt(debug.SetMemoryLimit(-1), 10)))
+			return
+		}
+		echo(c, m)
+	}
 	return nil
 }

@@ -2,7 +2,6 @@ package httpproto
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -26,6 +25,7 @@ const (
 type AccessLog struct {
 	path   string
 	format string
+	open   FileOpener
 
 	mu   sync.Mutex
 	f    *os.File
@@ -34,25 +34,38 @@ type AccessLog struct {
 	done chan struct{}
 }
 
-// OpenAccessLog opens path for appending ("-" is stderr) and starts the
-// background flush.
-func OpenAccessLog(path, format string) (*AccessLog, error) {
-	l := &AccessLog{path: path, format: format, stop: make(chan struct{}), done: make(chan struct{})}
-	if err := l.open(); err != nil {
+// FileOpener opens a log file for appending. A child whose worker runs as
+// another user gets the descriptor the master opened for it instead: the
+// user may not be allowed to open the file (a log in a root-owned
+// directory).
+type FileOpener func(path string) (*os.File, error)
+
+func appendFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logging.FileMode)
+}
+
+// OpenAccessLog opens path through open (nil: appendFile; "-" is stderr)
+// and starts the background flush.
+func OpenAccessLog(path, format string, open FileOpener) (*AccessLog, error) {
+	if open == nil {
+		open = appendFile
+	}
+	l := &AccessLog{path: path, format: format, open: open, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := l.openFile(); err != nil {
 		return nil, err
 	}
 	go l.flushLoop()
 	return l, nil
 }
 
-func (l *AccessLog) open() error {
+func (l *AccessLog) openFile() error {
 	if l.path == "-" {
 		l.f = os.Stderr
 		return nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logging.FileMode)
+	f, err := l.open(l.path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", l.path, err)
+		return err // an *os.PathError: "open PATH: why"
 	}
 	l.f = f
 	return nil
@@ -108,7 +121,7 @@ func (l *AccessLog) Reopen() error {
 		return nil
 	}
 	old := l.f
-	if err := l.open(); err != nil {
+	if err := l.openFile(); err != nil {
 		l.f = old
 		return err
 	}

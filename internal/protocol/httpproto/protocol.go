@@ -28,8 +28,9 @@ type Protocol struct {
 }
 
 // New validates opts and returns the protocol. The access log, if any, is
-// opened here; Close it when the worker stops.
-func New(opts http.Options) (*Protocol, error) {
+// opened here, through open (nil: os.OpenFile, appending), which is also
+// how Reopen gets the file again; Close it when the worker stops.
+func New(opts http.Options, open FileOpener) (*Protocol, error) {
 	o, err := opts.WithDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("http options: %w", err)
@@ -42,7 +43,7 @@ func New(opts http.Options) (*Protocol, error) {
 		p.server = []byte("Server: " + o.Server + "\r\n")
 	}
 	if o.AccessLog != "" {
-		if p.log, err = OpenAccessLog(o.AccessLog, o.AccessLogFormat); err != nil {
+		if p.log, err = OpenAccessLog(o.AccessLog, o.AccessLogFormat, open); err != nil {
 			return nil, fmt.Errorf("http options: access_log: %w", err)
 		}
 	}
@@ -51,7 +52,7 @@ func New(opts http.Options) (*Protocol, error) {
 
 // Default is the protocol registered as "http": every option at its default.
 var Default = func() *Protocol {
-	p, err := New(http.Options{})
+	p, err := New(http.Options{}, nil)
 	if err != nil {
 		panic(err)
 	}
