@@ -61,11 +61,13 @@ lint:
 
 # Micro-benchmarks of the hot paths; the event loop against gnet and a
 # goroutine-per-connection server under the same load generator; the daemon's
-# start, reload, status and failed requests during reloads.
+# start, reload, status and failed requests during reloads; what it costs
+# at rest and per idle connection.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	cd bench && $(GO) run ./cmd/benchrun -workermand ../bin/workermand
 	cd bench && $(GO) run ./cmd/daemonbench -workermand ../bin/workermand
+	cd bench && $(GO) run ./cmd/idlebench -workermand ../bin/workermand
 	cd bench && $(GO) run ./cmd/httpbench -workermand ../bin/workermand
 	cd bench && $(GO) run ./cmd/wsbench -workermand ../bin/workermand
 
