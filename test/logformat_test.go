@@ -3,63 +3,12 @@ package test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"strings"
 	"testing"
-)
 
-// duplicateKey returns the first key that appears twice in one object of
-// the JSON text line, at any depth, or an error when line is not one JSON
-// object.
-func duplicateKey(line []byte) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	var value func(tok json.Token) (string, error)
-	value = func(tok json.Token) (string, error) {
-		if tok != json.Delim('{') && tok != json.Delim('[') {
-			return "", nil
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			if tok == json.Delim('{') {
-				k, err := dec.Token()
-				if err != nil {
-					return "", err
-				}
-				key := k.(string)
-				if seen[key] {
-					return key, nil
-				}
-				seen[key] = true
-			}
-			next, err := dec.Token()
-			if err != nil {
-				return "", err
-			}
-			if dup, err := value(next); dup != "" || err != nil {
-				return dup, err
-			}
-		}
-		_, err := dec.Token() // the closing delimiter
-		return "", err
-	}
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return "", fmt.Errorf("not a JSON object: %q", line)
-	}
-	dup, err := value(tok)
-	if err != nil {
-		return "", fmt.Errorf("%q: %w", line, err)
-	}
-	if dup != "" {
-		return dup, nil
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", fmt.Errorf("%q: more than one JSON value", line)
-	}
-	return dup, nil
-}
+	"github.com/workermand/workermand/internal/logging/logtest"
+)
 
 // TestJSONLogLines: with log_format = "json", every line the master and
 // its children write, from start through traffic and malformed input to
@@ -95,7 +44,7 @@ func TestJSONLogLines(t *testing.T) {
 	started := map[string]int{}
 	children := 0
 	for line := range bytes.Lines(data) {
-		dup, err := duplicateKey(line)
+		dup, err := logtest.DuplicateKey(line)
 		if err != nil {
 			t.Errorf("log line: %v", err)
 			continue

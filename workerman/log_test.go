@@ -2,9 +2,6 @@ package workerman_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,59 +11,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/workermand/workermand/internal/logging"
+	"github.com/workermand/workermand/internal/logging/logtest"
 	"github.com/workermand/workermand/workerman"
 )
-
-// duplicateKey returns the first key that appears twice in one object of
-// the JSON text line, at any depth, or an error when line is not one JSON
-// object.
-func duplicateKey(line []byte) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	var value func(tok json.Token) (string, error)
-	value = func(tok json.Token) (string, error) {
-		if tok != json.Delim('{') && tok != json.Delim('[') {
-			return "", nil
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			if tok == json.Delim('{') {
-				k, err := dec.Token()
-				if err != nil {
-					return "", err
-				}
-				key := k.(string)
-				if seen[key] {
-					return key, nil
-				}
-				seen[key] = true
-			}
-			next, err := dec.Token()
-			if err != nil {
-				return "", err
-			}
-			if dup, err := value(next); dup != "" || err != nil {
-				return dup, err
-			}
-		}
-		_, err := dec.Token() // the closing delimiter
-		return "", err
-	}
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return "", fmt.Errorf("not a JSON object: %q", line)
-	}
-	dup, err := value(tok)
-	if err != nil {
-		return "", fmt.Errorf("%q: %w", line, err)
-	}
-	if dup != "" {
-		return dup, nil
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", fmt.Errorf("%q: more than one JSON value", line)
-	}
-	return dup, nil
-}
 
 // TestWorkerStartedAfterOnWorkerStart: "worker started" is logged once
 // OnWorkerStart has returned, and each line names its worker once, also when
@@ -124,7 +71,7 @@ func TestLoggerNamingTheWorker(t *testing.T) {
 	}
 	started := 0
 	for line := range bytes.Lines(data) {
-		dup, err := duplicateKey(line)
+		dup, err := logtest.DuplicateKey(line)
 		if err != nil {
 			t.Fatal(err)
 		}
