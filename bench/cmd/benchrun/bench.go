@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/loadgen"
@@ -210,31 +209,13 @@ func (b *bench) idle(ctx context.Context, server string) error {
 		"-conns", strconv.Itoa(b.idleConns), "-hold", "2m", "-connect-within", "60s"}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	var loaded int64 = -1
-	var connected int
-	out, err := runner.RunLoad(ctx, b.loadCPU, argv, func(ev string, release func()) error {
-		n, ok := strings.CutPrefix(ev, "CONNECTED ")
-		if !ok {
-			return nil
-		}
-		var err error
-		if connected, err = strconv.Atoi(n); err != nil {
-			return fmt.Errorf("bad event %q: %w", ev, err)
-		}
-		runner.SleepCtx(ctx, b.settle)
-		loaded, err = proc.RSS(p.Pid())
-		release()
-		return err
-	})
+	out, connected, loaded, err := runner.HoldIdle(ctx, b.loadCPU, argv, b.settle, func() (int64, error) { return proc.RSS(p.Pid()) })
 	if err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}
 	var res loadgen.Result
 	if err := b.parse(out, &res); err != nil {
 		return fmt.Errorf("idle: %w", err)
-	}
-	if loaded < 0 || connected == 0 {
-		return fmt.Errorf("idle: loadgen never reported its connections")
 	}
 	if err := p.Alive(); err != nil {
 		return fmt.Errorf("idle: %w", err)

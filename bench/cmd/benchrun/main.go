@@ -28,6 +28,7 @@ import (
 
 	"github.com/workermand/workermand/bench/internal/echoserver"
 	"github.com/workermand/workermand/bench/internal/loadgen"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 type options struct {
@@ -54,14 +55,8 @@ var subcommands = map[string]func(args []string) error{
 }
 
 func main() {
-	if len(os.Args) > 1 {
-		if sub, ok := subcommands[os.Args[1]]; ok {
-			if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-				os.Exit(1)
-			}
-			return
-		}
+	if runner.RunSubcommand(subcommands) {
+		return
 	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/httpserver"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // subcommands are the hidden entry points httpbench starts itself with.
@@ -56,14 +57,8 @@ type options struct {
 var allServers = []string{"workermand", "gnet", "nginx", "net"}
 
 func main() {
-	if len(os.Args) > 1 {
-		if sub, ok := subcommands[os.Args[1]]; ok {
-			if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-				os.Exit(1)
-			}
-			return
-		}
+	if runner.RunSubcommand(subcommands) {
+		return
 	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {

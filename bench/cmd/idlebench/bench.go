@@ -311,26 +311,11 @@ func (b *bench) idle(ctx context.Context, server string) (float64, error) {
 		"-conns", strconv.Itoa(b.conns), "-hold", "2m", "-connect-within", "60s"}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	var loaded int64 = -1
-	var connected int
-	_, err = runner.RunLoad(ctx, 0, argv, func(ev string, release func()) error {
-		n, ok := strings.CutPrefix(ev, "CONNECTED ")
-		if !ok {
-			return nil
-		}
-		var err error
-		if connected, err = strconv.Atoi(n); err != nil {
-			return fmt.Errorf("bad event %q: %w", ev, err)
-		}
-		runner.SleepCtx(ctx, b.settle)
-		loaded, err = proc.RSS(p.Pid())
-		release()
-		return err
-	})
+	_, connected, loaded, err := runner.HoldIdle(ctx, 0, argv, b.settle, func() (int64, error) { return proc.RSS(p.Pid()) })
 	if err != nil {
 		return 0, err
 	}
-	if loaded < 0 || connected < b.conns {
+	if connected < b.conns {
 		return 0, fmt.Errorf("%d of %d connections opened", connected, b.conns)
 	}
 	if err := p.Alive(); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/workermand/workermand/bench/internal/echoserver"
 	"github.com/workermand/workermand/bench/internal/loadgen"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 type options struct {
@@ -41,14 +42,8 @@ var subcommands = map[string]func(args []string) error{
 }
 
 func main() {
-	if len(os.Args) > 1 {
-		if sub, ok := subcommands[os.Args[1]]; ok {
-			if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-				os.Exit(1)
-			}
-			return
-		}
+	if runner.RunSubcommand(subcommands) {
+		return
 	}
 	var o options
 	fs := flag.NewFlagSet("idlebench", flag.ContinueOnError)

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/workermand/workermand/bench/internal/runner"
 	"github.com/workermand/workermand/bench/internal/wsload"
 	"github.com/workermand/workermand/bench/internal/wsserver"
 )
@@ -58,14 +59,8 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 {
-		if sub, ok := subcommands[os.Args[1]]; ok {
-			if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-				os.Exit(1)
-			}
-			return
-		}
+	if runner.RunSubcommand(subcommands) {
+		return
 	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {

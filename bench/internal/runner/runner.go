@@ -6,6 +6,8 @@ package runner
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -325,4 +327,49 @@ func CPUModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// RunSubcommand runs the hidden subcommand os.Args[1] names, if it is one
+// of subs (the servers and generators a driver starts by re-running its own
+// executable), and reports whether it did. A failing one exits with 1.
+func RunSubcommand(subs map[string]func(args []string) error) bool {
+	if len(os.Args) < 2 {
+		return false
+	}
+	sub, ok := subs[os.Args[1]]
+	if !ok {
+		return false
+	}
+	if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+	return true
+}
+
+// HoldIdle runs an idle-mode load generator (argv) on cpu. Once it reports
+// its connections open ("CONNECTED n"), HoldIdle waits settle, calls read
+// (a reading of the server, such as its RSS) and lets the generator end.
+// It returns the generator's RESULT, the connections it opened and what
+// read returned.
+func HoldIdle(ctx context.Context, cpu int, argv []string, settle time.Duration, read func() (int64, error)) (result string, connected int, value int64, err error) {
+	value = -1
+	result, err = RunLoad(ctx, cpu, argv, func(ev string, release func()) error {
+		n, ok := strings.CutPrefix(ev, "CONNECTED ")
+		if !ok {
+			return nil
+		}
+		var err error
+		if connected, err = strconv.Atoi(n); err != nil {
+			return fmt.Errorf("bad event %q: %w", ev, err)
+		}
+		SleepCtx(ctx, settle)
+		value, err = read()
+		release()
+		return err
+	})
+	if err == nil && (value < 0 || connected == 0) {
+		err = errors.New("the generator never reported its connections")
+	}
+	return result, connected, value, err
 }
