@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -206,4 +207,46 @@ func TestSendTimeout(t *testing.T) {
 			t.Errorf("stalled client %d got the whole file (%d bytes)", i, n)
 		}
 	}
+}
+
+// slowhttptest's slow-read attack (-X: a tiny receive window, 32 bytes read
+// a second) against a static worker: every attacking connection is closed
+// by send_timeout and counted, while a normal client is still served. They
+// used to stay open for ever, holding descriptors and connection slots.
+func TestSlowReadAttack(t *testing.T) {
+	t.Parallel()
+	tool := needTool(t, "slowhttptest")
+	const attackers = 50
+	root := tempDir(t)
+	if err := os.WriteFile(filepath.Join(root, "big.bin"), make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, stockBin)
+	d.writeConfig(worker("files", "http://127.0.0.1:0", "static", 1, `send_timeout = "2s"`,
+		"[worker.options]", "root = "+strconv.Quote(root)))
+	d.start()
+	st := d.waitReady("files", 1)
+	url := "http://" + st.addr("files") + "/big.bin"
+	attack := exec.Command(tool, "-X", "-c", strconv.Itoa(attackers), "-r", strconv.Itoa(attackers),
+		"-l", "60", "-n", "1", "-z", "32", "-w", "512", "-y", "1024", "-k", "3", "-p", "3", "-u", url)
+	if err := attack.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = attack.Process.Kill() // the one we started, by pid
+		_ = attack.Wait()
+	}()
+	waitFor(t, slow(20*time.Second), "the attack's connections to be opened", func() (bool, string) {
+		p := d.mustStatus().procs("files")
+		return len(p) == 1 && p[0].Connections >= attackers/2, fmt.Sprintf("%+v", p)
+	})
+	// A normal client gets the whole file meanwhile.
+	if r := curl(t, "-o", os.DevNull, "-w", "%{size_download}", url); r.out != strconv.Itoa(2<<20) {
+		t.Errorf("a normal client during the attack downloaded %q bytes", r.out)
+	}
+	took := waitFor(t, slow(20*time.Second), "every attacking connection closed by send_timeout", func() (bool, string) {
+		p := d.mustStatus().procs("files")
+		return len(p) == 1 && p[0].Connections == 0 && p[0].SendTimeouts >= attackers, fmt.Sprintf("%+v", p)
+	})
+	t.Logf("%d slow readers closed within %s", attackers, took.Round(100*time.Millisecond))
 }
