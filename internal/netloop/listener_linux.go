@@ -122,7 +122,6 @@ func (ln *Listener) accept() {
 				return
 			}
 		}
-		ln.endShortage()
 		ln.accepted++
 		l.stats.Accepted++
 		if ln.cfg.MaxConns > 0 && ln.live >= ln.cfg.MaxConns {
@@ -132,6 +131,10 @@ func (ln *Listener) accept() {
 		}
 		ln.adopt(fd, SockaddrToAddrPort(sa), sa)
 	}
+	// A whole batch without running short: descriptors are plentiful
+	// again. A few accepts between two EMFILEs (descriptors freed one by
+	// one as connections close) are not the end of the shortage.
+	ln.endShortage()
 }
 
 func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
