@@ -313,9 +313,11 @@ func TestHTTPBodyMemory(t *testing.T) {
 	t.Run("given back", func(t *testing.T) {
 		// The connections are still open, idle: they hold no body buffer,
 		// and unused free buffers go back to the kernel within seconds.
+		// What stays is the runtime's own growth (a few MiB, 3.3 in one CI
+		// run), well under one body.
 		took := waitFor(t, slow(30*time.Second), "the child's resident memory back near where it was", func() (bool, string) {
 			_, rss := procMem(t, pid)
-			return rss-rss0 < maxPkg/4, fmt.Sprintf("VmRSS +%d KiB", (rss-rss0)>>10)
+			return rss-rss0 < maxPkg/2, fmt.Sprintf("VmRSS +%d KiB", (rss-rss0)>>10)
 		})
 		_, rss := procMem(t, pid)
 		t.Logf("after %s idle: VmRSS +%d KiB", took.Round(time.Second), (rss-rss0)>>10)

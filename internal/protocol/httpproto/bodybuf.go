@@ -24,8 +24,9 @@ import (
 //
 // Buffers are sized once: a Content-Length body gets a buffer of its size
 // class, and a chunked body, whose size is unknown, grows in few large
-// steps (x4 from 256 KiB up to max_package_size). Growing by doubling would
-// leave a trail of smaller buffers costing as much as the last one.
+// steps (x4 from 256 KiB, and to max_package_size once past half of it).
+// Growing by doubling would leave a trail of smaller buffers costing as
+// much as the last one.
 
 const (
 	// largeStep is the factor by which a chunked body's buffer grows.
@@ -144,7 +145,14 @@ func (c *conn) reserveBody(n int) []byte {
 func (c *conn) appendBody(p []byte, maxPkg int) {
 	need := len(c.body) + len(p)
 	if need > cap(c.body) && need > keptBufferCap {
-		nb := getLarge(min(max(need, largeStep*cap(c.body)), max(maxPkg, need)), maxPkg)
+		size := max(need, largeStep*cap(c.body))
+		if largeClass(size, maxPkg) > maxPkg/2 {
+			// A step above half the limit goes to the limit: one just
+			// below it followed by one of the limit would cost almost
+			// twice the limit (8 + 10 MiB was seen).
+			size = max(maxPkg, need)
+		}
+		nb := getLarge(size, maxPkg)
 		nb = append(nb, c.body...)
 		if c.large {
 			putLarge(c.body)
