@@ -145,14 +145,7 @@ func (c *conn) reserveBody(n int) []byte {
 func (c *conn) appendBody(p []byte, maxPkg int) {
 	need := len(c.body) + len(p)
 	if need > cap(c.body) && need > keptBufferCap {
-		size := max(need, largeStep*cap(c.body))
-		if largeClass(size, maxPkg) > maxPkg/2 {
-			// A step above half the limit goes to the limit: one just
-			// below it followed by one of the limit would cost almost
-			// twice the limit (8 + 10 MiB was seen).
-			size = max(maxPkg, need)
-		}
-		nb := getLarge(size, maxPkg)
+		nb := getLarge(grownBodySize(cap(c.body), need, maxPkg), maxPkg)
 		nb = append(nb, c.body...)
 		if c.large {
 			putLarge(c.body)
@@ -160,6 +153,19 @@ func (c *conn) appendBody(p []byte, maxPkg int) {
 		c.body, c.large = nb, true
 	}
 	c.body = append(c.body, p...)
+}
+
+// grownBodySize is the size of the buffer a chunked body of need bytes
+// moves to from one of capacity have.
+func grownBodySize(have, need, maxPkg int) int {
+	size := max(need, largeStep*have)
+	if largeClass(size, maxPkg) > maxPkg/2 {
+		// A step above half the limit goes to the limit: one just below it
+		// followed by one of the limit would cost almost twice the limit
+		// (8 + 10 MiB was seen).
+		size = max(maxPkg, need)
+	}
+	return size
 }
 
 // releaseBody gives a large body buffer back once no one uses it: its

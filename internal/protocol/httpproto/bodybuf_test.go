@@ -148,3 +148,26 @@ func TestChunkedFloodStopsAtLimit(t *testing.T) {
 		t.Errorf("the refused body's buffer (%d bytes) is still held", cap(c.body))
 	}
 }
+
+// However a chunked body's reads are cut, the buffers its growth takes
+// (all held at once: the smaller ones wait on the free list) stay under
+// twice max_package_size.
+func TestChunkedGrowthStaysUnderTwiceTheLimit(t *testing.T) {
+	for _, maxPkg := range []int{1 << 20, 10 << 20, 10<<20 + 12345, 64 << 20} {
+		for first := keptBufferCap + 1; first <= maxPkg; first += max(maxPkg/997, 1) {
+			have, total, steps := largeClass(first, maxPkg), 0, 0
+			total = have
+			for have < maxPkg {
+				// The worst case: each step needed one byte more than it had.
+				next := largeClass(grownBodySize(have, have+1, maxPkg), maxPkg)
+				if next <= have {
+					t.Fatalf("max %d, first read %d: no growth from %d", maxPkg, first, have)
+				}
+				have, total, steps = next, total+next, steps+1
+			}
+			if total >= 2*maxPkg {
+				t.Fatalf("max %d, first read %d: %d steps take %d bytes, %.2fx the limit", maxPkg, first, steps, total, float64(total)/float64(maxPkg))
+			}
+		}
+	}
+}
