@@ -299,22 +299,25 @@ type workerDoc struct {
 }
 
 type procDoc struct {
-	PID          int     `json:"pid"`
-	Worker       string  `json:"worker"`
-	ID           int     `json:"id"`
-	Generation   int     `json:"generation"`
-	Listen       string  `json:"listen"`
-	MemoryBytes  uint64  `json:"memory_bytes"`
-	Connections  int     `json:"connections"`
-	SendFail     uint64  `json:"send_fail"`
-	Timers       int     `json:"timers"`
-	TotalRequest uint64  `json:"total_request"`
-	Exceptions   uint64  `json:"exceptions"`
-	Rejected     uint64  `json:"rejected"`
-	SendTimeouts uint64  `json:"send_timeouts"`
-	QPS          float64 `json:"qps"`
-	Status       string  `json:"status"`
-	BusyForS     float64 `json:"busy_for_s"`
+	PID            int     `json:"pid"`
+	Worker         string  `json:"worker"`
+	ID             int     `json:"id"`
+	Generation     int     `json:"generation"`
+	Listen         string  `json:"listen"`
+	MemoryBytes    uint64  `json:"memory_bytes"`
+	Connections    int     `json:"connections"`
+	SendFail       uint64  `json:"send_fail"`
+	Timers         int     `json:"timers"`
+	TotalRequest   uint64  `json:"total_request"`
+	Exceptions     uint64  `json:"exceptions"`
+	Rejected       uint64  `json:"rejected"`
+	SendTimeouts   uint64  `json:"send_timeouts"`
+	Accepted       uint64  `json:"accepted"`
+	ProtocolErrors uint64  `json:"protocol_errors"`
+	AcceptPauses   uint64  `json:"accept_pauses"`
+	QPS            float64 `json:"qps"`
+	Status         string  `json:"status"`
+	BusyForS       float64 `json:"busy_for_s"`
 }
 
 // status runs `status --json`; an exit other than 0 is an error.

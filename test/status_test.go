@@ -1,8 +1,11 @@
 package test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -85,7 +88,8 @@ func TestStatusAndConnections(t *testing.T) {
 	}
 	if ps, ok := raw["processes"].([]any); ok && len(ps) > 0 {
 		if miss := missingKeys(ps[0].(map[string]any), "pid", "worker", "id", "generation", "listen", "memory_bytes",
-			"connections", "send_fail", "timers", "total_request", "qps", "status"); miss != nil {
+			"connections", "send_fail", "timers", "total_request", "qps", "status", "accepted", "exceptions",
+			"protocol_errors", "accept_pauses", "rejected", "send_timeouts"); miss != nil {
 			t.Errorf("processes[0] lacks %v", miss)
 		}
 	}
@@ -336,4 +340,41 @@ func TestStatusShowsBusyChild(t *testing.T) {
 		t.Fatalf("answer after the spin: %q, %v", line, err)
 	}
 	d.waitReady("busy", 1)
+}
+
+// Every counter the loop keeps reaches status --json: a malformed packet
+// (a frame length under 4) closes that one connection and is counted in
+// protocol_errors, and accepted counts every connection, open or not.
+func TestStatusCountsProtocolErrors(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, stockBin)
+	d.writeConfig(worker("frames", "frame://127.0.0.1:0", "echo", 1))
+	d.start()
+	st := d.waitReady("frames", 1)
+	frame := func(payload string) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(4+len(payload)))
+		return append(b, payload...)
+	}
+	good := []*client{dial(t, st.addr("frames")), dial(t, st.addr("frames"))}
+	for i, c := range good {
+		want := frame(fmt.Sprint("frame ", i))
+		if _, err := c.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c.r, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("echo of a frame: %q, %v", got, err)
+		}
+	}
+	bad := dial(t, st.addr("frames"))
+	if _, err := bad.Write([]byte{0, 0, 0, 1}); err != nil { // a length shorter than the length field
+		t.Fatal(err)
+	}
+	if _, _, err := bad.waitEOF(slow(5 * time.Second)); err != nil {
+		t.Fatalf("a malformed frame did not close its connection: %v", err)
+	}
+	waitFor(t, slow(5*time.Second), "status counting the malformed frame", func() (bool, string) {
+		p := d.mustStatus().procs("frames")
+		return len(p) == 1 && p[0].ProtocolErrors == 1 && p[0].Accepted == 3 && p[0].Connections == 2, fmt.Sprintf("%+v", p)
+	})
 }

@@ -315,10 +315,7 @@ func (r *childRuntime) Status() ipc.ProcessStatus {
 	r.unansweredSince.CompareAndSwap(0, asked.UnixNano())
 	fresh := make(chan ipc.ProcessStatus, 1)
 	r.p.loop.l.Post(func() {
-		s := r.p.loop.Stats()
-		st := ipc.ProcessStatus{PID: os.Getpid(), Worker: r.w.Name, ID: r.w.id,
-			Connections: s.Connections, SendFail: s.SendFail, Timers: s.Timers,
-			TotalRequest: s.TotalRequest, Exceptions: s.Exceptions, Rejected: s.Rejected, SendTimeouts: s.SendTimeouts}
+		st := ipc.ProcessStatus{PID: os.Getpid(), Worker: r.w.Name, ID: r.w.id, Counters: r.p.loop.l.Stats()}
 		r.unansweredSince.Store(0)
 		r.snapMu.Lock()
 		r.snap = st

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/workermand/workermand/internal/counters"
 )
 
 // pair is a connected channel pair for tests, both ends closed at the end.
@@ -162,7 +164,7 @@ func TestClosedPeerIsEOF(t *testing.T) {
 // an idle master with 16 children held 150 MB).
 func TestSmallMessagesAllocateLittle(t *testing.T) {
 	a, b := pair(t)
-	st := &ProcessStatus{PID: 1, Worker: "echo", Connections: 10_000, TotalRequest: 1 << 40}
+	st := &ProcessStatus{PID: 1, Worker: "echo", Counters: counters.Counters{Connections: 10_000, TotalRequest: 1 << 40}}
 	roundTrip := func() {
 		if err := a.Send(&Message{Type: TypeStatus, ID: 7, Status: st}); err != nil {
 			t.Fatal(err)

@@ -1,5 +1,7 @@
 package ipc
 
+import "github.com/workermand/workermand/internal/counters"
+
 // Message types. Requests carry an ID that the reply repeats.
 const (
 	// Child → master, first message: its protocol version and pid.
@@ -94,18 +96,12 @@ type Setup struct {
 
 // ProcessStatus is a child's line in `status`.
 type ProcessStatus struct {
-	PID          int    `json:"pid"`
-	Worker       string `json:"worker"`
-	ID           int    `json:"id"`
-	Generation   int    `json:"generation"`
-	MemoryBytes  uint64 `json:"memory_bytes"`
-	Connections  int    `json:"connections"`
-	SendFail     uint64 `json:"send_fail"`
-	Timers       int    `json:"timers"`
-	TotalRequest uint64 `json:"total_request"`
-	Exceptions   uint64 `json:"exceptions"`
-	Rejected     uint64 `json:"rejected"`
-	SendTimeouts uint64 `json:"send_timeouts"`
+	PID         int    `json:"pid"`
+	Worker      string `json:"worker"`
+	ID          int    `json:"id"`
+	Generation  int    `json:"generation"`
+	MemoryBytes uint64 `json:"memory_bytes"`
+	counters.Counters
 	// Busy: the loop did not answer in time, and the counters are the last
 	// ones it gave, BusyMS milliseconds or more ago (MemoryBytes is fresh).
 	Busy   bool  `json:"busy,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/workermand/workermand/internal/counters"
 	"github.com/workermand/workermand/internal/ipc"
 )
 
@@ -60,23 +61,18 @@ type WorkerStatus struct {
 	ExitStatus map[string]int `json:"exit_status"`
 }
 
-// ProcessStatus is one child's line.
+// ProcessStatus is one child's line: who it is, its counters (every one
+// the loop keeps, under package counters' keys) and its state.
 type ProcessStatus struct {
-	PID          int     `json:"pid"`
-	Worker       string  `json:"worker"`
-	ID           int     `json:"id"`
-	Generation   int     `json:"generation"`
-	Listen       string  `json:"listen"`
-	MemoryBytes  uint64  `json:"memory_bytes"`
-	Connections  int     `json:"connections"`
-	SendFail     uint64  `json:"send_fail"`
-	Timers       int     `json:"timers"`
-	TotalRequest uint64  `json:"total_request"`
-	Exceptions   uint64  `json:"exceptions"`    // panics recovered from callbacks
-	Rejected     uint64  `json:"rejected"`      // connections over max_connections
-	SendTimeouts uint64  `json:"send_timeouts"` // closed by send_timeout
-	QPS          float64 `json:"qps"`
-	Status       string  `json:"status"` // idle, busy
+	PID         int    `json:"pid"`
+	Worker      string `json:"worker"`
+	ID          int    `json:"id"`
+	Generation  int    `json:"generation"`
+	Listen      string `json:"listen"`
+	MemoryBytes uint64 `json:"memory_bytes"`
+	counters.Counters
+	QPS    float64 `json:"qps"`
+	Status string  `json:"status"` // idle, busy
 	// BusyForS: a busy process's loop has not answered for that long; its
 	// counters are the last it reported.
 	BusyForS float64 `json:"busy_for_s,omitempty"`
@@ -255,9 +251,7 @@ func (m *Master) status(done func(*StatusReport)) {
 					row.Listen = p.worker.Addr.Scheme + "://" + a
 				}
 				s, err := p.askStatus(statusTimeout)
-				row.MemoryBytes, row.Connections, row.SendFail = s.MemoryBytes, s.Connections, s.SendFail
-				row.Timers, row.TotalRequest = s.Timers, s.TotalRequest
-				row.Exceptions, row.Rejected, row.SendTimeouts = s.Exceptions, s.Rejected, s.SendTimeouts
+				row.MemoryBytes, row.Counters = s.MemoryBytes, s.Counters
 				if s.Busy {
 					row.Status, row.BusyForS = "busy", float64(s.BusyMS)/1000
 				}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/counters"
 )
 
 // Status is a connection's place in its life cycle.
@@ -107,15 +108,4 @@ type Handler interface {
 
 // Stats are one loop's counters, the per-process figures of the status
 // command. Read them on the loop (Loop.Stats).
-type Stats struct {
-	Connections    int    // open now; decremented when a connection closes
-	Accepted       uint64 // connections accepted since start
-	TotalRequest   uint64 // messages delivered to OnMessage
-	SendFail       uint64 // sends dropped or failed
-	Exceptions     uint64 // panics recovered from callbacks
-	ProtocolErrors uint64 // connections closed for malformed input
-	Timers         int    // timers pending now, the loop's own (connect timeouts, accept resume) included
-	AcceptPauses   uint64 // times accepting paused for lack of file descriptors
-	Rejected       uint64 // connections closed at accept because a listener was at MaxConns
-	SendTimeouts   uint64 // connections destroyed because their queued output made no progress for their send timeout
-}
+type Stats = counters.Counters

@@ -1,0 +1,20 @@
+// Package counters is the one definition of a process's counters: the
+// event loop keeps them, the master–child channel carries them, and
+// `status --json` shows them, each under the JSON key given here. A counter
+// added here reaches all three; keys are only ever added (scripts read
+// them).
+package counters
+
+// Counters are one process's counters.
+type Counters struct {
+	Connections    int    `json:"connections"`     // open now; decremented when a connection closes
+	Accepted       uint64 `json:"accepted"`        // connections accepted since start
+	TotalRequest   uint64 `json:"total_request"`   // messages delivered to OnMessage
+	SendFail       uint64 `json:"send_fail"`       // sends dropped or failed
+	Exceptions     uint64 `json:"exceptions"`      // panics recovered from callbacks
+	ProtocolErrors uint64 `json:"protocol_errors"` // connections closed for malformed input
+	Timers         int    `json:"timers"`          // timers pending now, the loop's own (connect timeouts, accept resume) included
+	AcceptPauses   uint64 `json:"accept_pauses"`   // times accepting paused for lack of file descriptors
+	Rejected       uint64 `json:"rejected"`        // connections closed at accept because a listener was at its connection limit
+	SendTimeouts   uint64 `json:"send_timeouts"`   // connections destroyed because their queued output made no progress for their send timeout
+}
