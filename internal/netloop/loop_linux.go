@@ -230,8 +230,9 @@ func (l *Loop) callTask(fn func()) {
 // and connection. Safe from any goroutine.
 func (l *Loop) Stop() { l.Post(func() { l.stopping = true }) }
 
-// Run dispatches events until Stop. It locks the calling goroutine to its
-// thread for the loop's life.
+// Run dispatches events until Stop, on the calling goroutine. Where the
+// goroutine identity is the thread id (lockThread), it locks the goroutine
+// to its thread for the loop's life; on amd64 and arm64 it does not.
 func (l *Loop) Run() error {
 	if lockThread {
 		runtime.LockOSThread()
