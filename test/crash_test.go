@@ -220,39 +220,51 @@ func TestCrashLoopBackoff(t *testing.T) {
 			if err := syscall.Kill(st.procs("flaky")[0].PID, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			const window = 2 * time.Second
-			begin := time.Now()
+			// Exits 1–5 are followed by delays 0, 50, 100, 200 and 400 ms:
+			// the fifth exit logs the cap, 350 ms plus four failed starts
+			// after the kill. Without back-off there would be hundreds of
+			// exits by then; with the slot given up, the cap never comes.
+			// Waiting for the cap rather than counting exits in a fixed
+			// window keeps a slow machine's fewer exits from failing the
+			// test. Status and the other worker answer throughout.
 			var exits int
-			for i := 0; time.Since(begin) < window && i < 1000; i++ {
+			var delays []time.Duration
+			var logged []time.Time // when each delay was logged
+			crashLoopDelays := func() {
+				delays, logged = nil, nil
+				for _, e := range readLog(d.logFile) {
+					if strings.Contains(e.msg(), "crash-looping") {
+						dl, _ := time.ParseDuration(fmt.Sprint(e["delay"]))
+						ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", fmt.Sprint(e["ts"]))
+						if err != nil {
+							t.Fatalf("crash-looping line's time: %v", err)
+						}
+						delays, logged = append(delays, dl), append(logged, ts)
+					}
+				}
+			}
+			took := waitFor(t, slow(15*time.Second), "the back-off to reach its 400ms cap", func() (bool, string) {
 				s, err := d.status()
 				if err != nil {
 					t.Fatalf("status while a slot crash-loops: %v", err)
 				}
+				if err := echoOnce(s.addr("echo"), "other worker"); err != nil {
+					t.Fatalf("the other worker while a slot crash-loops: %v", err)
+				}
+				crashLoopDelays()
 				exits = 0
 				for _, n := range s.worker("flaky").ExitStatus {
 					exits += n
 				}
-				if err := echoOnce(s.addr("echo"), "other worker"); err != nil {
-					t.Fatalf("the other worker while a slot crash-loops: %v", err)
-				}
-				time.Sleep(50 * time.Millisecond) // sampling pace over the window
+				capped := len(delays) > 0 && delays[len(delays)-1] == 400*time.Millisecond
+				return capped && exits >= 5, fmt.Sprintf("%d exits, delays %v", exits, delays)
+			})
+			t.Logf("%s: %d exits in %s, back-off delays %v", mode, exits, took.Round(time.Millisecond), delays)
+			if exits > 20 {
+				t.Errorf("%d exits of the crash-looping slot by the time its back-off reached 400ms; want about 5 (back-off 50 ms doubling to 400 ms)", exits)
 			}
-			// Delays 0, 50, 100, 200, 400, 400… ms: about 8 exits in 2 s.
-			// Without back-off there would be hundreds; with the slot given
-			// up, 1 or 2.
-			t.Logf("%s: %d exits in %s", mode, exits, window)
-			if exits < 4 || exits > 20 {
-				t.Errorf("%d exits of the crash-looping slot in %s; want about 8 (back-off 50 ms doubling to 400 ms)", exits, window)
-			}
-			var delays []time.Duration
-			for _, e := range readLog(d.logFile) {
-				if strings.Contains(e.msg(), "crash-looping") {
-					dl, _ := time.ParseDuration(fmt.Sprint(e["delay"]))
-					delays = append(delays, dl)
-				}
-			}
-			if len(delays) < 3 {
-				t.Fatalf("%d crash-looping lines in the log, want several", len(delays))
+			if len(delays) < 4 {
+				t.Fatalf("%d crash-looping lines in the log, want 50, 100, 200 and 400ms", len(delays))
 			}
 			for i := 1; i < len(delays); i++ {
 				if delays[i] < delays[i-1] || delays[i] > 400*time.Millisecond {
@@ -260,8 +272,15 @@ func TestCrashLoopBackoff(t *testing.T) {
 					break
 				}
 			}
-			if delays[0] != 50*time.Millisecond || delays[len(delays)-1] != 400*time.Millisecond {
-				t.Errorf("back-off delays %v: want 50ms first and 400ms at the cap", delays)
+			if delays[0] != 50*time.Millisecond {
+				t.Errorf("back-off delays %v: want 50ms first", delays)
+			}
+			// Each delay is waited out before the next start, whose
+			// failure logs the next delay.
+			for i := 1; i < len(logged); i++ {
+				if gap := logged[i].Sub(logged[i-1]); gap < delays[i-1]-time.Millisecond {
+					t.Errorf("back-off delay %d (%s) logged at %s, the next crash only %s later", i, delays[i-1], logged[i-1].Format("15:04:05.000"), gap)
+				}
 			}
 			if !d.running() {
 				t.Fatal("the master died while a slot crash-looped")

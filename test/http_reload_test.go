@@ -78,7 +78,20 @@ func reloadsUnderWrk(t *testing.T, d *daemon, name string, count int, path strin
 	// a missing response. The 10 s timeout keeps a slow response under a
 	// loaded race-built daemon from counting as a failure; none may be lost.
 	w := startWrk(t, 60*time.Second, "-t1", "-c200", "--timeout", "10s", "http://"+st.addr(name)+path)
-	time.Sleep(500 * time.Millisecond)
+	// The reloads start once every connection of wrk is open and requests
+	// flow, so that they meet connections in use.
+	waitFor(t, slow(10*time.Second), "wrk's 200 connections open and served", func() (bool, string) {
+		s, err := d.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		conns, reqs := 0, uint64(0)
+		for _, p := range s.procs(name) {
+			conns += p.Connections
+			reqs += p.TotalRequest
+		}
+		return conns >= 200 && reqs > 0, fmt.Sprintf("%d connections, %d requests", conns, reqs)
+	})
 	pids := st.pids()
 	gen := slices.MaxFunc(st.procs(name), func(a, b procDoc) int { return a.Generation - b.Generation }).Generation
 	var slowest time.Duration
@@ -93,9 +106,9 @@ func reloadsUnderWrk(t *testing.T, d *daemon, name string, count int, path strin
 		}
 		gen = slices.MaxFunc(next.procs(name), func(a, b procDoc) int { return a.Generation - b.Generation }).Generation
 		pids = next.pids()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the pace: requests flow between reloads
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // and after the last one
 	s := w.stop(t)
 	t.Logf("%s under wrk -c200: %s; slowest reload %s", strings.Join(args, " "), s, slowest.Round(time.Millisecond))
 	if s.failed() {

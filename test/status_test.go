@@ -287,8 +287,18 @@ func TestStatusShowsBusyChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The loop picks the request up at once; from 400 ms on it owes
-	// answers. Every status in the spin says so.
-	time.Sleep(600 * time.Millisecond)
+	// answers, and from the first status that says so, every status in
+	// the spin must. A loaded machine may start the spin late, so the
+	// first one is waited for rather than assumed after a fixed time.
+	shown := waitFor(t, slow(3*time.Second), "the spinning child to show as busy", func() (bool, string) {
+		s, err := d.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		b := s.procs("busy")
+		return len(b) == 1 && b[0].Status == "busy", fmt.Sprintf("%+v", b)
+	})
+	t.Logf("busy shown %s after the request", shown.Round(time.Millisecond))
 	var slowest time.Duration
 	var busyFor []float64
 	// Stop asking while a command started now surely ends inside the spin.

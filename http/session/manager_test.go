@@ -311,7 +311,7 @@ func TestGC(t *testing.T) {
 	if err := st.Store.Save(context.Background(), dead, []byte(`{}`), time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // past dead's 1 ms lifetime
 	s := open(t, loop, m, "")
 	save(t, loop, s, func(s *session.Session) { s.Set("a", 1) })
 	deadline := time.Now().Add(waitTimeout)

@@ -322,7 +322,7 @@ func TestConcurrentWritesDuringReopen(t *testing.T) {
 		if err := out.Reopen(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // spreads the reopens over the writing
 	}
 	wg.Wait()
 	if err := out.Close(); err != nil {

@@ -121,6 +121,8 @@ func (p *oneAtATimeProtocol) NewCodec(c codec.Conn) codec.Codec {
 // response after a database call does.
 func later(c *Conn, v any) {
 	go func() {
+		// Not a wait for anything: the delay of the database call, so
+		// that the answer usually comes after the loop has read on.
 		time.Sleep(5 * time.Millisecond)
 		_, _ = c.SendValue(v) // off the loop: posted, the error comes later
 	}()
@@ -320,11 +322,35 @@ func lingerOutcome(t *testing.T, linger bool, resp string) ([]byte, error) {
 	tl, addr, closed := startLingering(t, resp, linger)
 	c := dialSmallWindow(t, addr)
 	sendBadRequest(c, 1<<20)
-	time.Sleep(100 * time.Millisecond) // the server has answered and closed by now
+	// The client reads only once the server has answered and closed (with
+	// Linger: half-closed, lingering), when a plain close meets the unread
+	// request.
+	if linger {
+		waitFor(t, "the server to answer and linger", func() bool {
+			var active bool
+			tl.do(func() { active = lingeringConn(tl.loop) != nil })
+			return active
+		})
+	} else {
+		recv(t, "OnClose", closed)
+	}
 	got, err := io.ReadAll(c.Conn)
-	recv(t, "OnClose", closed)
+	if linger {
+		recv(t, "OnClose", closed)
+	}
 	tl.waitStats("the connection to go", func(s Stats) bool { return s.Connections == 0 && s.Timers == 0 })
 	return got, err
+}
+
+// lingeringConn returns l's connection that has half-closed and lingers, or
+// nil. Loop-only.
+func lingeringConn(l *Loop) *Conn {
+	for _, c := range l.conns {
+		if c != nil && c.linger != nil && c.linger.active {
+			return c
+		}
+	}
+	return nil
 }
 
 // TestLingerKeepsErrorResponse: a client still sending its request when the
@@ -391,7 +417,7 @@ func TestLingerEnds(t *testing.T) {
 				}
 			}
 		}()
-		time.Sleep(lingerTimeout / 2)
+		time.Sleep(lingerTimeout / 2) // what is checked: still there halfway
 		if s := tl.stats(); s.Connections != 1 {
 			t.Fatalf("Connections = %d halfway through lingering, want 1", s.Connections)
 		}

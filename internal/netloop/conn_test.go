@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/workermand/workermand/codec"
 )
 
@@ -285,9 +287,21 @@ func TestMessagePoisoning(t *testing.T) {
 // resumes; the FIN is acted on only after that.
 func TestPauseWithFinInSameRead(t *testing.T) {
 	h := &handler{
-		// Give the client time to send its data and its FIN, so the first
-		// read holds both.
-		open: func(*Conn) { time.Sleep(50 * time.Millisecond) },
+		// Hold the loop until the client's data and FIN have arrived, so
+		// the first read holds both.
+		open: func(c *Conn) {
+			fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLRDHUP}}
+			for {
+				n, err := unix.Poll(fds, int(ioTimeout.Milliseconds()))
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil || n == 0 {
+					t.Errorf("the client's FIN did not arrive: %d, %v", n, err)
+				}
+				return
+			}
+		},
 	}
 	h.message = func(c *Conn, m codec.Message) {
 		c.Send(m.Data)

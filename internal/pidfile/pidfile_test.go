@@ -443,7 +443,12 @@ func TestAcquireDuringProbes(t *testing.T) {
 			}
 		})
 	}
-	for probes.Load() < 100 {
+	for started := time.Now(); probes.Load() < 100; {
+		if time.Since(started) > 5*time.Second {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("%d probes in 5 s, want 100 before acquiring", probes.Load())
+		}
 		time.Sleep(time.Millisecond)
 	}
 	// Acquire until enough of them met a probe (a few percent do).

@@ -104,9 +104,12 @@ func TestSplitInput(t *testing.T) {
 		"POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
 	cut := len(four) - 7
 	c.send(four[:cut])
-	time.Sleep(20 * time.Millisecond)
-	c.send(four[cut:])
-	for _, want := range []string{"/a:", "/b:", "/c:abc", "/d:xyz"} {
+	// The first three answers mean the server has read the cut-off head
+	// of /d, so the rest arrives in a read of its own.
+	for i, want := range []string{"/a:", "/b:", "/c:abc", "/d:xyz"} {
+		if i == 3 {
+			c.send(four[cut:])
+		}
 		if got := body(t, c.response("GET")); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}

@@ -12,9 +12,12 @@ import (
 // TestGracefulStop: a graceful stop closes keep-alive connections between
 // requests at once, answers the request in flight first, and then ends.
 func TestGracefulStop(t *testing.T) {
+	// The slow request is answered by the test, once the stop has shown
+	// its effect, so it is surely in flight while the stop begins.
+	slow := make(chan *workerman.Connection, 1)
 	w := newWorker(func(c *workerman.Connection, m workerman.Message) {
 		if m.Value.(*http.Request).Path() == "/slow" {
-			time.AfterFunc(300*time.Millisecond, func() { c.SendString("slow done") })
+			slow <- c
 			return
 		}
 		c.SendString("ok")
@@ -26,7 +29,13 @@ func TestGracefulStop(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
-	<-ready
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(ioTimeout):
+		t.Fatal("process not ready")
+	}
 	addr := w.Addr().String()
 
 	idle := dial(t, addr)
@@ -34,7 +43,12 @@ func TestGracefulStop(t *testing.T) {
 	body(t, idle.response("GET"))
 	busy := dial(t, addr)
 	busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(50 * time.Millisecond) // the slow request is in flight
+	var inFlight *workerman.Connection
+	select {
+	case inFlight = <-slow:
+	case <-time.After(ioTimeout):
+		t.Fatal("the slow request did not reach the handler")
+	}
 
 	start := time.Now()
 	p.StopGracefully(30 * time.Second)
@@ -42,6 +56,7 @@ func TestGracefulStop(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("idle keep-alive connection closed after %v", d)
 	}
+	inFlight.SendString("slow done")
 	if got := body(t, busy.response("GET")); got != "slow done" {
 		t.Fatalf("in-flight request: %q", got)
 	}
