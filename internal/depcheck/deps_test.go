@@ -38,16 +38,18 @@ NONE < codec, websocket, internal/httpparse;
 internal/httpparse < http;
 
 # Internal leaves.
-NONE < internal/counters, internal/listenaddr, internal/logging,
-       internal/pidfile, internal/wsframe, internal/wsdeflate;
+NONE < internal/counters, internal/listenaddr, internal/wsframe,
+       internal/wsdeflate;
 NONE < internal/logging/logtest;
 
-# Linux interfaces: the master–child channel, systemd's notify socket.
-internal/counters < internal/ipc;
-NONE < internal/sdnotify;
+# Packages on Linux interfaces import linuxonly, which stops a build for
+# another system with one message.
+NONE < internal/linuxonly;
+internal/linuxonly < internal/logging, internal/pidfile, internal/sdnotify;
+internal/linuxonly, internal/counters < internal/ipc;
 
 # The reactor knows sockets and codecs, nothing about workers.
-codec, internal/counters < internal/netloop;
+codec, internal/counters, internal/linuxonly < internal/netloop;
 
 # Protocols and configuration: built on the public types, below workerman.
 codec < internal/protocol, internal/proxyproto;
