@@ -271,7 +271,7 @@ func (s *Session) Int(key string) (n int64, ok bool) {
 	case int64:
 		return v, true
 	case uint:
-		return int64(v), v <= math.MaxInt64
+		return int64(v), uint64(v) <= math.MaxInt64 // uint may be 32 bits wide
 	case uint8:
 		return int64(v), true
 	case uint16:

@@ -151,7 +151,8 @@ func MonotonicUsec() (int64, error) {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return 0, fmt.Errorf("sdnotify: clock_gettime(CLOCK_MONOTONIC): %w", err)
 	}
-	return ts.Sec*1_000_000 + ts.Nsec/1_000, nil
+	// Timespec's fields are int32 on 32-bit systems.
+	return int64(ts.Sec)*1_000_000 + int64(ts.Nsec)/1_000, nil
 }
 
 func send(state ...string) error {
