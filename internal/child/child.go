@@ -16,7 +16,7 @@ import (
 
 // EnvMarker is set in a child's environment by the master; the CLI runs the
 // child entry point when it sees it.
-const EnvMarker = "WORKERMAND_CHILD"
+const EnvMarker = ipc.ChildEnvMarker
 
 // setupTimeout bounds the wait for the master's setup message.
 const setupTimeout = 30 * time.Second

@@ -58,10 +58,9 @@ codec, http, websocket, internal/wsframe, internal/wsdeflate
   < internal/protocol/wsproto;
 codec, internal/listenaddr < internal/config;
 
-# The two ends of a child's channel. The master imports internal/child
-# for the environment marker it starts children with.
+# The two ends of a child's channel, each on its own over internal/ipc.
 internal/ipc < internal/child;
-internal/child, internal/config, internal/ipc, internal/logging,
+internal/config, internal/ipc, internal/logging,
 internal/netloop < internal/master;
 
 # The public API: one process's workers on one loop. The supervisor

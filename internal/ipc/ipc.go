@@ -23,6 +23,11 @@ import (
 // binary works across one protocol change.
 const Version = 1
 
+// ChildEnvMarker is the environment variable the master starts children
+// with; a process that finds it runs as a child (package child), with the
+// channel on ChildFD.
+const ChildEnvMarker = "WORKERMAND_CHILD"
+
 // ChildFD is the descriptor number of the channel in a child.
 const ChildFD = 3
 

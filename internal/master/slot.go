@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/workermand/workermand/internal/child"
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
 	"github.com/workermand/workermand/internal/logging"
@@ -172,7 +171,7 @@ func (m *Master) spawn(w *config.Worker, id int, fd int) (*proc, error) {
 	}
 	cmd := exec.Command(m.opts.Executable)
 	cmd.Args = []string{fmt.Sprintf("workermand: worker %s #%d", w.Name, id)}
-	cmd.Env = append(childEnv(), child.EnvMarker+"=1")
+	cmd.Env = append(childEnv(), ipc.ChildEnvMarker+"=1")
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.Stdout = m.opts.Stdout
 	cmd.Stderr = m.opts.Stdout
@@ -383,7 +382,7 @@ func childEnv() []string {
 	for _, kv := range os.Environ() {
 		switch key, _, _ := cutEnv(kv); key {
 		case "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
-			child.EnvMarker, "WORKERMAND_DAEMON":
+			ipc.ChildEnvMarker, "WORKERMAND_DAEMON":
 			continue
 		}
 		env = append(env, kv)
