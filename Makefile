@@ -2,8 +2,11 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/workermand/workermand/cli.Version=$(VERSION)
-# Seconds each fuzz target gets in the smoke run (CI).
-FUZZTIME ?= 5s
+# The fuzz smoke run (CI) shares FUZZBUDGET seconds evenly among the fuzz
+# targets, so more targets do not lengthen it; each gets at least a second.
+# FUZZTIME (e.g. 30s) gives every target that much instead.
+FUZZBUDGET ?= 60
+FUZZTIME ?=
 
 .PHONY: build run test test-race test-norace test-race-binary verify-unit fuzz-smoke lint bench clean
 
@@ -17,39 +20,60 @@ run: build
 # vet, the suite with -race, the suite again without it (the allocation tests
 # only build there, since the race runtime allocates, and race builds poison
 # message buffers through private copies, so only this pass runs the loop's
-# production buffer path), and a short run of every fuzzer.
-test: lint test-race test-norace test-race-binary verify-unit fuzz-smoke
+# production buffer path), and a short run of every fuzzer. Each stage's
+# time is printed: CI has 20 minutes on 2 cores.
+TEST_STAGES := lint test-race test-norace test-race-binary verify-unit fuzz-smoke
+test:
+	@t0=$$(date +%s); for s in $(TEST_STAGES); do \
+		t=$$(date +%s); \
+		if ! $(MAKE) --no-print-directory $$s; then echo "stage $$s: failed after $$(($$(date +%s) - t)) s"; exit 1; fi; \
+		echo "stage $$s: $$(($$(date +%s) - t)) s"; \
+	done; echo "stages total: $$(($$(date +%s) - t0)) s"
 
+# The integration tests (test/) are left to test-race-binary: their process
+# only drives sockets and runs none of the daemon's code (it imports just
+# logtest's pure function), so under -race here they would race-check the
+# harness alone, against daemons built without -race.
 test-race:
-	$(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
+	@pkgs=$$($(GO) list ./...) && pkgs=$$(echo "$$pkgs" | grep -v '/test$$') && \
+		echo "$(GO) test -race -shuffle=on -count=1 -timeout 10m <every package but test/>" && \
+		$(GO) test -race -shuffle=on -count=1 -timeout 10m $$pkgs
 
 test-norace:
 	$(GO) test -shuffle=on -count=1 -timeout 10m ./...
 
 # The daemon's integration tests once more, against binaries built with -race:
-# a data race reported by a master or a child fails the test.
+# a data race reported by a master or a child fails the test. The harness is
+# built with -race too, as test-race would have.
 test-race-binary:
-	WORKERMAND_RACE_BINARY=1 $(GO) test -count=1 -timeout 10m ./test/
+	WORKERMAND_RACE_BINARY=1 $(GO) test -race -count=1 -timeout 10m ./test/
 
 # systemd-analyze verify on the shipped unit, with the built binary in place.
 verify-unit: build
 	./systemd/verify.sh bin/workermand
 
-# A failing fuzzer that wrote no crasher into testdata/fuzz (the engine timed
-# out a worker on a loaded machine) gets one more try; a real finding is a
-# file there and fails at once, with the fuzzer's output.
+# A failing fuzzer that wrote no crasher into testdata/fuzz gets two more
+# tries: the engine may time out a worker on a loaded machine, and Go 1.26's
+# coordinator may report its own -fuzztime deadline as "context deadline
+# exceeded" (go.dev/issue/75804; seen here once in 27 targets), whatever the
+# duration. A real finding is a file there and fails at once, with the
+# fuzzer's output.
 fuzz-smoke:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	@set -e; files=$$(grep -rl --include='*_test.go' '^func Fuzz' .); \
+	n=$$(cat $$files | grep -c '^func Fuzz'); \
+	each="$(FUZZTIME)"; [ -n "$$each" ] || each="$$(( $(FUZZBUDGET) * 1000 / n > 1000 ? $(FUZZBUDGET) * 1000 / n : 1000 ))ms"; \
+	echo "fuzz: $$n targets, $$each each"; \
+	for f in $$files; do \
 		pkg=$$(dirname $$f); \
 		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
-			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			for try in 1 2; do \
-				if (cd $$pkg && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) . >/tmp/fuzz-$$t.log 2>&1); then break; fi; \
+			echo "fuzz $$pkg $$t ($$each)"; \
+			for try in 1 2 3; do \
+				if (cd $$pkg && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $$each . >/tmp/fuzz-$$t.log 2>&1); then break; fi; \
 				tail -20 /tmp/fuzz-$$t.log; \
-				if [ $$try = 2 ] || [ -n "$$(git status --porcelain -- $$pkg/testdata/fuzz/$$t)" ]; then \
+				if [ $$try = 3 ] || [ -n "$$(git status --porcelain -- $$pkg/testdata/fuzz/$$t)" ]; then \
 					echo "fuzz $$t failed: rerun with: (cd $$pkg && $(GO) test -run '^$$' -fuzz '^$$t$$' .)"; exit 1; \
 				fi; \
-				echo "fuzz $$t: no crasher written; trying once more"; \
+				echo "fuzz $$t: no crasher written; trying again"; \
 			done; \
 		done; \
 	done
