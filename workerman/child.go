@@ -307,7 +307,7 @@ func (r *childRuntime) takeFile(path string) (*os.File, error) {
 	if ok {
 		return f, nil
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, logging.FileMode)
+	return logging.OpenAppend(path)
 }
 
 func (r *childRuntime) Status() ipc.ProcessStatus {

@@ -340,8 +340,15 @@ func RedirectStdLog(l *zap.Logger) (restore func()) {
 	return zap.RedirectStdLog(l.Named("stdlog"))
 }
 
+// OpenAppend opens a log file for appending (O_APPEND, so several
+// processes can share it), creating it with FileMode. Its error is the
+// *os.PathError, which names the path.
+func OpenAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, FileMode)
+}
+
 func openLog(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, FileMode)
+	f, err := OpenAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("logging: open log file: %w", err)
 	}

@@ -358,7 +358,7 @@ func (m *Master) route(p *proc, report func(childEvent)) {
 func openWrittenFiles(w *config.Worker) ([]*os.File, error) {
 	var files []*os.File
 	for _, path := range w.WrittenFiles() {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, logging.FileMode)
+		f, err := logging.OpenAppend(path)
 		if err != nil {
 			closeFiles(files)
 			return nil, fmt.Errorf("worker %q: %w", w.Name, err)

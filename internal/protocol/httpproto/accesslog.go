@@ -40,15 +40,11 @@ type AccessLog struct {
 // directory).
 type FileOpener func(path string) (*os.File, error)
 
-func appendFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, logging.FileMode)
-}
-
-// OpenAccessLog opens path through open (nil: appendFile; "-" is stderr)
-// and starts the background flush.
+// OpenAccessLog opens path through open (nil: logging.OpenAppend; "-" is
+// stderr) and starts the background flush.
 func OpenAccessLog(path, format string, open FileOpener) (*AccessLog, error) {
 	if open == nil {
-		open = appendFile
+		open = logging.OpenAppend
 	}
 	l := &AccessLog{path: path, format: format, open: open, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := l.openFile(); err != nil {
