@@ -1,0 +1,133 @@
+package netloop
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/codec"
+)
+
+// Close writes what is queued, then closes c (lingering first when Linger
+// was called). Input arriving meanwhile is ignored. Called from c's codec
+// while it encodes, it takes effect once the encoded bytes are queued. Safe
+// from any goroutine: off the loop it posts the close.
+func (c *Conn) Close() {
+	if !c.loop.OnLoop() {
+		c.loop.Post(c.closeNow)
+		return
+	}
+	c.closeNow()
+}
+
+func (c *Conn) closeNow() {
+	switch c.status {
+	case StatusInitial, StatusConnecting:
+		c.destroy()
+		return
+	case StatusClosing, StatusClosed:
+		return
+	}
+	if c.loop.encConn == c {
+		// c's Encode is running: the bytes it produces go out first, then
+		// afterEncode closes.
+		c.flags |= flagCloseQueued
+		return
+	}
+	c.status = StatusClosing
+	if c.loop.corkConn == c {
+		c.flushCork()
+		if c.status == StatusClosed {
+			return
+		}
+	}
+	c.flags |= flagPaused
+	c.modEvents(c.events &^ readEvents)
+	if c.out.empty() {
+		c.finishClose()
+	}
+}
+
+// finishClose ends a closing connection whose output is all written: at
+// once, or after lingering (Linger).
+func (c *Conn) finishClose() {
+	if c.linger != nil && !c.linger.active && c.fd >= 0 {
+		c.startLinger()
+		return
+	}
+	c.destroy()
+}
+
+// Destroy closes c at once, dropping queued output. Safe from any goroutine:
+// off the loop it posts the destroy.
+func (c *Conn) Destroy() {
+	if !c.loop.OnLoop() {
+		c.loop.Post(c.destroy)
+		return
+	}
+	c.destroy()
+}
+
+// destroy closes the socket, forgets the connection and runs OnClose exactly
+// once. Bookkeeping is done before OnClose so a panic there leaks nothing.
+func (c *Conn) destroy() {
+	if c.status == StatusClosed {
+		return
+	}
+	l := c.loop
+	if c.dialTimer != 0 {
+		l.DelTimer(c.dialTimer)
+		c.dialTimer = 0
+	}
+	if c.linger != nil && c.linger.timer != 0 {
+		l.DelTimer(c.linger.timer)
+		c.linger.timer = 0
+	}
+	if fd := c.unregister(); fd >= 0 {
+		_ = unix.Close(fd)
+	}
+	cd := c.codec
+	c.notifyClose()
+	if cl, ok := cd.(codec.Closer); ok {
+		cl.Close()
+	}
+}
+
+// unregister forgets c in the loop and marks it closed, leaving its socket
+// open: the fd (or -1) is returned for the caller to close or hand over.
+func (c *Conn) unregister() int {
+	l := c.loop
+	fd := c.fd
+	if fd >= 0 {
+		if fd < len(l.conns) && l.conns[fd] == c {
+			l.conns[fd] = nil
+		}
+		// Explicit removal: a copy of the socket in another process (a
+		// hand-over) would keep it in this epoll set after close.
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		c.fd = -1
+	}
+	c.status = StatusClosed
+	if c.ln != nil {
+		c.ln.live--
+		c.ln = nil
+	}
+	if c.flags&flagCounted != 0 {
+		l.stats.Connections--
+	}
+	// flagNested survives: an Encode running now still has to pop its
+	// mark, and its held output is dropped then (files closed).
+	c.flags &= flagNested
+	c.events = 0
+	c.unwatchBacklog()
+	if l.corkConn == c {
+		l.cork = l.cork[:0]
+	}
+	c.out.release()
+	c.in = nil
+	c.pending = 0
+	return fd
+}
+
+func (c *Conn) notifyClose() {
+	defer c.loop.recoverPanic(nil, "OnClose")
+	c.handler.OnClose(c)
+}
