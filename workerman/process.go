@@ -15,6 +15,7 @@ import (
 	"github.com/workermand/workermand/internal/logging"
 	"github.com/workermand/workermand/internal/netloop"
 	"github.com/workermand/workermand/internal/proxyproto"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // ProcessOptions configure a Process.
@@ -122,7 +123,7 @@ func (p *Process) listen(i int, w *Worker) error {
 	if f, ok := p.opts.Listeners[w]; ok {
 		fd, err = adoptSocket(f)
 	} else {
-		fd, err = netloop.ListenTCP(w.addr.AddrPort(), netloop.ListenOptions{ReusePort: w.ReusePort})
+		fd, err = sockets.ListenTCP(w.addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort})
 	}
 	if err != nil {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
@@ -133,7 +134,7 @@ func (p *Process) listen(i int, w *Worker) error {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, os.NewSyscallError("getsockname", err))
 	}
 	p.fds[i] = fd
-	w.bound = netloop.SockaddrToAddrPort(sa)
+	w.bound = sockets.SockaddrToAddrPort(sa)
 	w.loop = p.loop
 	w.conns = map[uint64]*Connection{}
 	return nil

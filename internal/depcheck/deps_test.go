@@ -48,8 +48,12 @@ NONE < internal/linuxonly;
 internal/linuxonly < internal/logging, internal/pidfile, internal/sdnotify;
 internal/linuxonly, internal/counters < internal/ipc;
 
+# Listening sockets and socket addresses, for the loop and the master.
+internal/linuxonly < internal/sockets;
+
 # The reactor knows sockets and codecs, nothing about workers.
-codec, internal/counters, internal/linuxonly < internal/netloop;
+codec, internal/counters, internal/linuxonly,
+internal/sockets < internal/netloop;
 
 # Protocols and configuration: built on the public types, below workerman.
 codec < internal/protocol, internal/proxyproto;
@@ -61,7 +65,7 @@ codec, internal/listenaddr < internal/config;
 # The two ends of a child's channel, each on its own over internal/ipc.
 internal/ipc < internal/child;
 internal/config, internal/ipc, internal/logging,
-internal/netloop < internal/master;
+internal/sockets < internal/master;
 
 # The public API: one process's workers on one loop. The supervisor
 # (internal/master) is not below it; only the command line reaches that.
@@ -69,7 +73,7 @@ codec, http, websocket,
 internal/child, internal/config, internal/ipc, internal/listenaddr,
 internal/logging, internal/netloop, internal/protocol,
 internal/protocol/httpproto, internal/protocol/wsproto,
-internal/proxyproto < workerman;
+internal/proxyproto, internal/sockets < workerman;
 
 # Handlers and helpers for them: written as a user's module would be
 # (asUser below keeps internal packages out of them).

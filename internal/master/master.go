@@ -17,7 +17,7 @@ import (
 
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
-	"github.com/workermand/workermand/internal/netloop"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // Options configure a Master.
@@ -156,7 +156,7 @@ func (m *Master) bindWorker(w *config.Worker) error {
 		if _, ok := m.sockets[k]; ok {
 			continue
 		}
-		fd, err := netloop.ListenTCP(w.Addr.AddrPort(), netloop.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort})
+		fd, err := sockets.ListenTCP(w.Addr.AddrPort(), sockets.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort})
 		if err != nil {
 			return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 		}
@@ -191,7 +191,7 @@ func (m *Master) Addrs() map[string]string {
 	out := map[string]string{}
 	for k, fd := range m.sockets {
 		if sa, err := unix.Getsockname(fd); err == nil {
-			out[k.worker] = netloop.SockaddrToAddrPort(sa).String()
+			out[k.worker] = sockets.SockaddrToAddrPort(sa).String()
 		}
 	}
 	return out

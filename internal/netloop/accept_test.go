@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // TestAcceptBatch: with AcceptBatch 4 and 100 connections already waiting
@@ -93,7 +94,7 @@ func TestAcceptBatch(t *testing.T) {
 // connection is accepted once and works.
 func TestSharedListenerTwoLoops(t *testing.T) {
 	const burst = 200
-	fd1, err := ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), ListenOptions{})
+	fd1, err := sockets.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), sockets.ListenOptions{})
 	if err != nil {
 		t.Fatalf("ListenTCP: %v", err)
 	}
@@ -203,7 +204,7 @@ func TestHelperEMFILE(t *testing.T) {
 		}
 		echo(c, m)
 	}}
-	fd, err := ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), ListenOptions{})
+	fd, err := sockets.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), sockets.ListenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

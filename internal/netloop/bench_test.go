@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // benchEcho measures the loop's request path over a real socket: the client
@@ -21,7 +22,7 @@ func benchEcho(b *testing.B, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fd, err := ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), ListenOptions{})
+	fd, err := sockets.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), sockets.ListenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

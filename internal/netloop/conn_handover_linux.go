@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // ErrNotMovable reports a connection that cannot be handed over now: its
@@ -69,7 +70,7 @@ func (ln *Listener) Adopt(h Handover) (*Conn, error) {
 	if c.maxSend <= 0 {
 		c.maxSend = ln.cfg.MaxSendBuffer
 	}
-	c.init(l, h.FD, SockaddrToAddrPort(sa), nil)
+	c.init(l, h.FD, sockets.SockaddrToAddrPort(sa), nil)
 	c.status = StatusEstablished
 	c.lastRead = l.tick
 	c.codec = ln.cfg.Protocol.NewCodec(c)

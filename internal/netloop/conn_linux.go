@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 const (
@@ -91,7 +92,7 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 	if err != nil {
 		return netip.AddrPort{}
 	}
-	return SockaddrToAddrPort(sa)
+	return sockets.SockaddrToAddrPort(sa)
 }
 
 // MaxPackageSize is the largest packet c accepts.

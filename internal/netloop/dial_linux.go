@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // PrepareOutbound makes c an outbound connection of l that speaks proto,
@@ -50,7 +51,7 @@ func (l *Loop) Dial(c *Conn, addr netip.AddrPort, timeout time.Duration) {
 		fail(os.NewSyscallError("socket", err))
 		return
 	}
-	err = unix.Connect(fd, addrPortToSockaddr(addr))
+	err = unix.Connect(fd, sockets.AddrPortToSockaddr(addr))
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) && !errors.Is(err, unix.EINTR) {
 		unix.Close(fd)
 		fail(fmt.Errorf("connect %s: %w", addr, err))

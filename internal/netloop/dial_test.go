@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // dialEvent is what an outbound connection's handler saw.
@@ -98,7 +99,7 @@ func TestDial(t *testing.T) {
 	t.Run("times out despite DelAllTimers", func(t *testing.T) {
 		// A listener that never accepts and whose accept queue is full:
 		// the kernel drops further SYNs, so a connect hangs.
-		fd, err := ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), ListenOptions{Backlog: 1})
+		fd, err := sockets.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), sockets.ListenOptions{Backlog: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +108,7 @@ func TestDial(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		full := SockaddrToAddrPort(sa)
+		full := sockets.SockaddrToAddrPort(sa)
 		for i := 0; ; i++ {
 			c, err := net.DialTimeout("tcp", full.String(), 200*time.Millisecond)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/workermand/workermand/codec"
 	_ "github.com/workermand/workermand/internal/protocol"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // Time bounds. The test machine is small and noisy and tests run under -race,
@@ -70,7 +71,7 @@ func newTestLoop(t *testing.T, cfg Config) *testLoop {
 // registers it. Call before run, or on the loop.
 func (tl *testLoop) listen(proto codec.Protocol, h Handler, lcfg ListenerConfig) (*Listener, string) {
 	tl.t.Helper()
-	fd, err := ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), ListenOptions{})
+	fd, err := sockets.ListenTCP(netip.MustParseAddrPort("127.0.0.1:0"), sockets.ListenOptions{})
 	if err != nil {
 		tl.t.Fatalf("ListenTCP: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
+	"github.com/workermand/workermand/internal/sockets"
 )
 
 // ListenerConfig says how a listener's connections are built.
@@ -76,7 +77,7 @@ func (l *Loop) AddListener(fd int, cfg ListenerConfig) (*Listener, error) {
 	}
 	ln := &Listener{loop: l, cfg: cfg, fd: fd}
 	if sa, err := unix.Getsockname(fd); err == nil {
-		ln.addr = SockaddrToAddrPort(sa)
+		ln.addr = sockets.SockaddrToAddrPort(sa)
 	}
 	if err := ln.arm(); err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func (ln *Listener) accept() {
 			_ = unix.Close(fd)
 			continue
 		}
-		ln.adopt(fd, SockaddrToAddrPort(sa), sa)
+		ln.adopt(fd, sockets.SockaddrToAddrPort(sa), sa)
 	}
 	// A whole batch without running short: descriptors are plentiful
 	// again. A few accepts between two EMFILEs (descriptors freed one by
