@@ -302,10 +302,11 @@ func (m *Master) connections(done func([]ipc.ConnectionRow)) {
 	}()
 }
 
-// liveProcs are the children that can answer: started or ready.
+// liveProcs are the children that can answer: ready or draining (one
+// still starting has no loop to ask yet).
 func (m *Master) liveProcs() []*proc {
 	var out []*proc
-	for _, p := range m.procs {
+	for _, p := range m.children() {
 		if p.state == stateReady || p.state == stateDraining {
 			out = append(out, p)
 		}
@@ -346,8 +347,7 @@ func (m *Master) sampleQPS() {
 			})
 		}
 		wg.Wait()
-		select {
-		case m.requests <- &request{internal: func() {
+		m.post(func() {
 			next := map[int]qpsSample{}
 			for _, s := range got {
 				if !s.ok {
@@ -363,8 +363,6 @@ func (m *Master) sampleQPS() {
 				next[s.pid] = q
 			}
 			m.qps = next
-		}}:
-		case <-m.done:
-		}
+		})
 	}()
 }

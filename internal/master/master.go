@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -57,8 +56,7 @@ type Master struct {
 	cfg  *config.Config
 
 	sockets    map[sockKey]int // listening sockets, owned for the master's life
-	procs      []*proc         // live children, any state
-	slots      map[slotKey]*slotInfo
+	slots      map[slotKey]*slot
 	generation int
 	started    time.Time
 	exitCounts map[string]map[string]int
@@ -71,24 +69,12 @@ type Master struct {
 	stopDone    chan struct{}
 	reloading   *reloadOp
 	qps         map[int]qpsSample
-	replacing   map[*proc]*proc // replacement → the child it replaces (max_requests)
 }
 
 type sockKey struct {
 	worker string
 	listen string
 	id     int // slot for reuse_port sockets, -1 when shared
-}
-
-type slotKey struct {
-	worker string
-	id     int
-}
-
-// slotInfo is a slot's restart bookkeeping; it outlives the processes.
-type slotInfo struct {
-	failures int
-	timer    *time.Timer
 }
 
 // New prepares a master for cfg; Run starts it.
@@ -122,13 +108,12 @@ func New(cfg *config.Config, opts Options) *Master {
 		log:         opts.Logger.With(zap.String("role", "master")),
 		cfg:         cfg,
 		sockets:     map[sockKey]int{},
-		slots:       map[slotKey]*slotInfo{},
+		slots:       map[slotKey]*slot{},
 		exitCounts:  map[string]map[string]int{},
 		exits:       make(chan exitEvent, 16),
 		childEvents: make(chan childEvent, 16),
 		requests:    make(chan *request),
 		done:        make(chan struct{}),
-		replacing:   map[*proc]*proc{},
 	}
 }
 
@@ -223,7 +208,7 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 	qps := time.NewTicker(time.Second)
 	defer qps.Stop()
 	for {
-		if m.stopping && len(m.procs) == 0 {
+		if m.stopping && len(m.children()) == 0 {
 			m.closeSockets(nil)
 			if m.stopDone != nil {
 				close(m.stopDone)
@@ -254,7 +239,7 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 				ready(err)
 				if err == nil {
 					m.opts.Notify("READY=1")
-					m.log.Info("all workers ready", zap.Int("children", len(m.procs)))
+					m.log.Info("all workers ready", zap.Int("children", len(m.children())))
 				} else if !m.stopping {
 					m.log.Error("start-up failed", zap.Error(err))
 					m.stop(false)
@@ -271,7 +256,9 @@ func (m *Master) startAll() *waitReady {
 	wr := &waitReady{}
 	for _, w := range m.cfg.Workers {
 		for id := range w.Count {
-			p, err := m.startSlot(w, id)
+			s := m.slotFor(w.Name, id)
+			s.worker = w
+			p, err := s.fill(m)
 			if err != nil {
 				wr.err = err
 				return wr
@@ -308,19 +295,6 @@ func (w *waitReady) check(m *Master) error {
 	return nil
 }
 
-func (m *Master) startSlot(w *config.Worker, id int) (*proc, error) {
-	fd, ok := m.socketFor(w, id)
-	if !ok {
-		return nil, fmt.Errorf("worker %q #%d: no listening socket", w.Name, id)
-	}
-	p, err := m.spawn(w, id, fd)
-	if err != nil {
-		return nil, err
-	}
-	m.procs = append(m.procs, p)
-	return p, nil
-}
-
 func (m *Master) onSignal(sig syscall.Signal) {
 	m.log.Info("signal received", zap.String("signal", unix.SignalName(sig)))
 	switch sig {
@@ -354,7 +328,7 @@ func (m *Master) onChildEvent(ev childEvent) {
 		return
 	}
 	if ev.retire {
-		m.replace(p)
+		m.recycle(p)
 		return
 	}
 	if ev.handover != nil {
@@ -362,15 +336,11 @@ func (m *Master) onChildEvent(ev childEvent) {
 		return
 	}
 	if ev.ready && p.state == stateStarting {
-		p.state = stateReady
-		if old := m.replacing[p]; old != nil {
-			delete(m.replacing, p)
-			m.retire(old, ipc.StopDrain, m.cfg.GracefulTimeout.Duration, true)
-		}
+		p.slot.ready(m, p)
 		m.log.Info("child ready", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
 			zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
 		if m.reloading != nil {
-			m.reloading.childReady(m, p)
+			m.reloading.childReady(p)
 		}
 	}
 }
@@ -388,11 +358,10 @@ func (m *Master) onExit(ev exitEvent) {
 		}
 		break
 	}
-	p := ev.p
+	p, s := ev.p, ev.p.slot
 	expected := p.state == stateDraining || m.stopping
-	p.state = stateExited
-	delete(m.replacing, p)
-	m.procs = slices.DeleteFunc(m.procs, func(q *proc) bool { return q == p })
+	s.exited(p)
+	defer m.forget(s)
 	counts := m.exitCounts[p.worker.Name]
 	if counts == nil {
 		counts = map[string]int{}
@@ -412,27 +381,18 @@ func (m *Master) onExit(ev exitEvent) {
 	if m.reloading != nil {
 		m.reloading.childExited(m, p)
 	}
-	if !m.current(p.worker.Name, p.id) {
-		return // retired by a reload meanwhile
+	if s.worker == nil {
+		return // dropped by a reload meanwhile
 	}
-	m.respawnLater(p)
+	s.crashed(m, p)
 }
 
-// passOn forwards connections handed over by a retiring child to the live
-// child of the same slot (or, failing that, any live child of the worker).
-// Without one they are closed, counted in a warning: the clients reconnect.
-// The master's copies are closed in every case.
+// passOn forwards connections handed over by a retiring child to its
+// successor. Without one they are closed, counted in a warning: the
+// clients reconnect. The master's copies are closed in every case.
 func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
 	defer closeFiles(files)
-	var to *proc
-	for _, p := range m.procs {
-		if p == from || p.worker.Name != from.worker.Name || p.state != stateReady {
-			continue
-		}
-		if to == nil || p.id == from.id && (to.id != from.id || p.gen > to.gen) {
-			to = p
-		}
-	}
+	to := m.successor(from)
 	lost := func(why string, fields ...zap.Field) {
 		m.log.Warn(why+"; closing them", append([]zap.Field{zap.String("worker", from.worker.Name),
 			zap.Int("count", len(files)), zap.Int("from_pid", from.pid)}, fields...)...)
@@ -491,95 +451,42 @@ func dupFDs(files []*os.File) ([]int, error) {
 	return fds, nil
 }
 
-// replace starts a new child for p's slot and retires p once it is ready:
-// a child that reached max_requests hands over without a gap.
-func (m *Master) replace(p *proc) {
-	if m.stopping || m.reloading != nil || p.state != stateReady {
+// successor is the child that takes over from's connections: its slot's
+// current child, or failing that the current child of another slot of the
+// same worker.
+func (m *Master) successor(from *proc) *proc {
+	serves := func(p *proc) bool { return p != nil && p != from && p.state == stateReady }
+	if from.slot != nil && serves(from.slot.current) {
+		return from.slot.current
+	}
+	var to *proc
+	for k, s := range m.slots {
+		if k.worker == from.worker.Name && serves(s.current) && (to == nil || k.id < to.id) {
+			to = s.current
+		}
+	}
+	return to
+}
+
+// recycle replaces a child that reached max_requests: its slot starts a
+// successor and p drains once the successor is ready, so the slot is
+// served throughout.
+func (m *Master) recycle(p *proc) {
+	if m.stopping || m.reloading != nil {
 		return // a stop or a reload replaces it anyway
 	}
-	for _, old := range m.replacing {
-		if old == p {
-			return
-		}
+	s := p.slot
+	if p != s.current || p.state != stateReady || s.next != nil || s.worker == nil {
+		return // already on its way out, or its slot was dropped
 	}
-	w := m.workerByName(p.worker.Name)
-	if w == nil || !m.current(w.Name, p.id) {
-		return
-	}
-	next, err := m.startSlot(w, p.id)
+	next, err := s.replace(m, stopOrder{mode: ipc.StopDrain, timeout: m.cfg.GracefulTimeout.Duration, handOver: true})
 	if err != nil {
-		m.log.Error("cannot start a replacement", zap.String("worker", w.Name), zap.Int("id", p.id), zap.Error(err))
+		m.log.Error("cannot start a replacement", zap.String("worker", s.key.worker), zap.Int("id", s.key.id), zap.Error(err))
 		return
 	}
-	m.log.Info("replacing child after max_requests", zap.String("worker", w.Name), zap.Int("id", p.id),
+	m.log.Info("replacing child after max_requests", zap.String("worker", s.key.worker), zap.Int("id", s.key.id),
 		zap.Int("child_pid", p.pid), zap.Int("replacement_pid", next.pid))
-	m.replacing[next] = p
 }
-
-// current reports whether worker name still has slot id in the config.
-func (m *Master) current(name string, id int) bool {
-	for _, w := range m.cfg.Workers {
-		if w.Name == name {
-			return id < w.Count
-		}
-	}
-	return false
-}
-
-// respawnLater restarts a crashed child's slot: at once the first time, then
-// with a delay that doubles while the slot keeps crashing soon after start.
-func (m *Master) respawnLater(p *proc) {
-	key := slotKey{p.worker.Name, p.id}
-	info := m.slots[key]
-	if info == nil {
-		info = &slotInfo{}
-		m.slots[key] = info
-	}
-	if time.Since(p.start) >= m.opts.StableAfter {
-		info.failures = 0
-	}
-	delay := time.Duration(0)
-	if info.failures > 0 {
-		delay = m.opts.BackoffMin << min(info.failures-1, 20)
-		if delay > m.opts.BackoffMax {
-			delay = m.opts.BackoffMax
-		}
-		m.log.Warn("slot is crash-looping; backing off", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
-			zap.Int("failures", info.failures), zap.Duration("delay", delay))
-	}
-	info.failures++
-	w := m.workerByName(p.worker.Name)
-	respawn := func() {
-		if m.stopping || !m.current(w.Name, p.id) || m.slotBusy(w.Name, p.id) {
-			return
-		}
-		if _, err := m.startSlot(w, p.id); err != nil {
-			m.log.Error("respawn failed", zap.String("worker", w.Name), zap.Int("id", p.id), zap.Error(err))
-		}
-	}
-	if delay == 0 {
-		respawn()
-		return
-	}
-	info.timer = time.AfterFunc(delay, func() {
-		select {
-		case m.requests <- &request{internal: respawn}:
-		case <-m.done:
-		}
-	})
-}
-
-// slotBusy reports whether a live (not draining) child serves the slot.
-func (m *Master) slotBusy(name string, id int) bool {
-	for _, p := range m.procs {
-		if p.worker.Name == name && p.id == id && (p.state == stateStarting || p.state == stateReady) {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *Master) workerByName(name string) *config.Worker { return workerNamed(m.cfg, name) }
 
 func workerNamed(cfg *config.Config, name string) *config.Worker {
 	for _, w := range cfg.Workers {
@@ -601,16 +508,11 @@ func (m *Master) stop(graceful bool) {
 	}
 	m.stopping = true
 	m.opts.Notify("STOPPING=1")
-	for _, info := range m.slots {
-		if info.timer != nil {
-			info.timer.Stop()
-		}
-	}
 	timeout := m.cfg.StopTimeout.Duration
 	if graceful {
 		timeout = m.cfg.GracefulTimeout.Duration
 	}
-	m.log.Info("stopping", zap.Bool("graceful", graceful), zap.Int("children", len(m.procs)))
+	m.log.Info("stopping", zap.Bool("graceful", graceful), zap.Int("children", len(m.children())))
 	m.signalAll(graceful, timeout)
 	// No child is spawned any more: close the listening sockets now, so that
 	// once the children have closed their copies (at once, whatever the
@@ -620,44 +522,13 @@ func (m *Master) stop(graceful bool) {
 }
 
 func (m *Master) signalAll(graceful bool, timeout time.Duration) {
-	mode := ipc.StopNow
+	o := stopOrder{mode: ipc.StopNow, timeout: timeout}
 	if graceful {
-		mode = ipc.StopDrain
+		o.mode = ipc.StopDrain
 	}
-	for _, p := range m.procs {
-		m.retire(p, mode, timeout, false)
+	for _, s := range m.slots {
+		s.stop(m, o)
 	}
-}
-
-// retire tells one child to stop in an ipc.Stop* mode and kills it (its
-// whole process group) if it is still there after timeout plus a margin;
-// a drain with a timeout of 0 waits forever.
-func (m *Master) retire(p *proc, mode string, timeout time.Duration, handOver bool) {
-	if p.state == stateExited {
-		return
-	}
-	p.state = stateDraining
-	if err := p.ch.Send(&ipc.Message{Type: ipc.TypeStop, Mode: mode, TimeoutMS: timeout.Milliseconds(), HandOver: handOver}); err != nil {
-		_ = syscall.Kill(p.pid, syscall.SIGTERM)
-	}
-	if timeout <= 0 && mode == ipc.StopDrain {
-		return
-	}
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
-	pid := p.pid
-	time.AfterFunc(timeout+500*time.Millisecond, func() {
-		select {
-		case m.requests <- &request{internal: func() {
-			if p.state != stateExited {
-				m.log.Warn("child did not stop in time; killing it", zap.Int("child_pid", pid))
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
-			}
-		}}:
-		case <-m.done:
-		}
-	})
 }
 
 // reopen reopens the master's log file and hands the new one to every
@@ -681,7 +552,8 @@ func (m *Master) reopen(done func(error)) {
 		m.log.Info("logs reopened")
 		done(err)
 	}
-	if len(m.procs) == 0 {
+	procs := m.children()
+	if len(procs) == 0 {
 		finished(nil)
 		return
 	}
@@ -696,7 +568,6 @@ func (m *Master) reopen(done func(error)) {
 		}
 		logFD = fd
 	}
-	procs := slices.Clone(m.procs)
 	go func() {
 		if logFD >= 0 {
 			defer unix.Close(logFD)
@@ -735,6 +606,14 @@ func (m *Master) reopen(done func(error)) {
 		}
 		finished(failed)
 	}()
+}
+
+// post runs fn on the master loop, unless the master has finished.
+func (m *Master) post(fn func()) {
+	select {
+	case m.requests <- &request{internal: fn}:
+	case <-m.done:
+	}
 }
 
 // afterEvent is the hook for work that follows any event.

@@ -36,8 +36,11 @@ func (s childState) String() string {
 // proc is one child process. Fields below mu are shared with the goroutine
 // that reads the child's channel; the rest belong to the master loop.
 type proc struct {
+	// slot is the place the child fills; worker is the config it was
+	// started with, which a reload may have replaced in the slot since.
+	slot   *slot
 	worker *config.Worker
-	id     int // slot, 0..count-1
+	id     int // the slot's id, 0..count-1
 	gen    int
 	cmd    *exec.Cmd
 	ch     *ipc.Channel
@@ -162,12 +165,14 @@ type exitEvent struct {
 	err    error
 }
 
-// spawn starts a child for worker w's slot id, handing it listener fd. The
-// handshake runs on its own goroutine and reports through m.childEvents.
-func (m *Master) spawn(w *config.Worker, id int, fd int) (*proc, error) {
+// spawn starts a child for slot s with the slot's worker config, handing
+// it listener fd. The handshake runs on its own goroutine and reports
+// through m.childEvents.
+func (m *Master) spawn(s *slot, fd int) (*proc, error) {
+	w, id := s.worker, s.key.id
 	ch, theirs, err := ipc.Pair()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("channel for worker %q #%d: %w", w.Name, id, err)
 	}
 	cmd := exec.Command(m.opts.Executable)
 	cmd.Args = []string{fmt.Sprintf("workermand: worker %s #%d", w.Name, id)}
@@ -192,7 +197,7 @@ func (m *Master) spawn(w *config.Worker, id int, fd int) (*proc, error) {
 	}
 	theirs.Close()
 	m.generation++
-	p := &proc{worker: w, id: id, gen: m.generation, cmd: cmd, ch: ch, pid: cmd.Process.Pid, start: time.Now(),
+	p := &proc{slot: s, worker: w, id: id, gen: m.generation, cmd: cmd, ch: ch, pid: cmd.Process.Pid, start: time.Now(),
 		conversed: make(chan struct{})}
 	m.log.Debug("child started", zap.String("worker", w.Name), zap.Int("id", id), zap.Int("child_pid", p.pid), zap.Int("gen", p.gen))
 	go m.wait(p)

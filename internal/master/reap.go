@@ -17,7 +17,7 @@ import (
 // tick comes back for the rest.
 func (m *Master) reapOrphans() {
 	known := map[int]bool{}
-	for _, p := range m.procs {
+	for _, p := range m.children() {
 		known[p.pid] = true
 	}
 	for range 1024 {

@@ -4,30 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
 )
 
-// reloadOp rolls the children onto a new config one slot at a time: start
-// the replacement, wait until it is ready, then retire the old child.
+// reloadOp rolls the slots onto a new config one at a time: the slot
+// starts a replacement, and once it is ready the slot retires the old
+// child and the roll moves on. Slots the new config dropped are vacated
+// at the end.
 type reloadOp struct {
 	graceful bool
-	queue    []rollTask
-	cur      *rollTask
-	leftover []*proc // children of removed workers or slots, retired at the end
+	queue    []*slot
+	cur      *proc // the replacement in flight
 	reply    func(error)
-	oldCfg   *config.Config
-}
-
-type rollTask struct {
-	w    *config.Worker
-	id   int
-	old  *proc
-	next *proc
 }
 
 // reload validates the config file again and starts rolling. done (may be
@@ -57,34 +48,36 @@ func (m *Master) reload(graceful bool, done func(error)) error {
 	}
 	m.opts.Notify("RELOADING=1")
 	m.log.Info("reloading", zap.Bool("graceful", graceful), zap.String("config", next.Path))
-	op := &reloadOp{graceful: graceful, reply: done, oldCfg: m.cfg}
-	old := map[slotKey]*proc{}
-	for _, p := range m.procs {
-		if p.state == stateStarting || p.state == stateReady {
-			old[slotKey{p.worker.Name, p.id}] = p
-		}
+	op := &reloadOp{graceful: graceful, reply: done}
+	// Every slot the new config has gets its worker back below; the others
+	// are dropped at once, so that a crash there is not respawned.
+	for _, s := range m.slots {
+		s.worker = nil
 	}
 	for _, w := range next.Workers {
 		prev := workerNamed(m.cfg, w.Name)
 		if prev != nil && !prev.Reloadable {
 			// Not reloadable: keep the running children, tell them.
-			for id := range prev.Count {
-				if p := old[slotKey{w.Name, id}]; p != nil {
-					_ = p.ch.Send(&ipc.Message{Type: ipc.TypeReload})
-					delete(old, slotKey{w.Name, id})
+			*w = *prev
+			for id := range w.Count {
+				s := m.slotFor(w.Name, id)
+				s.worker = w
+				for _, p := range []*proc{s.current, s.next} {
+					if p != nil {
+						_ = p.ch.Send(&ipc.Message{Type: ipc.TypeReload})
+					}
 				}
 			}
-			*w = *prev
 			continue
 		}
 		for id := range w.Count {
-			k := slotKey{w.Name, id}
-			op.queue = append(op.queue, rollTask{w: w, id: id, old: old[k]})
-			delete(old, k)
+			s := m.slotFor(w.Name, id)
+			s.worker = w
+			op.queue = append(op.queue, s)
 		}
 	}
-	for _, p := range old {
-		op.leftover = append(op.leftover, p)
+	for _, s := range m.slots {
+		m.forget(s)
 	}
 	m.cfg = next
 	m.reloading = op
@@ -100,47 +93,39 @@ func (op *reloadOp) advance(m *Master) {
 		op.finish(m, nil)
 		return
 	}
-	t := op.queue[0]
+	s := op.queue[0]
 	op.queue = op.queue[1:]
-	p, err := m.startSlot(t.w, t.id)
+	p, err := s.replace(m, op.retirement(m))
 	if err != nil {
 		op.finish(m, err)
 		return
 	}
-	t.next = p
-	op.cur = &t
+	op.cur = p
 }
 
-func (op *reloadOp) childReady(m *Master, p *proc) {
-	if op.cur == nil || op.cur.next != p {
-		return
+// childReady moves the roll on once its replacement is ready; the slot
+// has retired the child it replaced.
+func (op *reloadOp) childReady(p *proc) {
+	if op.cur == p {
+		op.cur = nil
 	}
-	if op.cur.old != nil {
-		m.retire(op.cur.old, op.retireMode(), op.retireTimeout(m), true)
-	}
-	op.cur = nil
 }
 
 func (op *reloadOp) childExited(m *Master, p *proc) {
-	if op.cur != nil && op.cur.next == p {
+	if op.cur == p {
 		op.finish(m, fmt.Errorf("worker %q #%d: the new child exited before it was ready", p.worker.Name, p.id))
 	}
 }
 
-// retireMode: a plain reload still answers what old children have read
-// (closing a just-accepted connection would reset its request); -g drains.
-func (op *reloadOp) retireMode() string {
+// retirement is how old children stop: a plain reload still answers what
+// they have read (closing a just-accepted connection would reset its
+// request); -g drains. Their connections that can move go to the new
+// children.
+func (op *reloadOp) retirement(m *Master) stopOrder {
 	if op.graceful {
-		return ipc.StopDrain
+		return stopOrder{mode: ipc.StopDrain, timeout: m.cfg.GracefulTimeout.Duration, handOver: true}
 	}
-	return ipc.StopQuiet
-}
-
-func (op *reloadOp) retireTimeout(m *Master) time.Duration {
-	if op.graceful {
-		return m.cfg.GracefulTimeout.Duration
-	}
-	return m.cfg.StopTimeout.Duration
+	return stopOrder{mode: ipc.StopQuiet, timeout: m.cfg.StopTimeout.Duration, handOver: true}
 }
 
 // finish retires what the new config dropped, closes sockets nobody uses
@@ -148,8 +133,10 @@ func (op *reloadOp) retireTimeout(m *Master) time.Duration {
 func (op *reloadOp) finish(m *Master, err error) {
 	m.reloading = nil
 	if err == nil {
-		for _, p := range op.leftover {
-			m.retire(p, op.retireMode(), op.retireTimeout(m), true)
+		for _, s := range m.slots {
+			if s.worker == nil {
+				s.vacate(m, op.retirement(m))
+			}
 		}
 		m.closeSockets(func(k sockKey) bool {
 			w := workerNamed(m.cfg, k.worker)
