@@ -24,25 +24,14 @@ type Binary []byte
 // Ping asks the peer for a Pong carrying the same payload (at most 125 bytes).
 type Ping []byte
 
-// Close starts the closing handshake with a status code (1000 when 0) and a
-// reason (at most 123 bytes); the connection closes once the peer answers,
-// or after a short wait.
+// Close starts the closing handshake with a status code (CloseNormal when
+// 0) and a reason (at most 123 bytes); the connection closes once the peer
+// answers, or after a short wait. Codes that may not be sent (1005, 1006,
+// 1015, and any outside 1000–1014 and 3000–4999) are refused.
 type Close struct {
-	Code   uint16
+	Code   CloseCode
 	Reason string
 }
-
-// Close status codes (RFC 6455 §7.4.1).
-const (
-	CloseNormal          uint16 = 1000
-	CloseGoingAway       uint16 = 1001
-	CloseProtocolError   uint16 = 1002
-	CloseUnsupportedData uint16 = 1003
-	CloseInvalidPayload  uint16 = 1007
-	ClosePolicyViolation uint16 = 1008
-	CloseTooBig          uint16 = 1009
-	CloseInternalError   uint16 = 1011
-)
 
 // Options are a worker's WebSocket settings, the [worker.websocket] table.
 // The zero value means every default. Messages are bounded by the worker's
@@ -76,7 +65,9 @@ type Options struct {
 // DefaultHandshakeTimeout is HandshakeTimeout's default.
 const DefaultHandshakeTimeout = 10 * time.Second
 
-// OptionError names the key of a bad option.
+// OptionError is what WithDefaults finds wrong with one key of Options;
+// Key is its name in the [worker.websocket] table. http.OptionError has
+// the same shape.
 type OptionError struct{ Key, Msg string }
 
 func (e *OptionError) Error() string { return e.Key + ": " + e.Msg }

@@ -38,9 +38,12 @@ NONE < codec, websocket, internal/httpparse;
 internal/httpparse < http;
 
 # Internal leaves.
-NONE < internal/counters, internal/listenaddr, internal/wsframe,
-       internal/wsdeflate;
+NONE < internal/counters, internal/listenaddr, internal/wsdeflate;
 NONE < internal/logging/logtest;
+
+# The frame codec speaks the public close codes: one CloseCode type for
+# handlers and for the wire.
+websocket < internal/wsframe;
 
 # Packages on Linux interfaces import linuxonly, which stops a build for
 # another system with one message.

@@ -3,6 +3,8 @@ package wsframe
 import (
 	"encoding/binary"
 	"unicode/utf8"
+
+	"github.com/workermand/workermand/websocket"
 )
 
 // MaxCloseReason is the longest reason a close frame can carry: the
@@ -13,7 +15,7 @@ const MaxCloseReason = MaxControlPayload - 2
 // with mask when it is not nil. Code 0 sends an empty payload (the peer then
 // sees 1005). A reason over MaxCloseReason bytes is cut at a UTF-8 boundary,
 // since the peer must fail a close frame whose reason is not UTF-8.
-func AppendClose(dst []byte, code uint16, reason string, mask *[4]byte) []byte {
+func AppendClose(dst []byte, code websocket.CloseCode, reason string, mask *[4]byte) []byte {
 	if code == 0 {
 		return appendHeader(dst, true, 0, Close, 0, mask)
 	}
@@ -26,7 +28,7 @@ func AppendClose(dst []byte, code uint16, reason string, mask *[4]byte) []byte {
 	}
 	dst = appendHeader(dst, true, 0, Close, 2+len(reason), mask)
 	start := len(dst)
-	dst = binary.BigEndian.AppendUint16(dst, code)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
 	dst = append(dst, reason...)
 	if mask != nil {
 		Unmask(dst[start:], *mask, 0)
@@ -38,7 +40,7 @@ func AppendClose(dst []byte, code uint16, reason string, mask *[4]byte) []byte {
 // codes RFC 6455 §7.4.1 and the IANA registry define for the wire
 // (1000–1003, 1007–1014) and the ranges for libraries and applications
 // (3000–4999). 1004 is reserved, 1005, 1006 and 1015 must never be sent.
-func ValidCloseCode(code uint16) bool {
+func ValidCloseCode(code websocket.CloseCode) bool {
 	switch {
 	case code >= 1000 && code <= 1003:
 		return true
@@ -51,16 +53,16 @@ func ValidCloseCode(code uint16) bool {
 }
 
 // ParseClosePayload decodes an (unmasked) close frame payload. An empty
-// payload reports CloseNoStatus. A 1-byte payload or an invalid code is a
-// 1002 error, a reason that is not UTF-8 a 1007 error.
-func ParseClosePayload(p []byte) (code uint16, reason string, err *Error) {
+// payload reports websocket.CloseNoStatus. A 1-byte payload or an invalid
+// code is a 1002 error, a reason that is not UTF-8 a 1007 error.
+func ParseClosePayload(p []byte) (code websocket.CloseCode, reason string, err *Error) {
 	switch len(p) {
 	case 0:
-		return CloseNoStatus, "", nil
+		return websocket.CloseNoStatus, "", nil
 	case 1:
 		return 0, "", errClosePayload1
 	}
-	code = binary.BigEndian.Uint16(p)
+	code = websocket.CloseCode(binary.BigEndian.Uint16(p))
 	if !ValidCloseCode(code) {
 		return 0, "", errCloseCode
 	}

@@ -9,6 +9,8 @@ package wsframe
 import (
 	"encoding/binary"
 	"strconv"
+
+	"github.com/workermand/workermand/websocket"
 )
 
 // Opcode is a frame's 4-bit opcode (RFC 6455 §5.2).
@@ -47,24 +49,6 @@ const MaxControlPayload = 125
 // extended length and a masking key.
 const MaxHeaderLen = 14
 
-// Close status codes (RFC 6455 §7.4.1 and the IANA registry).
-const (
-	CloseNormal             uint16 = 1000
-	CloseGoingAway          uint16 = 1001
-	CloseProtocolError      uint16 = 1002
-	CloseUnsupportedData    uint16 = 1003
-	CloseNoStatus           uint16 = 1005 // never sent: reports an empty close payload
-	CloseAbnormal           uint16 = 1006 // never sent: the connection dropped without a close frame
-	CloseInvalidPayload     uint16 = 1007
-	ClosePolicyViolation    uint16 = 1008
-	CloseTooBig             uint16 = 1009
-	CloseMandatoryExtension uint16 = 1010
-	CloseInternalError      uint16 = 1011
-	CloseServiceRestart     uint16 = 1012
-	CloseTryAgainLater      uint16 = 1013
-	CloseBadGateway         uint16 = 1014
-)
-
 // Header is a parsed frame header.
 type Header struct {
 	Fin       bool
@@ -94,7 +78,7 @@ type Limits struct {
 // and a short reason for logs and for the close frame. Errors returned by
 // this package are shared values: do not modify them.
 type Error struct {
-	Code   uint16
+	Code   websocket.CloseCode
 	Reason string
 }
 
@@ -102,22 +86,24 @@ func (e *Error) Error() string {
 	return "websocket " + strconv.Itoa(int(e.Code)) + ": " + e.Reason
 }
 
-func newErr(code uint16, reason string) *Error { return &Error{Code: code, Reason: reason} }
+func newErr(code websocket.CloseCode, reason string) *Error {
+	return &Error{Code: code, Reason: reason}
+}
 
 // The violations, shared so that the error paths do not allocate either.
 var (
-	errReservedOpcode  = newErr(CloseProtocolError, "reserved opcode")
-	errRSV             = newErr(CloseProtocolError, "reserved bit set without a negotiated extension")
-	errFragmentedCtrl  = newErr(CloseProtocolError, "fragmented control frame")
-	errControlTooLong  = newErr(CloseProtocolError, "control frame payload over 125 bytes")
-	errNonMinimal      = newErr(CloseProtocolError, "payload length not minimally encoded")
-	errLengthTopBit    = newErr(CloseProtocolError, "64-bit payload length with the most significant bit set")
-	errUnmasked        = newErr(CloseProtocolError, "unmasked frame from client")
-	errMasked          = newErr(CloseProtocolError, "masked frame from server")
-	errFrameTooBig     = newErr(CloseTooBig, "frame too big")
-	errClosePayload1   = newErr(CloseProtocolError, "close payload of 1 byte")
-	errCloseCode       = newErr(CloseProtocolError, "invalid close code")
-	errCloseReasonUTF8 = newErr(CloseInvalidPayload, "close reason is not UTF-8")
+	errReservedOpcode  = newErr(websocket.CloseProtocolError, "reserved opcode")
+	errRSV             = newErr(websocket.CloseProtocolError, "reserved bit set without a negotiated extension")
+	errFragmentedCtrl  = newErr(websocket.CloseProtocolError, "fragmented control frame")
+	errControlTooLong  = newErr(websocket.CloseProtocolError, "control frame payload over 125 bytes")
+	errNonMinimal      = newErr(websocket.CloseProtocolError, "payload length not minimally encoded")
+	errLengthTopBit    = newErr(websocket.CloseProtocolError, "64-bit payload length with the most significant bit set")
+	errUnmasked        = newErr(websocket.CloseProtocolError, "unmasked frame from client")
+	errMasked          = newErr(websocket.CloseProtocolError, "masked frame from server")
+	errFrameTooBig     = newErr(websocket.CloseTooBig, "frame too big")
+	errClosePayload1   = newErr(websocket.CloseProtocolError, "close payload of 1 byte")
+	errCloseCode       = newErr(websocket.CloseProtocolError, "invalid close code")
+	errCloseReasonUTF8 = newErr(websocket.CloseInvalidPayload, "close reason is not UTF-8")
 )
 
 // ParseHeader parses the frame header at the start of buf into h. It returns

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/workermand/workermand/websocket"
 )
 
 var serverLim = Limits{RequireMask: true}
 
-func mustCode(t *testing.T, err error, code uint16) {
+func mustCode(t *testing.T, err error, code websocket.CloseCode) {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) || e.Code != code {
@@ -61,7 +63,7 @@ func TestViolations(t *testing.T) {
 		name string
 		buf  []byte
 		lim  Limits
-		code uint16
+		code websocket.CloseCode
 	}{
 		{"reserved opcode 3", rawHeader(0x83, 0x80), serverLim, 1002},
 		{"reserved opcode 7", rawHeader(0x87, 0x80), serverLim, 1002},
@@ -249,11 +251,11 @@ func TestAppendFrameKeepsPayload(t *testing.T) {
 func TestClose(t *testing.T) {
 	cases := []struct {
 		p      []byte
-		code   uint16
+		code   websocket.CloseCode
 		reason string
-		err    uint16
+		err    websocket.CloseCode
 	}{
-		{nil, CloseNoStatus, "", 0},
+		{nil, websocket.CloseNoStatus, "", 0},
 		{[]byte{0x03}, 0, "", 1002},
 		{[]byte{0x03, 0xE8}, 1000, "", 0},
 		{[]byte{0x03, 0xE8, 'o', 'k'}, 1000, "ok", 0},
@@ -273,9 +275,9 @@ func TestClose(t *testing.T) {
 			t.Errorf("% x: (%d, %q, %v)", c.p, code, reason, err)
 		}
 	}
-	valid := map[uint16]bool{1000: true, 1001: true, 1002: true, 1003: true, 1007: true, 1008: true,
+	valid := map[websocket.CloseCode]bool{1000: true, 1001: true, 1002: true, 1003: true, 1007: true, 1008: true,
 		1009: true, 1010: true, 1011: true, 1012: true, 1013: true, 1014: true, 3000: true, 3999: true, 4000: true, 4999: true}
-	for _, code := range []uint16{0, 1, 999, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010,
+	for _, code := range []websocket.CloseCode{0, 1, 999, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010,
 		1011, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 3000, 3999, 4000, 4999, 5000, 65535} {
 		_, _, err := ParseClosePayload([]byte{byte(code >> 8), byte(code)})
 		if (err == nil) != valid[code] {

@@ -282,9 +282,9 @@ func (c *clientConn) Decode(pkt []byte) (codec.Message, error) {
 
 // appendClose echoes a status; an empty close (reported as 1005, which is
 // never sent) is answered with an empty close.
-func (c *clientConn) appendClose(dst []byte, code uint16) []byte {
+func (c *clientConn) appendClose(dst []byte, code websocket.CloseCode) []byte {
 	key := maskKey()
-	if code == wsframe.CloseNoStatus {
+	if code == websocket.CloseNoStatus {
 		code = 0
 	}
 	return wsframe.AppendClose(dst, code, "", &key)

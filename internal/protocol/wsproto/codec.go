@@ -135,7 +135,7 @@ func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 			// none out.
 			c.scratch = c.scratch[:0]
 			// 1005 stands for "no status" and never goes on the wire.
-			if code != 0 && code != wsframe.CloseNoStatus {
+			if code != 0 && code != websocket.CloseNoStatus {
 				c.scratch = wsframe.AppendClose(c.scratch, code, "", nil)
 			} else {
 				c.scratch = wsframe.AppendFrame(c.scratch, true, 0, wsframe.Close, nil, nil)
