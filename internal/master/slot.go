@@ -31,12 +31,13 @@ type slotKey struct {
 //	exited   a child leaves the slot; crashed then respawns, backing off
 type slot struct {
 	key slotKey
-	// worker is the config the slot's next child runs; a reload replaces
-	// it at once, and sets it to nil when the new config drops the slot,
-	// which is then never filled again.
+	// worker is the config the slot's next child runs. A reload replaces
+	// it at once, so that a respawn during the roll runs the new config,
+	// and sets it to nil when the new config drops the slot: nothing fills
+	// the slot then, unless a later reload brings it back.
 	worker *config.Worker
-	// current serves the slot, starting or ready; nil between a crash and
-	// its respawn.
+	// current serves the slot, starting or ready; nil while the slot is
+	// empty (between a crash and its respawn, or once told to stop).
 	current *proc
 	// next takes over once it is ready, and current then stops as handoff
 	// says: until then current keeps accepting, so the slot has no gap.
