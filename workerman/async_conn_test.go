@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // newAsync creates an AsyncTcpConnection on p's loop whose callbacks record
@@ -21,7 +22,7 @@ func newAsync(t *testing.T, p *workerman.Process, remote string, log *eventLog) 
 		c   *workerman.AsyncTcpConnection
 		err error
 	}
-	r := onLoop(t, p, func() res {
+	r := workermantest.OnLoopValue(t, p.Loop(), func() res {
 		c, err := workerman.NewAsyncTcpConnection(p.Loop(), remote)
 		if err != nil {
 			return res{nil, err}
@@ -53,7 +54,7 @@ func waitEvents(t *testing.T, log *eventLog, n int) []string {
 func TestAsyncTcpConnectionQueuesSendsUntilConnected(t *testing.T) {
 	w := textWorker("echo")
 	w.Handler = echoHandler(t)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 
 	var log eventLog
 	ac := newAsync(t, p, "text://"+w.Addr().String(), &log)
@@ -61,7 +62,7 @@ func TestAsyncTcpConnectionQueuesSendsUntilConnected(t *testing.T) {
 		r1, r2         workerman.SendResult
 		before, during workerman.Status
 	}
-	got := onLoop(t, p, func() step {
+	got := workermantest.OnLoopValue(t, p.Loop(), func() step {
 		var s step
 		s.before = ac.Status()
 		s.r1 = ac.SendString("early 1")
@@ -79,14 +80,14 @@ func TestAsyncTcpConnectionQueuesSendsUntilConnected(t *testing.T) {
 	if strings.Join(ev, "|") != connect+"|message early 1|message early 2" {
 		t.Fatalf("events %q, want OnConnect and then both early messages echoed", ev)
 	}
-	if r := onLoop(t, p, func() workerman.SendResult { return ac.SendString("later") }); r != workerman.Sent {
+	if r := workermantest.OnLoopValue(t, p.Loop(), func() workerman.SendResult { return ac.SendString("later") }); r != workerman.Sent {
 		t.Errorf("Send once connected = %v, want sent", r)
 	}
 	waitEvents(t, &log, 4)
 	if ac.RemoteHost() != "127.0.0.1" {
 		t.Errorf("RemoteHost() = %q", ac.RemoteHost())
 	}
-	onLoop(t, p, func() bool { ac.Close(); return true })
+	workermantest.OnLoop(t, p.Loop(), func() { ac.Close() })
 	ev = waitEvents(t, &log, 5)
 	if strings.Join(ev[3:], "|") != "message later|close" {
 		t.Errorf("events %q, want the later echo and then OnClose", ev)
@@ -109,10 +110,10 @@ func closedPort(t *testing.T) int {
 }
 
 func TestAsyncTcpConnectionRefused(t *testing.T) {
-	p := startProcess(t, textWorker("idle"))
+	p := workermantest.Start(t, textWorker("idle"))
 	var log eventLog
 	ac := newAsync(t, p, fmt.Sprintf("text://127.0.0.1:%d", closedPort(t)), &log)
-	onLoop(t, p, func() bool { ac.Connect(); return true })
+	workermantest.OnLoop(t, p.Loop(), func() { ac.Connect() })
 	ev := waitEvents(t, &log, 3)
 	if ev[0] != "error CONNECT_FAIL" || ev[2] != "close" {
 		t.Fatalf("events %q, want OnError(CONNECT_FAIL) and then OnClose", ev)
@@ -121,11 +122,11 @@ func TestAsyncTcpConnectionRefused(t *testing.T) {
 		t.Errorf("the error does not say the connection was refused: %s", ev[1])
 	}
 	// Nothing more: no OnConnect, no second OnClose.
-	onLoop(t, p, func() bool { return true })
+	workermantest.OnLoop(t, p.Loop(), func() {})
 	if ev := log.events(); len(ev) != 3 {
 		t.Errorf("events %q, want exactly OnError and OnClose", ev)
 	}
-	st := onLoop(t, p, func() []any { return []any{ac.Status(), p.Loop().Stats().Connections} })
+	st := workermantest.OnLoopValue(t, p.Loop(), func() []any { return []any{ac.Status(), p.Loop().Stats().Connections} })
 	if st[0] != workerman.StatusClosed || st[1] != 0 {
 		t.Errorf("status, Stats().Connections = %v, want CLOSED, 0", st)
 	}
@@ -170,11 +171,11 @@ func fullBacklog(t *testing.T) string {
 
 func TestAsyncTcpConnectionConnectTimeout(t *testing.T) {
 	addr := fullBacklog(t)
-	p := startProcess(t, textWorker("idle"))
+	p := workermantest.Start(t, textWorker("idle"))
 	var log eventLog
 	ac := newAsync(t, p, "text://"+addr, &log)
 	start := time.Now()
-	onLoop(t, p, func() bool {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		ac.ConnectTimeout = 200 * time.Millisecond
 		prev := ac.OnError
 		ac.OnError = func(c *workerman.Connection, code workerman.ErrorCode, err error) {
@@ -184,7 +185,6 @@ func TestAsyncTcpConnectionConnectTimeout(t *testing.T) {
 			prev(c, code, err)
 		}
 		ac.Connect()
-		return true
 	})
 	ev := waitEvents(t, &log, 4)
 	elapsed := time.Since(start)
@@ -200,13 +200,13 @@ func TestAsyncTcpConnectionReconnectFromOnClose(t *testing.T) {
 	// The server greets and hangs up.
 	srv := textWorker("greeter")
 	srv.OnConnect = func(c *workerman.Connection) { c.Close([]byte("hello")) }
-	p := startProcess(t, srv)
+	p := workermantest.Start(t, srv)
 
 	const rounds = 3
 	var log eventLog
 	ac := newAsync(t, p, "text://"+srv.Addr().String(), &log)
 	ids := make(chan uint64, rounds+1)
-	onLoop(t, p, func() bool {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		connects := 0
 		prevConnect, prevClose := ac.OnConnect, ac.OnClose
 		ac.OnConnect = func(c *workerman.AsyncTcpConnection) {
@@ -221,7 +221,6 @@ func TestAsyncTcpConnectionReconnectFromOnClose(t *testing.T) {
 			}
 		}
 		ac.Connect()
-		return true
 	})
 	connect := fmt.Sprintf("connect 127.0.0.1:%d", srv.Addr().Port())
 	want := strings.Repeat(connect+"|message hello|close|", rounds)
@@ -245,26 +244,24 @@ func TestAsyncTcpConnectionReconnectFromOnClose(t *testing.T) {
 func TestAsyncTcpConnectionReconnectWhileConnected(t *testing.T) {
 	w := textWorker("echo")
 	w.Handler = echoHandler(t)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	var log eventLog
 	ac := newAsync(t, p, "text://"+w.Addr().String(), &log)
-	onLoop(t, p, func() bool { ac.Connect(); return true })
+	workermantest.OnLoop(t, p.Loop(), func() { ac.Connect() })
 	connect := fmt.Sprintf("connect 127.0.0.1:%d", w.Addr().Port())
 	waitEvents(t, &log, 1)
-	onLoop(t, p, func() bool {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		ac.Reconnect(0)
 		ac.SendString("again") // queued until the new connection is up
-		return true
 	})
 	ev := waitEvents(t, &log, 4)
 	if got := strings.Join(ev, "|"); got != connect+"|close|"+connect+"|message again" {
 		t.Errorf("events %q, want connect, close, connect, echo", ev)
 	}
 	// CancelReconnect stops a scheduled reconnect.
-	onLoop(t, p, func() bool {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		ac.Reconnect(50 * time.Millisecond)
 		ac.CancelReconnect()
-		return true
 	})
 	ev = waitEvents(t, &log, 5)
 	if ev[4] != "close" {
@@ -272,16 +269,15 @@ func TestAsyncTcpConnectionReconnectWhileConnected(t *testing.T) {
 	}
 	// Let the loop pass the cancelled reconnect's time.
 	passed := make(chan struct{})
-	onLoop(t, p, func() bool {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		p.Loop().Timer().Add(200*time.Millisecond, func() { close(passed) }, false)
-		return true
 	})
 	select {
 	case <-passed:
 	case <-time.After(waitTimeout):
 		t.Fatal("a 200ms timer did not fire")
 	}
-	st := onLoop(t, p, func() []any { return []any{ac.Status(), p.Loop().Stats().Timers} })
+	st := workermantest.OnLoopValue(t, p.Loop(), func() []any { return []any{ac.Status(), p.Loop().Stats().Timers} })
 	if st[0] != workerman.StatusInitial || st[1] != 0 {
 		t.Errorf("after CancelReconnect: status, pending timers = %v, want INITIAL, 0", st)
 	}
@@ -303,10 +299,10 @@ func TestAsyncTcpConnectionResolvesHostNames(t *testing.T) {
 	w := workerman.NewWorker(listen)
 	w.Name = "echo"
 	w.Handler = echoHandler(t)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	var log eventLog
 	ac := newAsync(t, p, fmt.Sprintf("text://localhost:%d", w.Addr().Port()), &log)
-	status := onLoop(t, p, func() workerman.Status {
+	status := workermantest.OnLoopValue(t, p.Loop(), func() workerman.Status {
 		ac.SendString("by name")
 		ac.Connect()
 		return ac.Status()
@@ -320,13 +316,13 @@ func TestAsyncTcpConnectionResolvesHostNames(t *testing.T) {
 	if !strings.HasPrefix(ev[0], "connect ") || ev[1] != "message by name" {
 		t.Fatalf("events %q, want OnConnect and the echo", ev)
 	}
-	if h := onLoop(t, p, func() string { return ac.RemoteHost() }); h != "localhost" {
+	if h := workermantest.OnLoopValue(t, p.Loop(), func() string { return ac.RemoteHost() }); h != "localhost" {
 		t.Errorf("RemoteHost() = %q, want localhost", h)
 	}
 }
 
 func TestNewAsyncTcpConnectionRejectsBadAddresses(t *testing.T) {
-	p := startProcess(t, textWorker("idle"))
+	p := workermantest.Start(t, textWorker("idle"))
 	for _, tc := range []struct{ remote, want string }{
 		{"websocket://127.0.0.1:80", "server protocol"},
 		{"http://127.0.0.1:80", "server protocol"},
@@ -334,7 +330,7 @@ func TestNewAsyncTcpConnectionRejectsBadAddresses(t *testing.T) {
 		{"text://127.0.0.1", "missing port"},
 		{"127.0.0.1:80", "scheme"},
 	} {
-		err := onLoop(t, p, func() error {
+		err := workermantest.OnLoopValue(t, p.Loop(), func() error {
 			_, err := workerman.NewAsyncTcpConnection(p.Loop(), tc.remote)
 			return err
 		})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // heapInuse is the live heap after a collection.
@@ -89,7 +90,7 @@ func TestSlowReaderBoundsTheSendBuffer(t *testing.T) {
 			}
 		}, true)
 	}
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	before := heapInuse()
 	c := dialWorker(t, w) // never reads until the flood is over
 
@@ -208,7 +209,7 @@ func TestPipeProxyUnderSlowConsumer(t *testing.T) {
 	}
 	var backendConn *workerman.Connection
 	b.OnConnect = func(c *workerman.Connection) { backendConn = c }
-	pb := startProcess(t, b)
+	pb := workermantest.Start(t, b)
 
 	// Proxy A.
 	type proxyState struct {
@@ -242,7 +243,7 @@ func TestPipeProxyUnderSlowConsumer(t *testing.T) {
 		}
 		backend.Connect()
 	}
-	pa := startProcess(t, a)
+	pa := workermantest.Start(t, a)
 
 	before := heapInuse()
 	c := dialWorker(t, a)
@@ -261,8 +262,8 @@ func TestPipeProxyUnderSlowConsumer(t *testing.T) {
 		return backendConn.SendQueueSize() >= backendConn.MaxSendBufferSize() || s != nil && s.sent == total
 	})
 	growth := int64(heapInuse()) - int64(before)
-	sent := onLoop(t, pb, func() int { return backendConn.Context.(*stream).sent })
-	st := onLoop(t, pa, func() proxyState { return ps })
+	sent := workermantest.OnLoopValue(t, pb.Loop(), func() int { return backendConn.Context.(*stream).sent })
+	st := workermantest.OnLoopValue(t, pa.Loop(), func() proxyState { return ps })
 	t.Logf("stalled: backend sent %d KiB of %d; proxy queue max %d KiB, chunk max %d KiB; heap growth %d KiB",
 		sent>>10, total>>10, st.maxQueue>>10, st.maxChunk>>10, growth>>10)
 	if sent >= total {
@@ -288,7 +289,7 @@ func TestPipeProxyUnderSlowConsumer(t *testing.T) {
 		}
 	}
 	c.expectEOF()
-	st = onLoop(t, pa, func() proxyState { return ps })
+	st = workermantest.OnLoopValue(t, pa.Loop(), func() proxyState { return ps })
 	for _, e := range st.errs {
 		t.Error(e)
 	}
@@ -296,7 +297,7 @@ func TestPipeProxyUnderSlowConsumer(t *testing.T) {
 		t.Errorf("the proxy queued up to %d bytes toward the client (limit %d, largest read %d)", st.maxQueue, limit, st.maxChunk)
 	}
 	for _, p := range []*workerman.Process{pa, pb} {
-		if sf := onLoop(t, p, func() uint64 { return p.Loop().Stats().SendFail }); sf != 0 {
+		if sf := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return p.Loop().Stats().SendFail }); sf != 0 {
 			t.Errorf("Stats().SendFail = %d, want 0: a send was dropped", sf)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // TestWorkerStartRunsBeforeFirstConnect queues connections, with data,
@@ -23,7 +24,7 @@ func TestWorkerStartRunsBeforeFirstConnect(t *testing.T) {
 		log.add("message %d", c.ID())
 		c.Send(m.Data)
 	}
-	p := newProcess(t, workerman.ProcessOptions{}, w)
+	p := workermantest.NewUnstarted(t, workerman.ProcessOptions{}, w)
 	// The listening socket exists from NewProcess on: these connections wait
 	// in its backlog, so the loop finds them ready on its first turn.
 	const n = 3
@@ -32,7 +33,7 @@ func TestWorkerStartRunsBeforeFirstConnect(t *testing.T) {
 		clients[i] = dialWorker(t, w)
 		clients[i].write(fmt.Sprintf("hello %d\n", i))
 	}
-	runProcess(t, p)
+	workermantest.Run(t, p)
 	for i, c := range clients {
 		c.expectLine(fmt.Sprintf("hello %d", i))
 	}
@@ -103,7 +104,7 @@ func infoWorker(listen string, log *eventLog) *workerman.Worker {
 func TestConnectionCallbacksAndLookup(t *testing.T) {
 	var log eventLog
 	w := infoWorker("text://127.0.0.1:0", &log)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 
 	// The connections as OnConnect saw them, by id.
 	a := dialWorker(t, w)
@@ -129,7 +130,7 @@ func TestConnectionCallbacksAndLookup(t *testing.T) {
 		count   int
 		missing bool
 	}
-	got := onLoop(t, p, func() view {
+	got := workermantest.OnLoopValue(t, p.Loop(), func() view {
 		v := view{live: map[uint64]bool{}, count: w.ConnectionCount()}
 		for conn := range w.Connections() {
 			v.live[conn.ID()] = true
@@ -169,7 +170,7 @@ func TestConnectionCallbacksAndLookup(t *testing.T) {
 	b.write("close\n")
 	b.expectEOF()
 	waitFor(t, "OnClose of the connection closed by the server", func() bool { return log.index(fmt.Sprintf("close %d user-%d", ids[1], ids[1])) >= 0 })
-	left := onLoop(t, p, func() []bool {
+	left := workermantest.OnLoopValue(t, p.Loop(), func() []bool {
 		return []bool{w.Connection(ids[0]) == nil, w.Connection(ids[1]) == nil, w.Connection(ids[2]) != nil, w.ConnectionCount() == 1}
 	})
 	if left[0] != true || left[1] != true || left[2] != true || left[3] != true {
@@ -178,7 +179,7 @@ func TestConnectionCallbacksAndLookup(t *testing.T) {
 
 	// Stopping the process: OnWorkerStop, then OnClose of c, which the
 	// client sees as EOF.
-	stopProcess(t, p)
+	workermantest.Stop(t, p)
 	c.expectEOF()
 	ev := log.events()
 	stop, closeC := log.index("stop"), log.index(fmt.Sprintf("close %d user-%d", ids[2], ids[2]))
@@ -223,7 +224,7 @@ func connectIDs(t *testing.T, log *eventLog) []uint64 {
 func TestBytesReadAndWritten(t *testing.T) {
 	var log eventLog
 	w := infoWorker("text://127.0.0.1:0", &log)
-	startProcess(t, w)
+	workermantest.Start(t, w)
 	c := dialWorker(t, w)
 	sent, received := 0, 0
 	for _, line := range []string{"one", "two two", strings.Repeat("x", 100000)} {
@@ -243,7 +244,7 @@ func TestAddresses(t *testing.T) {
 	check := func(t *testing.T, listen, dialTo string, wantIP string, v4 bool) {
 		var log eventLog
 		w := infoWorker(listen, &log)
-		startProcess(t, w)
+		workermantest.Start(t, w)
 		c := dial(t, netip.MustParseAddrPort(fmt.Sprintf("%s:%d", dialTo, w.Addr().Port())))
 		c.write("addr\n")
 		local := c.LocalAddr().(*net.TCPAddr).AddrPort()

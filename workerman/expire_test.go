@@ -8,6 +8,7 @@ import (
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // expiryAsked counts Expired calls of the "expirytest" protocol.
@@ -58,7 +59,7 @@ func TestExpirerClosesExpiredConnections(t *testing.T) {
 	idle := textWorker("idle")
 	idle.OnMessage = echoLines
 	idle.IdleTimeout = 400 * time.Millisecond
-	p := startProcess(t, exp, idle)
+	p := workermantest.Start(t, exp, idle)
 
 	quiet := dialWorker(t, exp)
 	start := time.Now()
@@ -88,7 +89,7 @@ func TestExpirerClosesExpiredConnections(t *testing.T) {
 	if n := expiryAsked.Load(); n < 2 || n > 12 {
 		t.Errorf("Expired was called %d times in %v", n, time.Since(start))
 	}
-	if n := onLoop(t, p, func() int { return p.Loop().Stats().Timers }); n != 1 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() int { return p.Loop().Stats().Timers }); n != 1 {
 		t.Errorf("%d timers pending, want the one sweep", n)
 	}
 }
@@ -98,11 +99,11 @@ func TestExpirerClosesExpiredConnections(t *testing.T) {
 func TestNoSweepWithoutExpirer(t *testing.T) {
 	w := textWorker("plain")
 	w.OnMessage = echoLines
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	c := dialWorker(t, w)
 	c.write("a\n")
 	c.expectLine("a")
-	if n := onLoop(t, p, func() int { return p.Loop().Stats().Timers }); n != 0 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() int { return p.Loop().Stats().Timers }); n != 0 {
 		t.Errorf("%d timers pending, want none", n)
 	}
 }

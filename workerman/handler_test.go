@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // greeter is a handler with options, registered for these tests.
@@ -134,7 +135,7 @@ func TestHandlerAttachesToWorker(t *testing.T) {
 	}
 	w1, w2 := textWorker("greeter-2"), textWorker("greeter-default")
 	w1.Handler, w2.Handler = h, def
-	startProcess(t, w1, w2)
+	workermantest.Start(t, w1, w2)
 	c := dialWorker(t, w1)
 	c.write("bob\n")
 	c.expectLine("hi bob")

@@ -2,7 +2,6 @@ package workerman_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,117 +15,15 @@ import (
 
 	_ "github.com/workermand/workermand/handlers/echo" // registers "echo"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // Generous bounds: the tests run on a small, noisy machine under -race.
+// The harness itself (workermantest) waits up to its Timeout.
 const (
-	loopTimeout = 10 * time.Second // a posted function must run within this
 	waitTimeout = 15 * time.Second // a polled condition must hold within this
 	ioTimeout   = 15 * time.Second // a client read or write must finish within this
-	stopTimeout = 15 * time.Second // Run must return within this after a stop
 )
-
-// run is the state of a Process started by startProcess.
-type run struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // Run's result, valid once done is closed
-}
-
-var runs sync.Map // *workerman.Process → *run
-
-// newProcess creates a Process for workers (failing the test on error) and
-// closes nothing: NewProcess only binds sockets, which Run closes on exit.
-// Use runProcess to start it.
-func newProcess(t testing.TB, opts workerman.ProcessOptions, workers ...*workerman.Worker) *workerman.Process {
-	t.Helper()
-	p, err := workerman.NewProcess(opts, workers...)
-	if err != nil {
-		t.Fatalf("NewProcess: %v", err)
-	}
-	return p
-}
-
-// runProcess runs p.Run on its own goroutine and registers a cleanup that
-// stops it and waits for Run to return. It does not wait for the loop to
-// start.
-func runProcess(t testing.TB, p *workerman.Process) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &run{cancel: cancel, done: make(chan struct{})}
-	runs.Store(p, r)
-	go func() {
-		defer close(r.done)
-		r.err = p.Run(ctx)
-	}()
-	t.Cleanup(func() { stopProcess(t, p) })
-}
-
-// startProcess creates and runs a process for workers and returns once its
-// loop has run a posted function (so every OnWorkerStart has returned). The
-// process is stopped, and Run waited for, when the test ends.
-func startProcess(t testing.TB, workers ...*workerman.Worker) *workerman.Process {
-	t.Helper()
-	return startProcessOpts(t, workerman.ProcessOptions{}, workers...)
-}
-
-func startProcessOpts(t testing.TB, opts workerman.ProcessOptions, workers ...*workerman.Worker) *workerman.Process {
-	t.Helper()
-	p := newProcess(t, opts, workers...)
-	runProcess(t, p)
-	onLoop(t, p, func() struct{} { return struct{}{} })
-	return p
-}
-
-// stopProcess stops p (through Run's context, so it is safe to repeat) and
-// waits for Run to return, failing the test if it does not, or if it
-// returned an error.
-func stopProcess(t testing.TB, p *workerman.Process) {
-	t.Helper()
-	v, ok := runs.Load(p)
-	if !ok {
-		t.Fatalf("stopProcess: process was not started with runProcess")
-	}
-	r := v.(*run)
-	r.cancel()
-	select {
-	case <-r.done:
-		if r.err != nil {
-			t.Errorf("Process.Run: %v", r.err)
-		}
-	case <-time.After(stopTimeout):
-		t.Errorf("Process.Run did not return within %s of the stop", stopTimeout)
-	}
-}
-
-// runDone reports whether p's Run has returned.
-func runDone(p *workerman.Process) bool {
-	v, ok := runs.Load(p)
-	if !ok {
-		return false
-	}
-	select {
-	case <-v.(*run).done:
-		return true
-	default:
-		return false
-	}
-}
-
-// onLoop runs fn on p's loop and returns its result. It fails the test if
-// the loop does not run it in time.
-func onLoop[T any](t testing.TB, p *workerman.Process, fn func() T) T {
-	t.Helper()
-	ch := make(chan T, 1)
-	p.Loop().Post(func() { ch <- fn() })
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(loopTimeout):
-		t.Fatalf("the event loop did not run a posted function within %s", loopTimeout)
-		panic("unreachable")
-	}
-}
 
 // waitFor polls cond until it holds, failing the test after waitTimeout.
 func waitFor(t testing.TB, what string, cond func() bool) {
@@ -143,7 +40,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // waitOnLoop polls cond on p's loop until it holds.
 func waitOnLoop(t testing.TB, p *workerman.Process, what string, cond func() bool) {
 	t.Helper()
-	waitFor(t, what, func() bool { return onLoop(t, p, cond) })
+	waitFor(t, what, func() bool { return workermantest.OnLoopValue(t, p.Loop(), cond) })
 }
 
 // client is a test's end of a connection to a worker.
@@ -156,11 +53,7 @@ type client struct {
 // dial connects to a worker and closes the connection when the test ends.
 func dial(t testing.TB, addr netip.AddrPort) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr.String(), ioTimeout)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := workermantest.DialAddr(t, addr.String())
 	return &client{t: t, Conn: c, r: bufio.NewReader(c)}
 }
 

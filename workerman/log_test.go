@@ -13,6 +13,7 @@ import (
 	"github.com/workermand/workermand/internal/logging"
 	"github.com/workermand/workermand/internal/logging/logtest"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // TestWorkerStartedAfterOnWorkerStart: "worker started" is logged once
@@ -29,8 +30,8 @@ func TestWorkerStartedAfterOnWorkerStart(t *testing.T) {
 		}
 		workers = append(workers, w)
 	}
-	p := startProcessOpts(t, workerman.ProcessOptions{Logger: zap.New(core)}, workers...)
-	got := onLoop(t, p, func() map[string]int { return seenInStart })
+	p := workermantest.StartWith(t, workerman.ProcessOptions{Logger: zap.New(core)}, workers...)
+	got := workermantest.OnLoopValue(t, p.Loop(), func() map[string]int { return seenInStart })
 	if got["first"] != 0 || got["second"] != 0 {
 		t.Errorf("\"worker started\" lines already logged while OnWorkerStart ran: %v", got)
 	}
@@ -63,8 +64,8 @@ func TestLoggerNamingTheWorker(t *testing.T) {
 	}
 	defer out.Close()
 	w := textWorker("named")
-	p := startProcessOpts(t, workerman.ProcessOptions{Logger: log}, w)
-	stopProcess(t, p)
+	p := workermantest.StartWith(t, workerman.ProcessOptions{Logger: log}, w)
+	workermantest.Stop(t, p)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // observed returns process options whose logger records errors.
@@ -41,7 +42,7 @@ func TestPanicInOnMessageClosesOnlyThatConnection(t *testing.T) {
 	}
 	w.OnClose = func(c *workerman.Connection) { log.add("close %d", c.ID()) }
 	opts, logs := observed()
-	p := startProcessOpts(t, opts, w)
+	p := workermantest.StartWith(t, opts, w)
 
 	victim, bystander := dialWorker(t, w), dialWorker(t, w)
 	victim.write("fine\n")
@@ -59,13 +60,13 @@ func TestPanicInOnMessageClosesOnlyThatConnection(t *testing.T) {
 	late.write("new\n")
 	late.expectLine("new")
 
-	if n := onLoop(t, p, func() uint64 { return p.Loop().Stats().Exceptions }); n != 1 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return p.Loop().Stats().Exceptions }); n != 1 {
 		t.Errorf("Stats().Exceptions = %d, want 1", n)
 	}
 	if !panicLogged(logs, "boom") {
 		t.Errorf("the panic was not logged; logs: %v", logs.All())
 	}
-	if n := onLoop(t, p, func() int { return w.ConnectionCount() }); n != 2 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() int { return w.ConnectionCount() }); n != 2 {
 		t.Errorf("ConnectionCount() = %d, want the 2 other connections", n)
 	}
 }
@@ -79,9 +80,9 @@ func TestPanicInOnWorkerStartIsCountedAndTheWorkerServes(t *testing.T) {
 	good.Handler = echoHandler(t)
 	good.OnWorkerStart = func(*workerman.Worker) { log.add("good started") }
 	opts, logs := observed()
-	p := startProcessOpts(t, opts, bad, good)
+	p := workermantest.StartWith(t, opts, bad, good)
 
-	if n := onLoop(t, p, func() uint64 { return p.Loop().Stats().Exceptions }); n != 1 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return p.Loop().Stats().Exceptions }); n != 1 {
 		t.Errorf("Stats().Exceptions = %d, want 1", n)
 	}
 	if !panicLogged(logs, "start exploded") {
@@ -123,7 +124,7 @@ func TestPanicsInOtherCallbacks(t *testing.T) {
 		}, true)
 	}
 	opts, logs := observed()
-	p := startProcessOpts(t, opts, w)
+	p := workermantest.StartWith(t, opts, w)
 
 	first := dialWorker(t, w) // its OnConnect panics
 	first.expectEOF()
@@ -144,7 +145,7 @@ func TestPanicsInOtherCallbacks(t *testing.T) {
 		return panicLogged(logs, "connect exploded") && panicLogged(logs, "close exploded") && panicLogged(logs, "tick exploded")
 	})
 	// OnConnect and OnClose of the first connection, three ticks.
-	if n := onLoop(t, p, func() uint64 { return p.Loop().Stats().Exceptions }); n != 5 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return p.Loop().Stats().Exceptions }); n != 5 {
 		var msgs []string
 		for _, e := range logs.All() {
 			msgs = append(msgs, fmt.Sprint(e.ContextMap()["panic"]))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 func worker(name, listen string) *workerman.Worker {
@@ -80,7 +81,7 @@ func TestNewProcessReportsEveryBadWorker(t *testing.T) {
 	}
 	// Nothing was bound: the good worker runs in a process of its own.
 	good.Handler = echoHandler(t)
-	startProcess(t, good)
+	workermantest.Start(t, good)
 	c := dialWorker(t, good)
 	c.write("ok\n")
 	c.expectLine("ok")
@@ -105,11 +106,8 @@ func TestNewProcessListenFailure(t *testing.T) {
 	}
 	// The first worker can be used again, in a new process.
 	first.Handler = echoHandler(t)
-	p, err := workerman.NewProcess(workerman.ProcessOptions{}, first)
-	if err != nil {
-		t.Fatalf("reusing a worker after a failed NewProcess: %v", err)
-	}
-	runProcess(t, p)
+	// Start fails the test if NewProcess refuses the worker again.
+	workermantest.Start(t, first)
 	c := dialWorker(t, first)
 	c.write("ok\n")
 	c.expectLine("ok")
@@ -117,7 +115,7 @@ func TestNewProcessListenFailure(t *testing.T) {
 
 func TestWorkerBelongsToOneProcess(t *testing.T) {
 	w := worker("", "text://127.0.0.1:0")
-	startProcess(t, w)
+	workermantest.Start(t, w)
 	if w.Name != "none" {
 		t.Errorf("an unnamed worker is called %q, want none", w.Name)
 	}
@@ -140,15 +138,15 @@ func TestProcessStopsOnContextAndStop(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			var log eventLog
 			w := infoWorker("text://127.0.0.1:0", &log)
-			p := startProcess(t, w)
+			p := workermantest.Start(t, w)
 			c := dialWorker(t, w)
 			c.write("hi\n")
 			c.expectLine("hi")
 			if how == "Stop" {
 				p.Stop()
-				waitFor(t, "Run to return after Stop", func() bool { return runDone(p) })
+				workermantest.Wait(t, p)
 			} else {
-				stopProcess(t, p)
+				workermantest.Stop(t, p)
 			}
 			c.expectEOF()
 			if ev := log.events(); ev[len(ev)-1] != fmt.Sprintf("close %d user-%d", connectIDs(t, &log)[0], connectIDs(t, &log)[0]) {
@@ -171,7 +169,7 @@ func TestProcessStopsOnContextAndStop(t *testing.T) {
 func TestStopWhenQuietWaitsForTheFirstRequest(t *testing.T) {
 	w := textWorker("quiet")
 	w.Handler = echoHandler(t)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	spoke := dialWorker(t, w)
 	spoke.write("first\n")
 	spoke.expectLine("first")
@@ -185,5 +183,5 @@ func TestStopWhenQuietWaitsForTheFirstRequest(t *testing.T) {
 	silent.write("late\n")
 	silent.expectLine("late")
 	silent.Close()
-	waitFor(t, "Run to return once the last connection closed", func() bool { return runDone(p) })
+	workermantest.Wait(t, p) // Run returns once the last connection closed
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // proxyWorker is a text worker trusting PROXY headers from sources; it
@@ -19,7 +20,7 @@ func proxyWorker(t *testing.T, sources ...string) *workerman.Worker {
 	w.OnMessage = func(c *workerman.Connection, m workerman.Message) {
 		c.SendString(c.RemoteIP() + " " + string(m.Data))
 	}
-	startProcess(t, w)
+	workermantest.Start(t, w)
 	return w
 }
 

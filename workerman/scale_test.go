@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // TestFiveThousandConcurrentEchoConnections opens 5,000 connections to one
@@ -29,7 +31,7 @@ func TestFiveThousandConcurrentEchoConnections(t *testing.T) {
 
 	w := textWorker("echo")
 	w.Handler = echoHandler(t)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	addr := w.Addr().String()
 
 	clients := make([]net.Conn, conns)
@@ -102,7 +104,7 @@ func TestFiveThousandConcurrentEchoConnections(t *testing.T) {
 	}
 
 	type counts struct{ worker, stats, accepted, live int }
-	got := onLoop(t, p, func() counts {
+	got := workermantest.OnLoopValue(t, p.Loop(), func() counts {
 		live := 0
 		for range w.Connections() {
 			live++
@@ -113,7 +115,7 @@ func TestFiveThousandConcurrentEchoConnections(t *testing.T) {
 	if want := (counts{conns, conns, conns, conns}); got != want {
 		t.Fatalf("with every client connected: ConnectionCount, Stats().Connections, Stats().Accepted, len(Connections()) = %+v, want %+v", got, want)
 	}
-	if tr := onLoop(t, p, func() uint64 { return p.Loop().Stats().TotalRequest }); tr != conns {
+	if tr := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return p.Loop().Stats().TotalRequest }); tr != conns {
 		t.Errorf("Stats().TotalRequest = %d, want %d", tr, conns)
 	}
 
@@ -123,7 +125,7 @@ func TestFiveThousandConcurrentEchoConnections(t *testing.T) {
 	}
 	deadline, _ := ctx.Deadline()
 	for {
-		got = onLoop(t, p, func() counts {
+		got = workermantest.OnLoopValue(t, p.Loop(), func() counts {
 			return counts{w.ConnectionCount(), p.Loop().Stats().Connections, 0, 0}
 		})
 		if got.worker == 0 && got.stats == 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 func TestSendResultsOnTheLoop(t *testing.T) {
@@ -31,7 +32,7 @@ func TestSendResultsOnTheLoop(t *testing.T) {
 			log.add("send after close: %v, status %v", c.SendString("after"), c.Status())
 		}
 	}
-	startProcess(t, w)
+	workermantest.Start(t, w)
 	c := dialWorker(t, w)
 	c.expectLine("welcome")
 	c.write("ping\n")
@@ -88,7 +89,7 @@ func TestCloseFlushesQueueAndLastMessage(t *testing.T) {
 		c.Close([]byte("last"))
 		log.add("status %v, send after close %v", c.Status(), c.SendString("after"))
 	})
-	startProcess(t, w)
+	workermantest.Start(t, w)
 	c := dialWorker(t, w)
 	c.write("flood\n")
 	waitFor(t, "the flood to be queued", func() bool { return len(log.events()) >= 2 })
@@ -120,7 +121,7 @@ func TestDestroyDropsQueuedOutput(t *testing.T) {
 	})
 	closed := make(chan struct{})
 	w.OnClose = func(*workerman.Connection) { close(closed) }
-	startProcess(t, w)
+	workermantest.Start(t, w)
 	c := dialWorker(t, w)
 	c.write("flood\n")
 	var n uint64
@@ -173,7 +174,7 @@ func TestSendFromOtherGoroutines(t *testing.T) {
 	conns := make(chan *workerman.Connection, clients)
 	w := textWorker("store")
 	w.OnConnect = func(c *workerman.Connection) { conns <- c }
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 
 	type result struct {
 		lines int
@@ -278,7 +279,7 @@ func TestSendFromOtherGoroutines(t *testing.T) {
 		}
 	}
 	waitOnLoop(t, p, "every connection closed", func() bool { return w.ConnectionCount() == 0 })
-	if sf := onLoop(t, p, func() uint64 { return p.Loop().Stats().SendFail }); sf != 0 {
+	if sf := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return p.Loop().Stats().SendFail }); sf != 0 {
 		t.Errorf("Stats().SendFail = %d, want 0", sf)
 	}
 }

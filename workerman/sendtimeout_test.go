@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // TestSendTimeout: a worker's SendTimeout closes a connection whose client
@@ -33,7 +34,7 @@ func TestSendTimeout(t *testing.T) {
 		default:
 		}
 	}
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 
 	// A small receive window keeps the reply queued on the server instead
 	// of in the kernel's buffers.
@@ -61,7 +62,7 @@ func TestSendTimeout(t *testing.T) {
 	other := dialWorker(t, w)
 	other.write("still serving\n")
 	other.expectLine("still serving")
-	if s := onLoop(t, p, p.Loop().Stats); s.SendTimeouts != 1 {
+	if s := workermantest.OnLoopValue(t, p.Loop(), p.Loop().Stats); s.SendTimeouts != 1 {
 		t.Errorf("Stats().SendTimeouts = %d, want 1", s.SendTimeouts)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // passTime waits until p's loop has run a timer of d: everything due before
@@ -15,7 +16,7 @@ import (
 func passTime(t *testing.T, p *workerman.Process, d time.Duration) {
 	t.Helper()
 	passed := make(chan struct{})
-	onLoop(t, p, func() workerman.TimerID {
+	workermantest.OnLoopValue(t, p.Loop(), func() workerman.TimerID {
 		return p.Loop().Timer().Add(d, func() { close(passed) }, false)
 	})
 	select {
@@ -54,7 +55,7 @@ func TestTimerAddDelDelAll(t *testing.T) {
 		tm.Add(0, func() { log.add("zero") }, false)
 		idc <- id
 	}
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	id := <-idc
 	all := []workerman.TimerID{id.once, id.repeat, id.cancelled, id.far1, id.far2}
 	seen := map[workerman.TimerID]bool{}
@@ -89,7 +90,7 @@ func TestTimerAddDelDelAll(t *testing.T) {
 		before, after int
 		delFar        bool
 	}
-	res := onLoop(t, p, func() after {
+	res := workermantest.OnLoopValue(t, p.Loop(), func() after {
 		var a after
 		a.before = p.Loop().Stats().Timers
 		w.Timer().DelAll()
@@ -104,7 +105,7 @@ func TestTimerAddDelDelAll(t *testing.T) {
 
 func TestTimerOffTheLoopPanics(t *testing.T) {
 	w := textWorker("timers")
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	for name, call := range map[string]func(){
 		"Add":    func() { w.Timer().Add(time.Millisecond, func() {}, false) },
 		"Del":    func() { w.Timer().Del(1) },
@@ -119,7 +120,7 @@ func TestTimerOffTheLoopPanics(t *testing.T) {
 			t.Errorf("Timer.%s off the loop: panic %q, want one that names the method and EventLoop.Post", name, msg)
 		}
 	}
-	if n := onLoop(t, p, func() int { return p.Loop().Stats().Timers }); n != 0 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() int { return p.Loop().Stats().Timers }); n != 0 {
 		t.Errorf("%d timers pending after the refused Add, want 0", n)
 	}
 }
@@ -127,7 +128,7 @@ func TestTimerOffTheLoopPanics(t *testing.T) {
 func TestAsyncRunsWorkOffTheLoopAndDoneOnIt(t *testing.T) {
 	w := textWorker("echo")
 	w.Handler = echoHandler(t)
-	p := startProcess(t, w)
+	p := workermantest.Start(t, w)
 	loop := p.Loop()
 
 	type report struct {
@@ -137,7 +138,7 @@ func TestAsyncRunsWorkOffTheLoopAndDoneOnIt(t *testing.T) {
 	}
 	results := make(chan report, 3)
 	release := make(chan struct{})
-	onLoop(t, p, func() bool {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		var workOnLoop bool
 		workerman.Async(loop, func() (int, error) {
 			workOnLoop = loop.OnLoop()
@@ -156,7 +157,6 @@ func TestAsyncRunsWorkOffTheLoopAndDoneOnIt(t *testing.T) {
 		}, func(v *int, err error) {
 			results <- report{false, loop.OnLoop(), 0, err}
 		})
-		return true
 	})
 	recv := func() report {
 		t.Helper()
@@ -191,7 +191,7 @@ func TestAsyncRunsWorkOffTheLoopAndDoneOnIt(t *testing.T) {
 	if r.workOnLoop || !r.doneOnLoop || r.v != 42 || r.err != nil {
 		t.Errorf("work on loop %v, done on loop %v, value %d, err %v; want false, true, 42, nil", r.workOnLoop, r.doneOnLoop, r.v, r.err)
 	}
-	if n := onLoop(t, p, func() uint64 { return loop.Stats().Exceptions }); n != 0 {
+	if n := workermantest.OnLoopValue(t, p.Loop(), func() uint64 { return loop.Stats().Exceptions }); n != 0 {
 		t.Errorf("Stats().Exceptions = %d: a panic in Async's work is an error for done, not an exception", n)
 	}
 }

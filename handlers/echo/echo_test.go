@@ -2,7 +2,6 @@ package echo_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -11,9 +10,8 @@ import (
 
 	"github.com/workermand/workermand/handlers/echo"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
-
-const timeout = 15 * time.Second
 
 // serve runs an echo worker on listen (port 0 on loopback) until the test
 // ends and returns a connection to it.
@@ -29,31 +27,8 @@ func serve(t *testing.T, listen string) net.Conn {
 	w := workerman.NewWorker(listen)
 	w.Name = "echo"
 	w.Handler = h
-	p, err := workerman.NewProcess(workerman.ProcessOptions{}, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(timeout):
-			t.Errorf("Run did not return within %s of the stop", timeout)
-		}
-	})
-	c, err := net.DialTimeout("tcp", w.Addr().String(), timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(timeout))
-	return c
+	workermantest.Start(t, w)
+	return workermantest.Dial(t, w)
 }
 
 // writePieces writes b in pieces of the given sizes (the rest at once), so
@@ -106,7 +81,7 @@ func TestEchoText(t *testing.T) {
 	if n, err := c.Read(make([]byte, 16)); n != 0 || err == nil {
 		t.Fatalf("a partial line was answered: %d bytes, %v", n, err)
 	}
-	c.SetDeadline(time.Now().Add(timeout))
+	c.SetDeadline(time.Now().Add(workermantest.Timeout))
 	c.Write([]byte(" line\n"))
 	readExactly(t, c, []byte("partial line\n"))
 }

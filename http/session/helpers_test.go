@@ -18,6 +18,7 @@ import (
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/http/session"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // Generous bounds: the tests run on a small, noisy machine under -race.
@@ -30,45 +31,13 @@ func startProcess(t testing.TB, workers ...*workerman.Worker) *workerman.Process
 	if len(workers) == 0 {
 		workers = []*workerman.Worker{workerman.NewWorker("tcp://127.0.0.1:0")}
 	}
-	p, err := workerman.NewProcess(workerman.ProcessOptions{}, workers...)
-	if err != nil {
-		t.Fatalf("NewProcess: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Process.Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("Process.Run did not return within %s of the stop", waitTimeout)
-		}
-	})
-	onLoop(t, p.Loop(), func(finish func()) { finish() })
-	return p
+	return workermantest.Start(t, workers...)
 }
 
 // startLoop is the loop of a process serving nothing in particular.
 func startLoop(t *testing.T) *workerman.EventLoop {
 	t.Helper()
 	return startProcess(t).Loop()
-}
-
-// onLoop runs fn on the loop and waits until fn, or something it started,
-// calls finish.
-func onLoop(t testing.TB, loop *workerman.EventLoop, fn func(finish func())) {
-	t.Helper()
-	ch := make(chan struct{})
-	loop.Post(func() { fn(func() { close(ch) }) })
-	select {
-	case <-ch:
-	case <-time.After(waitTimeout):
-		t.Fatalf("the loop did not finish within %s", waitTimeout)
-	}
 }
 
 // open runs Manager.Open on the loop and returns its results.
@@ -78,7 +47,7 @@ func open(t *testing.T, loop *workerman.EventLoop, m *session.Manager, id string
 		s   *session.Session
 		err error
 	)
-	onLoop(t, loop, func(finish func()) {
+	workermantest.OnLoopAsync(t, loop, func(finish func()) {
 		m.Open(loop, id, func(ss *session.Session, e error) { s, err = ss, e; finish() })
 	})
 	if err != nil {
@@ -100,7 +69,7 @@ func save(t *testing.T, loop *workerman.EventLoop, s *session.Session, fn func(s
 
 func trySave(t *testing.T, loop *workerman.EventLoop, s *session.Session, fn func(s *session.Session)) (cookie *http.Cookie, err error) {
 	t.Helper()
-	onLoop(t, loop, func(finish func()) {
+	workermantest.OnLoopAsync(t, loop, func(finish func()) {
 		if fn != nil {
 			fn(s)
 		}

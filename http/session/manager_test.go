@@ -12,6 +12,7 @@ import (
 
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/http/session"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 func newFileManager(t *testing.T) (*session.Manager, *countingStore, string) {
@@ -284,7 +285,7 @@ func TestStorageErrors(t *testing.T) {
 	m := session.NewManager(&session.FileStore{Dir: notDir})
 
 	var err error
-	onLoop(t, loop, func(finish func()) {
+	workermantest.OnLoopAsync(t, loop, func(finish func()) {
 		m.Open(loop, session.NewID(), func(s *session.Session, e error) {
 			if s != nil {
 				t.Errorf("Open returned a session along with error %v", e)

@@ -84,6 +84,10 @@ workerman, codec, http, websocket
   < handlers/echo, handlers/respond, handlers/static, http/session;
 handlers/echo, handlers/respond, handlers/static, http/session < HANDLERS;
 
+# Tests of handlers run their workers with workermantest, as tests of
+# net/http handlers use net/http/httptest.
+workerman < workerman/workermantest;
+
 # The command line: the master, or a child's workerman.RunChild.
 workerman, internal/config, internal/ipc, internal/logging,
 internal/master, internal/pidfile, internal/sdnotify < cli;

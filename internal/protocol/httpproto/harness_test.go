@@ -2,51 +2,21 @@ package httpproto_test
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	nethttp "net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
-
-// ioTimeout bounds every client read and write; generous for -race on a
-// small shared machine.
-const ioTimeout = 15 * time.Second
 
 // serve runs w (listening on an http:// address on 127.0.0.1, port 0) in a
 // Process until the test ends and returns its address.
 func serve(t *testing.T, w *workerman.Worker) string {
 	t.Helper()
-	ready := make(chan struct{})
-	p, err := workerman.NewProcess(workerman.ProcessOptions{OnReady: func() { close(ready) }}, w)
-	if err != nil {
-		t.Fatalf("NewProcess: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(ioTimeout):
-			t.Errorf("Run did not return after cancel")
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(ioTimeout):
-		t.Fatal("process not ready")
-	}
+	workermantest.Start(t, w)
 	return w.Addr().String()
 }
 
@@ -67,12 +37,7 @@ type client struct {
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	c := workermantest.DialAddr(t, addr)
 	return &client{t: t, c: c, br: bufio.NewReader(c)}
 }
 

@@ -1,12 +1,12 @@
 package httpproto_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // TestGracefulStop: a graceful stop closes keep-alive connections between
@@ -22,20 +22,7 @@ func TestGracefulStop(t *testing.T) {
 		}
 		c.SendString("ok")
 	})
-	ready := make(chan struct{})
-	p, err := workerman.NewProcess(workerman.ProcessOptions{OnReady: func() { close(ready) }}, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(ioTimeout):
-		t.Fatal("process not ready")
-	}
+	p := workermantest.Start(t, w)
 	addr := w.Addr().String()
 
 	idle := dial(t, addr)
@@ -46,7 +33,7 @@ func TestGracefulStop(t *testing.T) {
 	var inFlight *workerman.Connection
 	select {
 	case inFlight = <-slow:
-	case <-time.After(ioTimeout):
+	case <-time.After(workermantest.Timeout):
 		t.Fatal("the slow request did not reach the handler")
 	}
 
@@ -61,14 +48,7 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatalf("in-flight request: %q", got)
 	}
 	busy.expectEOF()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(ioTimeout):
-		t.Fatal("Run did not return after the graceful stop")
-	}
+	workermantest.Wait(t, p)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("graceful stop took %v with nothing left to wait for", d)
 	}

@@ -2,7 +2,6 @@ package wsproto_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/workermand/workermand/internal/wsframe"
 	"github.com/workermand/workermand/websocket"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
 // events records callbacks from the loop for the test goroutine.
@@ -50,52 +50,12 @@ func (e *events) wait(t *testing.T, n int) []string {
 	return nil
 }
 
-// runProcess runs workers (at least one is needed for a Process) and returns
-// it once ready.
-func runProcess(t *testing.T, w *workerman.Worker) *workerman.Process {
-	t.Helper()
-	ready := make(chan struct{})
-	p, err := workerman.NewProcess(workerman.ProcessOptions{OnReady: func() { close(ready) }}, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(ioTimeout):
-			t.Error("Run did not return")
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	return p
-}
-
-// onLoop runs fn on p's loop and waits for it.
-func onLoop(t *testing.T, p *workerman.Process, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	p.Loop().Post(func() { defer close(done); fn() })
-	select {
-	case <-done:
-	case <-time.After(ioTimeout):
-		t.Fatal("loop did not run the function")
-	}
-}
-
 // dialWS makes a ws:// client on p's loop recording into ev; setup may
 // adjust it before Connect.
 func dialWS(t *testing.T, p *workerman.Process, remote string, ev *events, setup func(*workerman.AsyncTcpConnection)) *workerman.AsyncTcpConnection {
 	t.Helper()
 	var ac *workerman.AsyncTcpConnection
-	onLoop(t, p, func() {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		var err error
 		ac, err = workerman.NewAsyncTcpConnection(p.Loop(), remote)
 		if err != nil {
@@ -133,7 +93,7 @@ func TestClientAgainstServer(t *testing.T) {
 	}
 	serverClosed := make(chan struct{}, 2)
 	w.OnClose = func(*workerman.Connection) { serverClosed <- struct{}{} }
-	p := runProcess(t, w)
+	p := workermantest.Start(t, w)
 
 	var ev events
 	ac := dialWS(t, p, "ws://"+w.Addr().String()+"/chat?room=7", &ev, func(ac *workerman.AsyncTcpConnection) {
@@ -152,7 +112,7 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Fatalf("server saw %q", s)
 	}
 	big := strings.Repeat("é", 40000)
-	onLoop(t, p, func() {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		ac.SendValue(websocket.Text(big))
 		ac.SendValue(websocket.Close{Code: websocket.CloseNormal})
 	})
@@ -167,7 +127,7 @@ func TestClientAgainstServer(t *testing.T) {
 	}
 	// Workerman's reconnect pattern: a fresh handshake on the same object,
 	// with what was sent meanwhile held until it completes.
-	onLoop(t, p, func() {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		ac.Reconnect(0)
 		ac.SendString("again")
 	})
@@ -246,7 +206,7 @@ func readFrame(t *testing.T, br *bufio.Reader) (wsframe.Header, []byte) {
 }
 
 func TestClientRefusesWrongAccept(t *testing.T) {
-	p := runProcess(t, echoWorker())
+	p := workermantest.Start(t, echoWorker())
 	addr, done := fakeServer(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) {
 		io.WriteString(c, accept101(req, wsframe.AcceptKey("dGhlIHNhbXBsZSBub25jZQ==")))
 		c.Write(wsframe.AppendFrame(nil, true, 0, wsframe.Text, []byte("must not arrive"), nil))
@@ -270,7 +230,7 @@ func TestClientRefusesWrongAccept(t *testing.T) {
 }
 
 func TestClientMasksEveryFrameWithFreshKeys(t *testing.T) {
-	p := runProcess(t, echoWorker())
+	p := workermantest.Start(t, echoWorker())
 	addr, done := fakeServer(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) {
 		if req.RequestURI != "/x?y=1" || req.Header.Get("Sec-WebSocket-Version") != "13" || !wsframe.ValidKey(req.Header.Get("Sec-WebSocket-Key")) {
 			t.Errorf("upgrade request %q %v", req.RequestURI, req.Header)
@@ -322,7 +282,7 @@ func TestClientFailsOnServerViolations(t *testing.T) {
 		{"rsv bit", []byte{0x80 | 0x40 | 1, 0}, 1002},
 	}
 	w := echoWorker()
-	p := runProcess(t, w)
+	p := workermantest.Start(t, w)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, done := fakeServer(t, func(c net.Conn, br *bufio.Reader, req *nethttp.Request) {
@@ -345,7 +305,7 @@ func TestClientFailsOnServerViolations(t *testing.T) {
 }
 
 func TestClientAddresses(t *testing.T) {
-	p := runProcess(t, echoWorker())
+	p := workermantest.Start(t, echoWorker())
 	for remote, want := range map[string]string{
 		"ws://127.0.0.1:1/a b":     "invalid path",
 		"ws://127.0.0.1:1/a#frag":  "invalid path",
@@ -354,14 +314,14 @@ func TestClientAddresses(t *testing.T) {
 		"ws://127.0.0.1/x":         "missing port",
 		"websocket://127.0.0.1:1/": "server protocol",
 	} {
-		onLoop(t, p, func() {
+		workermantest.OnLoop(t, p.Loop(), func() {
 			_, err := workerman.NewAsyncTcpConnection(p.Loop(), remote)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("NewAsyncTcpConnection(%q) = %v, want an error about %q", remote, err, want)
 			}
 		})
 	}
-	onLoop(t, p, func() {
+	workermantest.OnLoop(t, p.Loop(), func() {
 		ac, err := workerman.NewAsyncTcpConnection(p.Loop(), "ws://[::1]:8080?q=1")
 		if err != nil || ac.WebSocket.Path != "/?q=1" || ac.WebSocket.Host != "[::1]:8080" {
 			t.Errorf("ws://[::1]:8080?q=1: %v, options %+v", err, ac.WebSocket)
@@ -370,7 +330,7 @@ func TestClientAddresses(t *testing.T) {
 }
 
 func TestClientTimesOutWithoutAnswer(t *testing.T) {
-	p := runProcess(t, echoWorker())
+	p := workermantest.Start(t, echoWorker())
 	cases := []struct {
 		name  string
 		serve func(c net.Conn, br *bufio.Reader, req *nethttp.Request)
@@ -395,7 +355,7 @@ func TestClientTimesOutWithoutAnswer(t *testing.T) {
 			})
 			ev.wait(t, 1)
 			if tc.send != nil {
-				onLoop(t, p, func() { ac.SendValue(tc.send) })
+				workermantest.OnLoop(t, p.Loop(), func() { ac.SendValue(tc.send) })
 			}
 			<-done
 			if got := ev.wait(t, 2); strings.Join(got, "|") != "connect|close" {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -19,33 +18,15 @@ import (
 	"github.com/workermand/workermand/internal/wsframe"
 	"github.com/workermand/workermand/websocket"
 	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
 )
 
-const ioTimeout = 15 * time.Second
+const ioTimeout = workermantest.Timeout
 
+// serve runs w until the test ends and returns its address.
 func serve(t *testing.T, w *workerman.Worker) string {
 	t.Helper()
-	ready := make(chan struct{})
-	p, err := workerman.NewProcess(workerman.ProcessOptions{OnReady: func() { close(ready) }}, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(ioTimeout):
-			t.Error("Run did not return")
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	workermantest.Start(t, w)
 	return w.Addr().String()
 }
 
@@ -69,12 +50,7 @@ const key = "dGhlIHNhbXBsZSBub25jZQ=="
 
 func upgrade(t *testing.T, addr string, extra string) (*client, *nethttp.Response) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(ioTimeout))
+	c := workermantest.DialAddr(t, addr)
 	io.WriteString(c, "GET /chat?room=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "+key+"\r\n"+extra+"\r\n")
 	cl := &client{t: t, c: c, br: bufio.NewReader(c)}
 	resp, err := nethttp.ReadResponse(cl.br, nil)
