@@ -26,6 +26,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/workermand/workermand/internal/childentry"
+	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/workerman"
 )
 
@@ -36,8 +38,8 @@ var Version = "dev"
 // process started by the master as a child runs the child entry point
 // instead of the command line.
 func Main() {
-	if workerman.IsChild() {
-		os.Exit(workerman.RunChild())
+	if childentry.IsChild() {
+		os.Exit(childentry.Run())
 	}
 	os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -141,7 +143,7 @@ func runServe(ctx context.Context, f startFlags, stderr io.Writer) error {
 	log := newLogger(stderr, level)
 	defer func() { _ = log.Sync() }()
 
-	h, err := workerman.NewHandler(f.handler, workerman.DecodeTOML(f.options))
+	h, err := workerman.NewHandler(f.handler, config.DecodeOptions(f.options))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

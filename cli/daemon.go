@@ -18,11 +18,13 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/logging"
 	"github.com/workermand/workermand/internal/master"
 	"github.com/workermand/workermand/internal/pidfile"
 	"github.com/workermand/workermand/internal/sdnotify"
+	"github.com/workermand/workermand/websocket"
 	"github.com/workermand/workermand/workerman"
 )
 
@@ -54,6 +56,41 @@ const (
 func handlerHook(name string, decode func(any) error) error {
 	_, err := workerman.NewHandler(name, decode)
 	return err
+}
+
+// checkProtocolTable validates a worker's [worker.http] and
+// [worker.websocket] tables (config.Hooks.ProtocolTable), so that a bad
+// value is reported at its key's line.
+func checkProtocolTable(scheme, table string, decode func(into any) error) error {
+	if table == "websocket" {
+		var o websocket.Options
+		err := decode(&o)
+		if err != nil && !config.OnlyUnknownKeys(err) {
+			return err
+		}
+		_, verr := o.WithDefaults()
+		var oe *websocket.OptionError
+		if errors.As(verr, &oe) {
+			verr = &config.KeyError{Key: oe.Key, Msg: oe.Msg}
+		}
+		return errors.Join(err, verr)
+	}
+	if table != "http" {
+		return nil
+	}
+	var o http.Options
+	err := decode(&o)
+	if err != nil && !config.OnlyUnknownKeys(err) {
+		return err
+	}
+	// A typo elsewhere in the table must not hide a bad value: with only
+	// unknown keys, everything else decoded and is checked too.
+	_, verr := o.WithDefaults()
+	var oe *http.OptionError
+	if errors.As(verr, &oe) {
+		verr = &config.KeyError{Key: oe.Key, Msg: oe.Msg}
+	}
+	return errors.Join(err, verr)
 }
 
 // loadConfig finds, parses, validates and resolves the config.
@@ -129,7 +166,7 @@ func locateMaster(flagPath string, stderr io.Writer) (*config.Config, error) {
 }
 
 func loadConfigFile(path string) (*config.Config, error) {
-	cfg, err := config.Load(path, config.Hooks{Handler: handlerHook, ProtocolTable: workerman.CheckProtocolTable})
+	cfg, err := config.Load(path, config.Hooks{Handler: handlerHook, ProtocolTable: checkProtocolTable})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

@@ -119,6 +119,11 @@ type Conn interface {
 
 // Codec frames, decodes and encodes the messages of one connection. A codec
 // is used by one event loop only and needs no locking.
+//
+// Besides the interfaces below, a codec that holds resources implements
+// io.Closer: Close is called once, when its connection closes or is handed
+// to another process; its error is dropped, since nothing on the loop could
+// act on it.
 type Codec interface {
 	// Input reports the length of the first packet in buf: 0 when more bytes
 	// are needed, n > 0 for a packet of n bytes, or an error to close the
@@ -142,12 +147,6 @@ type ValueEncoder interface {
 // established (a websocket client sends its handshake).
 type Opener interface {
 	Open() error
-}
-
-// Closer is implemented by codecs that release resources when their
-// connection closes.
-type Closer interface {
-	Close()
 }
 
 // Expirer is implemented by codecs with timeouts of their own (an HTTP head

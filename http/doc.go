@@ -10,8 +10,8 @@
 // wire never changes. A Request and everything it returns stay valid until
 // its response is sent; copy what must outlive that.
 //
-// The wire protocol itself (framing, keep-alive, limits) is the http://
-// protocol in internal/protocol/http; this package imports nothing of
-// workermand but codec-level helpers, so handlers and tests can build
-// requests and responses without a server.
+// The wire protocol itself (framing, keep-alive, limits) belongs to the
+// server; this package needs none of it, so handlers and tests can build
+// requests (ParseRequest) and responses without one, and
+// workermantest.ResponseBody reads what a client would receive.
 package http

@@ -28,7 +28,7 @@ var ErrIsDirectory = fmt.Errorf("is a directory: %w", ErrNotRegular)
 //
 // The file is opened non-blocking so that a FIFO planted where a file was
 // expected cannot stall the event loop; regular files ignore the flag.
-func (f *FileBody) Open() error {
+func (f *fileBody) Open() error {
 	if f.File == nil {
 		file, err := os.OpenFile(f.Path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 		if err != nil {
@@ -47,7 +47,7 @@ func (f *FileBody) Open() error {
 	return nil
 }
 
-func (f *FileBody) stat() error {
+func (f *fileBody) stat() error {
 	fi, err := f.File.Stat()
 	if err != nil {
 		return fmt.Errorf("file body: %w", err)
@@ -62,7 +62,7 @@ func (f *FileBody) stat() error {
 	return nil
 }
 
-func (f *FileBody) name() string {
+func (f *fileBody) name() string {
 	if f.Path != "" {
 		return f.Path
 	}
@@ -71,7 +71,7 @@ func (f *FileBody) name() string {
 
 // ContentLength is the number of bytes to send: Length, or from Offset to
 // the end when Length is 0. Valid after Open.
-func (f *FileBody) ContentLength() int64 {
+func (f *fileBody) ContentLength() int64 {
 	if f.Length > 0 {
 		return f.Length
 	}
@@ -80,7 +80,7 @@ func (f *FileBody) ContentLength() int64 {
 
 // Close closes File (if open) and sets it to nil. The encoder calls it once
 // the body is sent or the connection is gone.
-func (f *FileBody) Close() error {
+func (f *fileBody) Close() error {
 	if f.File == nil {
 		return nil
 	}
@@ -90,7 +90,7 @@ func (f *FileBody) Close() error {
 }
 
 // readAll reads the selected bytes into memory and closes the file.
-func (f *FileBody) readAll() ([]byte, error) {
+func (f *fileBody) readAll() ([]byte, error) {
 	defer f.Close()
 	b := make([]byte, f.ContentLength())
 	if _, err := f.File.ReadAt(b, f.Offset); err != nil && !errors.Is(err, io.EOF) {

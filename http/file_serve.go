@@ -77,14 +77,14 @@ func ServeInlineLimit(n int64) ServeOption {
 //     403; anything else 500.
 //
 // Up to the inline limit (DefaultInlineLimit) the bytes to send are read
-// into Body and the file is closed. A larger file stays open in File():
-// the encoder sends FileBody's Offset/Length with sendfile(2) and closes
+// into Body and the file is closed. A larger file stays open in the
+// response: the server sends the selected bytes with sendfile(2) and closes
 // it, as it does for a HEAD request (which never reads the file). The
 // response carries no Content-Length: the encoder derives it. Reading and
 // stat(2) block the calling goroutine; on the event loop that is what
 // nginx without aio and Workerman do too.
 func ServeFile(req *Request, path string, opts ...ServeOption) *Response {
-	fb := &FileBody{Path: path}
+	fb := &fileBody{Path: path}
 	if err := fb.Open(); err != nil {
 		return errorResponse(err)
 	}
@@ -95,7 +95,7 @@ func ServeFile(req *Request, path string, opts ...ServeOption) *Response {
 // its Content-Type). It takes f over: f is closed, or handed to the encoder
 // in the response, in every case.
 func ServeOpenFile(req *Request, f *os.File, name string, opts ...ServeOption) *Response {
-	fb := &FileBody{Path: name, File: f}
+	fb := &fileBody{Path: name, File: f}
 	if err := fb.Open(); err != nil {
 		return errorResponse(err)
 	}
@@ -113,7 +113,7 @@ func errorResponse(err error) *Response {
 	return HTML(500, "<h3>500 Internal Server Error</h3>")
 }
 
-func serve(req *Request, fb *FileBody, name string, opts []ServeOption) *Response {
+func serve(req *Request, fb *fileBody, name string, opts []ServeOption) *Response {
 	cfg := serveConfig{inlineLimit: DefaultInlineLimit}
 	for _, o := range opts {
 		o(&cfg)

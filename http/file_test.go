@@ -20,14 +20,14 @@ func srvReq(method, target string, fields ...string) *Request {
 	for _, f := range fields {
 		head += f + "\r\n"
 	}
-	return NewRequest([]byte(head+"\r\n"), nil, nil, Source{})
+	return newRequest([]byte(head+"\r\n"), nil, nil, source{})
 }
 
 // respBody is what the client would receive as the body of r (ignoring
 // HEAD); it closes r's file.
 func respBody(t *testing.T, r *Response) string {
 	t.Helper()
-	f := r.File()
+	f := r.file
 	if f == nil {
 		return string(r.Body)
 	}
@@ -42,7 +42,7 @@ func respBody(t *testing.T, r *Response) string {
 func TestFileBodyOpen(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, "f.txt", "hello", time.Time{})
-	fb := &FileBody{Path: p, Offset: 1, Length: 4}
+	fb := &fileBody{Path: p, Offset: 1, Length: 4}
 	if err := fb.Open(); err != nil || fb.Size != 5 || fb.ModTime.IsZero() || fb.ContentLength() != 4 {
 		t.Fatalf("Open: %v %+v", err, fb)
 	}
@@ -51,15 +51,15 @@ func TestFileBodyOpen(t *testing.T) {
 		t.Error("Close left File set")
 	}
 	for _, c := range []struct {
-		fb   FileBody
+		fb   fileBody
 		want error
 	}{
-		{FileBody{Path: filepath.Join(dir, "none")}, fs.ErrNotExist},
-		{FileBody{Path: dir}, ErrIsDirectory},
-		{FileBody{Path: dir}, fs.ErrNotExist},
-		{FileBody{Path: p, Offset: 6}, ErrRange},
-		{FileBody{Path: p, Offset: 5, Length: 1}, ErrRange},
-		{FileBody{Path: p, Offset: -1}, ErrRange},
+		{fileBody{Path: filepath.Join(dir, "none")}, fs.ErrNotExist},
+		{fileBody{Path: dir}, ErrIsDirectory},
+		{fileBody{Path: dir}, fs.ErrNotExist},
+		{fileBody{Path: p, Offset: 6}, ErrRange},
+		{fileBody{Path: p, Offset: 5, Length: 1}, ErrRange},
+		{fileBody{Path: p, Offset: -1}, ErrRange},
 	} {
 		err := c.fb.Open()
 		if !errors.Is(err, c.want) {
@@ -75,7 +75,7 @@ func TestFileBodyOpen(t *testing.T) {
 		t.Skip("mkfifo:", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- (&FileBody{Path: fifo}).Open() }()
+	go func() { done <- (&fileBody{Path: fifo}).Open() }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrNotRegular) {
@@ -184,7 +184,7 @@ func TestServeFile(t *testing.T) {
 					t.Errorf("no Accept-Ranges: %q", r.Header)
 				}
 			case 304, 412:
-				if r.File() != nil || len(r.Body) != 0 || r.Header.Has("Content-Type") {
+				if r.file != nil || len(r.Body) != 0 || r.Header.Has("Content-Type") {
 					t.Errorf("%d with a body or Content-Type: %q", r.Status, r.Header)
 				}
 			}
@@ -201,42 +201,42 @@ func TestServeFileInlineOrSendfile(t *testing.T) {
 	big := writeFile(t, dir, "b.bin", strings.Repeat("b", DefaultInlineLimit+10), time.Time{})
 
 	r := ServeFile(srvReq("GET", "/"), small)
-	if r.File() != nil || len(r.Body) != 100 {
-		t.Errorf("small file not inlined: file %v body %d", r.File(), len(r.Body))
+	if r.file != nil || len(r.Body) != 100 {
+		t.Errorf("small file not inlined: file %v body %d", r.file, len(r.Body))
 	}
 	r = ServeFile(srvReq("GET", "/"), big)
-	if f := r.File(); f == nil || f.File == nil || f.Offset != 0 || f.ContentLength() != DefaultInlineLimit+10 || r.Body != nil {
+	if f := r.file; f == nil || f.File == nil || f.Offset != 0 || f.ContentLength() != DefaultInlineLimit+10 || r.Body != nil {
 		t.Fatalf("big file not left to sendfile: %+v", f)
 	}
 	before := slices.Clone(r.Header)
-	if err := r.PrepareFile(); err != nil || !slices.Equal(r.Header, before) {
+	if err := r.prepareFile(); err != nil || !slices.Equal(r.Header, before) {
 		t.Errorf("PrepareFile touched a ServeFile response: %v %q", err, r.Header)
 	}
-	r.File().Close()
+	r.file.Close()
 	// What counts is the length to send: a small range of a big file is
 	// read, a big range is not.
 	r = ServeFile(srvReq("GET", "/", "Range: bytes=-10"), big)
-	if r.File() != nil || string(r.Body) != strings.Repeat("b", 10) {
-		t.Errorf("a small range of a big file: %+v %q", r.File(), r.Body)
+	if r.file != nil || string(r.Body) != strings.Repeat("b", 10) {
+		t.Errorf("a small range of a big file: %+v %q", r.file, r.Body)
 	}
 	r = ServeFile(srvReq("GET", "/", "Range: bytes=5-"), big)
-	if f := r.File(); f == nil || f.Offset != 5 || f.Length != DefaultInlineLimit+5 {
+	if f := r.file; f == nil || f.Offset != 5 || f.Length != DefaultInlineLimit+5 {
 		t.Errorf("a big range of a big file: %+v", f)
 	}
 	if got := respBody(t, r); got != strings.Repeat("b", DefaultInlineLimit+5) {
 		t.Errorf("range body of %d bytes", len(got))
 	}
 	r = ServeFile(srvReq("HEAD", "/"), small)
-	if f := r.File(); f == nil || f.ContentLength() != 100 || r.Body != nil {
+	if f := r.file; f == nil || f.ContentLength() != 100 || r.Body != nil {
 		t.Errorf("HEAD read the file or lost its length: %+v", f)
 	} else {
 		f.Close()
 	}
 	r = ServeFile(srvReq("GET", "/"), small, ServeInlineLimit(-1))
-	if r.File() == nil {
+	if r.file == nil {
 		t.Error("ServeInlineLimit(-1) still inlined")
 	} else {
-		r.File().Close()
+		r.file.Close()
 	}
 }
 

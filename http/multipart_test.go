@@ -49,7 +49,7 @@ func uploadReq(t testing.TB, opts Options, ct string, body []byte) *Request {
 		t.Fatal(err)
 	}
 	head := "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: " + ct + "\r\n\r\n"
-	return NewRequest([]byte(head), body, nil, Source{Options: &o})
+	return newRequest([]byte(head), body, nil, source{Options: &o})
 }
 
 func dirEntries(t testing.TB, dir string) []string {
@@ -119,7 +119,7 @@ func TestMultipartUpload(t *testing.T) {
 		t.Errorf("%d temp files, want 3", n)
 	}
 
-	r.Release()
+	r.release()
 	if left := dirEntries(t, dir); len(left) != 0 {
 		t.Errorf("after Release these temp files remain: %v", left)
 	}
@@ -141,8 +141,8 @@ func TestMultipartResetRemovesFiles(t *testing.T) {
 	if second.File("g") == nil {
 		t.Fatal("no file g")
 	}
-	second.Reset([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), nil, nil, Source{})
-	r.Release()
+	second.reset([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), nil, nil, source{})
+	r.release()
 	if left := dirEntries(t, dir); len(left) != 0 {
 		t.Errorf("temp files remain after Reset/Release: %v", left)
 	}
@@ -198,7 +198,7 @@ func TestMultipartLimits(t *testing.T) {
 				t.Errorf("%s: a failed multipart body still gave fields %v or files", tt.name, r.PostForm())
 			}
 		}
-		r.Release()
+		r.release()
 		if left := dirEntries(t, dir); len(left) != 0 {
 			t.Errorf("%s: temp files after Release: %v", tt.name, left)
 		}
@@ -256,12 +256,12 @@ func TestSanitizeFileName(t *testing.T) {
 func TestMultipartRawOptions(t *testing.T) {
 	dir := t.TempDir()
 	ct, body := multipartBody(t, []testPart{{field: "f", file: true, filename: "a", content: "abc"}})
-	r := NewRequest([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: "+ct+"\r\n\r\n"), body, nil, Source{Options: &Options{UploadDir: dir}})
+	r := newRequest([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: "+ct+"\r\n\r\n"), body, nil, source{Options: &Options{UploadDir: dir}})
 	if f := r.File("f"); f == nil || f.Size != 3 || filepath.Dir(f.Path) != dir {
 		files, err := r.Files()
 		t.Fatalf("File = %+v (%v, %v)", f, files, err)
 	}
-	r.Release()
+	r.release()
 	if left := dirEntries(t, dir); len(left) != 0 {
 		t.Errorf("temp files after Release: %v", left)
 	}

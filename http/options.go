@@ -63,13 +63,14 @@ const (
 
 // OptionError is what WithDefaults finds wrong with one key of Options;
 // Key is its name in the [worker.http] table, so that a config check can
-// report the problem at the key's own line.
+// report the problem at the key's own line. websocket.OptionError has the
+// same shape.
 type OptionError struct {
 	Key string
-	Msg string // the whole message, naming the key
+	Msg string // what is wrong with the value, without the key
 }
 
-func (e *OptionError) Error() string { return e.Msg }
+func (e *OptionError) Error() string { return e.Key + ": " + e.Msg }
 
 func optionError(key, format string, args ...any) error {
 	return &OptionError{Key: key, Msg: fmt.Sprintf(format, args...)}
@@ -85,14 +86,14 @@ func (o Options) WithDefaults() (Options, error) {
 		{"keepalive_requests", int64(o.KeepAliveRequests)}, {"max_upload_files", int64(o.MaxUploadFiles)},
 		{"max_upload_file_size", o.MaxUploadFileSize}} {
 		if l.v < 0 {
-			return o, optionError(l.key, "%s = %d: limits must not be negative", l.key, l.v)
+			return o, optionError(l.key, "%d: limits must not be negative", l.v)
 		}
 	}
 	if o.MaxHeaderBytes == 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if o.MaxHeaderBytes < 256 {
-		return o, optionError("max_header_bytes", "max_header_bytes = %d is too small (at least 256)", o.MaxHeaderBytes)
+		return o, optionError("max_header_bytes", "%d is too small (at least 256)", o.MaxHeaderBytes)
 	}
 	if o.MaxHeaders == 0 {
 		o.MaxHeaders = DefaultMaxHeaders
@@ -108,7 +109,7 @@ func (o Options) WithDefaults() (Options, error) {
 			*d.v = d.def
 		case *d.v < time.Millisecond:
 			// A bare TOML integer decodes as nanoseconds.
-			return o, optionError(d.key, "%s = %d: write a duration with a unit, as in \"10s\"", d.key, int64(*d.v))
+			return o, optionError(d.key, "%d: write a duration with a unit, as in \"10s\"", int64(*d.v))
 		}
 	}
 	if o.MaxUploadFiles == 0 {
@@ -119,7 +120,7 @@ func (o Options) WithDefaults() (Options, error) {
 		o.AccessLogFormat = "combined"
 	case "combined", "common", "json":
 	default:
-		return o, optionError("access_log_format", "access_log_format = %q: want combined, common or json", o.AccessLogFormat)
+		return o, optionError("access_log_format", "%q: want combined, common or json", o.AccessLogFormat)
 	}
 	o.trusted = o.trusted[:0:0]
 	for _, s := range o.TrustedProxies {
@@ -127,7 +128,7 @@ func (o Options) WithDefaults() (Options, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				return o, optionError("trusted_proxies", "trusted_proxies: %q is neither an address nor a CIDR prefix", s)
+				return o, optionError("trusted_proxies", "%q is neither an address nor a CIDR prefix", s)
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}

@@ -4,8 +4,8 @@ import (
 	"net/netip"
 )
 
-// Source is what the server knows of a request besides its bytes.
-type Source struct {
+// source is what the server knows of a request besides its bytes.
+type source struct {
 	// Remote and Local are the connection's addresses (Remote after any
 	// PROXY protocol header).
 	Remote, Local netip.AddrPort
@@ -31,7 +31,7 @@ type Request struct {
 	head    []byte // request line and fields, through the blank line
 	body    []byte // the body, de-chunked
 	trailer []byte // the raw trailer section of a chunked body ("" if none)
-	src     Source
+	src     source
 
 	// Context is a slot for the application (a session, a user), cleared
 	// when the request is reused.
@@ -40,29 +40,28 @@ type Request struct {
 	lazy requestLazy
 }
 
-// NewRequest wraps a request whose head (request line, fields and the blank
+// newRequest wraps a request whose head (request line, fields and the blank
 // line) and body (already de-chunked) have been read; trailer is the trailer
-// section of a chunked body or nil. The server builds requests this way;
-// tests may too, or use ParseRequest. The slices are kept, not copied.
-func NewRequest(head, body, trailer []byte, src Source) *Request {
+// section of a chunked body or nil. The slices are kept, not copied.
+func newRequest(head, body, trailer []byte, src source) *Request {
 	r := &Request{}
-	r.Reset(head, body, trailer, src)
+	r.reset(head, body, trailer, src)
 	return r
 }
 
-// Reset makes r the request of the given bytes, releasing what it held
+// reset makes r the request of the given bytes, releasing what it held
 // before (uploaded temp files included).
-func (r *Request) Reset(head, body, trailer []byte, src Source) {
-	r.Release()
+func (r *Request) reset(head, body, trailer []byte, src source) {
+	r.release()
 	r.head, r.body, r.trailer, r.src = head, body, trailer, src
 }
 
-// Release removes r's uploaded temp files and forgets its bytes. The
+// release removes r's uploaded temp files and forgets its bytes. The
 // server calls it once the response was sent or the connection closed.
-func (r *Request) Release() {
+func (r *Request) release() {
 	r.lazy.release()
 	r.head, r.body, r.trailer = nil, nil, nil
-	r.src = Source{}
+	r.src = source{}
 	r.Context = nil
 }
 

@@ -35,10 +35,10 @@ func TestRequestAllocs(t *testing.T) {
 			h = []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 			tt.f = func() { _ = r.Method(); _ = r.Path() }
 		}
-		r.Reset(h, nil, nil, Source{})
+		r.reset(h, nil, nil, source{})
 		tt.f() // warm the header index
 		got := testing.AllocsPerRun(200, func() {
-			r.Reset(h, nil, nil, Source{})
+			r.reset(h, nil, nil, source{})
 			tt.f()
 		})
 		t.Logf("%s: %.0f allocs per request", tt.name, got)
@@ -53,7 +53,7 @@ func BenchmarkRequestMethodPath(b *testing.B) {
 	var r Request
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Reset(head, nil, nil, Source{})
+		r.reset(head, nil, nil, source{})
 		_ = r.Method()
 		_ = r.Path()
 	}
@@ -64,7 +64,7 @@ func BenchmarkRequestHeaderCookieQuery(b *testing.B) {
 	var r Request
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Reset(head, nil, nil, Source{})
+		r.reset(head, nil, nil, source{})
 		_ = r.Header("user-agent")
 		_ = r.Cookie("sid")
 		_ = r.Get("q")

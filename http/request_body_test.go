@@ -12,7 +12,7 @@ func bodyReq(contentType, body string) *Request {
 	if contentType != "" {
 		head += "Content-Type: " + contentType + "\r\n"
 	}
-	return NewRequest([]byte(head+"\r\n"), []byte(body), nil, Source{})
+	return newRequest([]byte(head+"\r\n"), []byte(body), nil, source{})
 }
 
 func TestPostForm(t *testing.T) {

@@ -33,10 +33,10 @@ func FuzzRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	src := Source{Remote: netip.MustParseAddrPort("127.0.0.1:1"), Options: &opts}
+	src := source{Remote: netip.MustParseAddrPort("127.0.0.1:1"), Options: &opts}
 	var r Request
 	f.Fuzz(func(t *testing.T, head, body, trailer []byte) {
-		r.Reset(head, body, trailer, src)
+		r.reset(head, body, trailer, src)
 		exerciseRequest(&r)
 		if got := r.Get("x"); got != r.Query().Get("x") {
 			t.Errorf("Get = %q, Query().Get = %q", got, r.Query().Get("x"))
@@ -60,7 +60,7 @@ func FuzzRequest(f *testing.F) {
 				}
 			}
 		}
-		r.Release()
+		r.release()
 		if es, _ := os.ReadDir(dir); len(es) != 0 {
 			t.Fatalf("temp files left after Release: %d", len(es))
 		}
@@ -137,7 +137,7 @@ func FuzzMultipart(f *testing.F) {
 	head := []byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: " + ct + "\r\n\r\n")
 	var r Request
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r.Reset(head, body, nil, Source{Options: &opts})
+		r.reset(head, body, nil, source{Options: &opts})
 		files, err := r.Files()
 		n := 0
 		for field, fs := range files {
@@ -158,7 +158,7 @@ func FuzzMultipart(f *testing.F) {
 		if err != nil && (len(es) != 0 || len(r.PostForm()) != 0) {
 			t.Errorf("failed parse (%v) left %d temp files and %d fields", err, len(es), len(r.PostForm()))
 		}
-		r.Release()
+		r.release()
 		if es, _ := os.ReadDir(dir); len(es) != 0 {
 			t.Fatalf("temp files left after Release: %d", len(es))
 		}

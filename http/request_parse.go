@@ -54,5 +54,5 @@ func ParseRequest(raw []byte) (*Request, error) {
 	if len(rest) > 0 {
 		return nil, fmt.Errorf("parse request: %d bytes after the request", len(rest))
 	}
-	return NewRequest(head, body, trailer, Source{}), nil
+	return newRequest(head, body, trailer, source{}), nil
 }

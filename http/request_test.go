@@ -10,7 +10,7 @@ import (
 
 // req builds a request from a head written with "\n" line ends.
 func req(head string) *Request {
-	return NewRequest([]byte(strings.ReplaceAll(head, "\n", "\r\n")), nil, nil, Source{})
+	return newRequest([]byte(strings.ReplaceAll(head, "\n", "\r\n")), nil, nil, source{})
 }
 
 func TestRequestLine(t *testing.T) {
@@ -144,7 +144,7 @@ func TestContentLength(t *testing.T) {
 		{"POST / HTTP/1.1\nTransfer-Encoding: Chunked\n\n", "", 0},
 	}
 	for _, tt := range tests {
-		r := NewRequest([]byte(strings.ReplaceAll(tt.head, "\n", "\r\n")), []byte(tt.body), nil, Source{})
+		r := newRequest([]byte(strings.ReplaceAll(tt.head, "\n", "\r\n")), []byte(tt.body), nil, source{})
 		if got := r.ContentLength(); got != tt.want {
 			t.Errorf("%q: ContentLength = %d, want %d", tt.head, got, tt.want)
 		}
@@ -236,8 +236,8 @@ func TestCookies(t *testing.T) {
 }
 
 func TestTrailer(t *testing.T) {
-	r := NewRequest([]byte("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"), []byte("data"),
-		[]byte("Checksum: abc\r\nX-Rep: 1\r\nx-rep: 2\r\n\r\n"), Source{})
+	r := newRequest([]byte("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"), []byte("data"),
+		[]byte("Checksum: abc\r\nX-Rep: 1\r\nx-rep: 2\r\n\r\n"), source{})
 	for name, want := range map[string]string{"checksum": "abc", "X-Rep": "1, 2", "host": "", "absent": ""} {
 		if got := r.Trailer(name); got != want {
 			t.Errorf("Trailer(%q) = %q, want %q", name, got, want)
@@ -284,13 +284,13 @@ func TestClientIP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		head := strings.ReplaceAll("GET / HTTP/1.1\nHost: a\n"+tt.fields+"\n", "\n", "\r\n")
-		r := NewRequest([]byte(head), nil, nil, Source{Remote: netip.MustParseAddrPort(tt.peer), Options: &opts})
+		r := newRequest([]byte(head), nil, nil, source{Remote: netip.MustParseAddrPort(tt.peer), Options: &opts})
 		if got := r.ClientIP(); got != netip.MustParseAddr(tt.want) {
 			t.Errorf("%s: ClientIP = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 	// Without options nobody is trusted.
-	r := NewRequest([]byte("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n"), nil, nil, Source{Remote: netip.MustParseAddrPort("10.0.0.1:1")})
+	r := newRequest([]byte("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n"), nil, nil, source{Remote: netip.MustParseAddrPort("10.0.0.1:1")})
 	if got := r.ClientIP(); got != netip.MustParseAddr("10.0.0.1") {
 		t.Errorf("default options: ClientIP = %v, want the peer", got)
 	}
@@ -342,10 +342,10 @@ func TestParseRequest(t *testing.T) {
 // A Request is reused: Reset must forget every lazy result of the previous
 // request.
 func TestResetForgetsLazyResults(t *testing.T) {
-	r := NewRequest([]byte("PATCH /one?a=1 HTTP/1.1\r\nHost: one\r\nCookie: c=1\r\nX: 1\r\n\r\n"), []byte("f=1"), []byte("T: 1\r\n"), Source{})
+	r := newRequest([]byte("PATCH /one?a=1 HTTP/1.1\r\nHost: one\r\nCookie: c=1\r\nX: 1\r\n\r\n"), []byte("f=1"), []byte("T: 1\r\n"), source{})
 	r.Context = "session"
 	_ = []any{r.Method(), r.Path(), r.URI(), r.Query(), r.Header("x"), r.Cookies(), r.PostForm(), r.Trailer("t"), r.Host(false)}
-	r.Reset([]byte("GET /two?b=2 HTTP/1.0\r\nCookie: d=2\r\n\r\n"), nil, nil, Source{})
+	r.reset([]byte("GET /two?b=2 HTTP/1.0\r\nCookie: d=2\r\n\r\n"), nil, nil, source{})
 	got := []string{r.Method(), r.Path(), r.URI(), r.Get("a"), r.Get("b"), r.Header("x"), r.Cookie("c"), r.Cookie("d"), r.Post("f"), r.Trailer("t"), r.Host(false), r.ProtocolVersion()}
 	want := []string{"GET", "/two", "/two?b=2", "", "2", "", "", "2", "", "", "", "1.0"}
 	if !slices.Equal(got, want) {
@@ -358,8 +358,8 @@ func TestResetForgetsLazyResults(t *testing.T) {
 
 // The zero Request and a released one answer empty values, never panic.
 func TestZeroRequest(t *testing.T) {
-	for _, r := range []*Request{{}, NewRequest([]byte("GET / HTTP/1.1\r\n\r\n"), nil, nil, Source{})} {
-		r.Release()
+	for _, r := range []*Request{{}, newRequest([]byte("GET / HTTP/1.1\r\n\r\n"), nil, nil, source{})} {
+		r.release()
 		exerciseRequest(r)
 		if r.Method() != "" || r.Path() != "" || r.Header("host") != "" || r.ContentLength() != -1 || r.KeepAlive() {
 			t.Errorf("empty request: %q %q %q %d %v", r.Method(), r.Path(), r.Header("host"), r.ContentLength(), r.KeepAlive())

@@ -22,6 +22,12 @@ import (
 // Chunk ends it. A Response whose Content-Type is text/event-stream starts a
 // stream of ServerSentEvent values. Either way the request is complete only
 // once its stream ends.
+//
+// The With methods change the Response and return it, as Workerman's do,
+// so a Response is one answer: build it per request. Sending the same
+// Response again is fine while nothing changes it (a canned reply), except
+// with a file body, which the server opens, completes and takes when it
+// sends it.
 type Response struct {
 	// Status is the status code (200 when 0).
 	Status int
@@ -34,7 +40,7 @@ type Response struct {
 	// Body is the payload; ignored when the response has a file.
 	Body []byte
 
-	file *FileBody
+	file *fileBody
 }
 
 // Field is one header field.
@@ -44,8 +50,8 @@ type Field struct{ Name, Value string }
 // case-insensitively.
 type Header []Field
 
-// FileBody is a response body read from a file, written with sendfile(2).
-type FileBody struct {
+// fileBody is a response body read from a file, written with sendfile(2).
+type fileBody struct {
 	// Path is the file's name; the protocol opens it when File is nil.
 	Path string
 	// File is the open file; the protocol closes it once sent.
@@ -57,7 +63,7 @@ type FileBody struct {
 	Size    int64
 
 	// ready: opened, checked and the response's head completed, so
-	// Response.PrepareFile has nothing left to do.
+	// prepareFile has nothing left to do.
 	ready bool
 }
 
@@ -89,9 +95,6 @@ type ServerSentEvent struct {
 	Retry   time.Duration
 	Data    string
 }
-
-// File returns the response's file body, or nil.
-func (r *Response) File() *FileBody { return r.file }
 
 // The builder methods below change r and return it, so calls chain:
 //
@@ -163,14 +166,20 @@ func (r *Response) WithCookie(c Cookie) *Response {
 }
 
 // WithFile makes the file at path the body, as Workerman's withFile: length
-// bytes from offset (length 0: to the end). The encoder opens it when the
-// response is sent (see PrepareFile), so a missing file becomes a 404 then.
+// bytes from offset (length 0: to the end), sent with sendfile(2). The
+// server opens it when the response is sent, as Workerman does, and adds
+// the fields the application did not set: Content-Type from the extension
+// (an unknown one gets application/octet-stream and Content-Disposition:
+// attachment), Last-Modified and Accept-Ranges: bytes; with an offset or a
+// length the status becomes 206 with Content-Range. A file that cannot be
+// opened, or is not a regular file, makes the response a 404 text/html
+// "<h3>404 Not Found</h3>"; an offset or length beyond the end a 416.
 // For a file served to a browser, with conditional and range requests, use
 // ServeFile.
 func (r *Response) WithFile(path string, offset, length int64) *Response {
 	r.dropFile()
 	r.Body = nil
-	r.file = &FileBody{Path: path, Offset: offset, Length: length}
+	r.file = &fileBody{Path: path, Offset: offset, Length: length}
 	return r
 }
 
@@ -217,20 +226,11 @@ func Redirect(status int, location string) *Response {
 	return r
 }
 
-// PrepareFile completes a response built with WithFile, as Workerman does
-// when it sends one: it opens and checks the file and adds the fields the
-// application did not set: Content-Type from the extension (an unknown one
-// gets application/octet-stream and Content-Disposition: attachment),
-// Last-Modified and Accept-Ranges: bytes; with an offset or a length the
-// status becomes 206 with Content-Range. A file that cannot be opened, or
-// is not a regular file, turns the response into a 404 text/html
-// "<h3>404 Not Found</h3>"; an offset or length beyond the end into a 416.
-// Then File() is nil and Body holds the page.
-//
-// The encoder calls it before writing the head of a response whose File()
-// is not nil; it does nothing for a response from ServeFile or one already
-// prepared. It returns the error that changed the response, for the log.
-func (r *Response) PrepareFile() error {
+// prepareFile completes a response built with WithFile when the encoder is
+// about to send it (see WithFile); it does nothing for a response from
+// ServeFile or one already prepared. It returns the error that changed the
+// response, for the log.
+func (r *Response) prepareFile() error {
 	f := r.file
 	if f == nil || f.ready {
 		return nil

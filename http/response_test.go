@@ -73,11 +73,11 @@ func TestConvenienceResponses(t *testing.T) {
 
 func TestWithFileAndBody(t *testing.T) {
 	r := NewResponse(200).WithFile("/x", 1, 2)
-	if f := r.File(); f == nil || f.Path != "/x" || f.Offset != 1 || f.Length != 2 {
-		t.Fatalf("WithFile: %+v", r.File())
+	if f := r.file; f == nil || f.Path != "/x" || f.Offset != 1 || f.Length != 2 {
+		t.Fatalf("WithFile: %+v", r.file)
 	}
 	r.WithBodyString("b")
-	if r.File() != nil {
+	if r.file != nil {
 		t.Error("WithBody kept the file")
 	}
 }
@@ -103,51 +103,51 @@ func TestPrepareFile(t *testing.T) {
 	unk := writeFile(t, dir, "data.weird-ext", "xyz", mt)
 
 	r := NewResponse(200).WithFile(css, 0, 0)
-	if err := r.PrepareFile(); err != nil {
+	if err := r.prepareFile(); err != nil {
 		t.Fatal(err)
 	}
-	defer r.File().Close()
+	defer r.file.Close()
 	if r.Status != 200 || r.Header.Get("Content-Type") != "text/css; charset=utf-8" ||
 		r.Header.Get("Last-Modified") != "Thu, 02 Jan 2020 03:04:05 GMT" || r.Header.Get("Accept-Ranges") != "bytes" {
 		t.Errorf("plain file: %d %q", r.Status, r.Header)
 	}
-	if f := r.File(); f.File == nil || f.Size != 10 || f.ContentLength() != 10 {
+	if f := r.file; f.File == nil || f.Size != 10 || f.ContentLength() != 10 {
 		t.Errorf("file body %+v", f)
 	}
-	if err := r.PrepareFile(); err != nil || len(r.Header) != 3 {
+	if err := r.prepareFile(); err != nil || len(r.Header) != 3 {
 		t.Errorf("second PrepareFile changed the response: %v %q", err, r.Header)
 	}
 
 	r = NewResponse(0).WithFile(css, 2, 3)
-	if err := r.PrepareFile(); err != nil {
+	if err := r.prepareFile(); err != nil {
 		t.Fatal(err)
 	}
-	r.File().Close()
+	r.file.Close()
 	if r.Status != 206 || r.Header.Get("Content-Range") != "bytes 2-4/10" {
 		t.Errorf("offset+length: %d %q", r.Status, r.Header)
 	}
 	r = NewResponse(0).WithFile(css, 4, 0)
-	r.PrepareFile()
-	r.File().Close()
+	r.prepareFile()
+	r.file.Close()
 	if r.Status != 206 || r.Header.Get("Content-Range") != "bytes 4-9/10" {
 		t.Errorf("offset only: %d %q", r.Status, r.Header)
 	}
 
 	r = NewResponse(200).WithFile(unk, 0, 0)
-	r.PrepareFile()
-	r.File().Close()
+	r.prepareFile()
+	r.file.Close()
 	if r.Header.Get("Content-Type") != "application/octet-stream" || r.Header.Get("Content-Disposition") != `attachment; filename="data.weird-ext"` {
 		t.Errorf("unknown type: %q", r.Header)
 	}
 
 	for _, p := range []string{filepath.Join(dir, "missing"), dir} {
 		r = NewResponse(200).WithHeader("X-A", "1").WithFile(p, 0, 0)
-		if err := r.PrepareFile(); err == nil || r.Status != 404 || r.File() != nil || string(r.Body) != "<h3>404 Not Found</h3>" || r.Header.Has("X-A") {
+		if err := r.prepareFile(); err == nil || r.Status != 404 || r.file != nil || string(r.Body) != "<h3>404 Not Found</h3>" || r.Header.Has("X-A") {
 			t.Errorf("%s: %v %d %q %q", p, err, r.Status, r.Header, r.Body)
 		}
 	}
 	r = NewResponse(200).WithFile(css, 5, 6)
-	if err := r.PrepareFile(); err == nil || r.Status != 416 || r.Header.Get("Content-Range") != "bytes */10" {
+	if err := r.prepareFile(); err == nil || r.Status != 416 || r.Header.Get("Content-Range") != "bytes */10" {
 		t.Errorf("length past the end: %v %d %q", err, r.Status, r.Header)
 	}
 }

@@ -97,7 +97,7 @@ var statusLines = func() (t [2][900]string) {
 // allows (the space before it stays) and clients ignore anyway. Code 0 is
 // written as 200 (a Response's zero status); any other code outside
 // 100–999 cannot be put on the wire and is written as 500.
-func AppendStatusLine(dst []byte, major, minor, code int, reason string) []byte {
+func appendStatusLine(dst []byte, major, minor, code int, reason string) []byte {
 	switch {
 	case code == 0:
 		code = 200

@@ -39,9 +39,9 @@ func TestAppendStatusLine(t *testing.T) {
 		{2, 0, 503, "", "HTTP/2.0 503 Service Unavailable\r\n"},
 		{1, 2, 101, "", "HTTP/1.2 101 Switching Protocols\r\n"},
 	} {
-		got := string(AppendStatusLine([]byte(">"), c.major, c.minor, c.code, c.reason))
+		got := string(appendStatusLine([]byte(">"), c.major, c.minor, c.code, c.reason))
 		if got != ">"+c.want {
-			t.Errorf("AppendStatusLine(%d.%d %d %q) = %q, want %q", c.major, c.minor, c.code, c.reason, got, ">"+c.want)
+			t.Errorf("appendStatusLine(%d.%d %d %q) = %q, want %q", c.major, c.minor, c.code, c.reason, got, ">"+c.want)
 		}
 	}
 }
@@ -49,9 +49,9 @@ func TestAppendStatusLine(t *testing.T) {
 func TestAppendStatusLineAllocs(t *testing.T) {
 	buf := make([]byte, 0, 256)
 	if n := testing.AllocsPerRun(100, func() {
-		b := AppendStatusLine(buf[:0], 1, 1, 200, "")
-		b = AppendStatusLine(b, 1, 1, 299, "Custom")
-		b = AppendStatusLine(b, 1, 0, 404, "Nope")
+		b := appendStatusLine(buf[:0], 1, 1, 200, "")
+		b = appendStatusLine(b, 1, 1, 299, "Custom")
+		b = appendStatusLine(b, 1, 0, 404, "Nope")
 		_ = b
 	}); n != 0 {
 		t.Errorf("AppendStatusLine allocates %v times", n)
@@ -62,7 +62,7 @@ func BenchmarkAppendStatusLine(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendStatusLine(buf[:0], 1, 1, 200, "")
+		buf = appendStatusLine(buf[:0], 1, 1, 200, "")
 	}
 }
 
@@ -70,6 +70,6 @@ func BenchmarkAppendStatusLineCustom(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendStatusLine(buf[:0], 1, 1, 299, "Custom")
+		buf = appendStatusLine(buf[:0], 1, 1, 299, "Custom")
 	}
 }

@@ -68,7 +68,7 @@ func (h *asyncEvents) OnClose(*netloop.Conn)                      { h.stopExpiry
 func (h *asyncEvents) OnBufferFull(*netloop.Conn)                 { h.bufferFull() }
 func (h *asyncEvents) OnBufferDrain(*netloop.Conn)                { h.bufferDrain() }
 func (h *asyncEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error) {
-	h.failed(ErrorCode(code), err)
+	h.failed(ErrorCode(code), publicError(err))
 }
 
 // NewAsyncTcpConnection prepares a connection to remote on loop; Connect
@@ -215,10 +215,10 @@ func (c *AsyncTcpConnection) Reconnect(after time.Duration) {
 		c.Connect()
 		return
 	}
-	c.reconnectID = c.loop.Timer().Add(after, func() {
+	c.reconnectID = c.loop.Timer().AddOnce(after, func() {
 		c.reconnectID = 0
 		c.Connect()
-	}, false)
+	})
 }
 
 // CancelReconnect cancels a reconnect scheduled by Reconnect.
@@ -239,7 +239,7 @@ func (c *AsyncTcpConnection) opened() {
 			if e, ok := c.nc.Codec().(codec.Expirer); ok && e.Expired(time.Now(), 0) {
 				c.nc.Close()
 			}
-		}, true)
+		})
 	}
 	if c.OnConnect != nil {
 		c.OnConnect(c)

@@ -270,7 +270,7 @@ func TestAsyncTcpConnectionReconnectWhileConnected(t *testing.T) {
 	// Let the loop pass the cancelled reconnect's time.
 	passed := make(chan struct{})
 	workermantest.OnLoop(t, p.Loop(), func() {
-		p.Loop().Timer().Add(200*time.Millisecond, func() { close(passed) }, false)
+		p.Loop().Timer().AddOnce(200*time.Millisecond, func() { close(passed) })
 	})
 	select {
 	case <-passed:

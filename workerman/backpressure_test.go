@@ -88,7 +88,7 @@ func TestSlowReaderBoundsTheSendBuffer(t *testing.T) {
 				tl.sendFail = c.Loop().Stats().SendFail
 				done <- tl
 			}
-		}, true)
+		})
 	}
 	p := workermantest.Start(t, w)
 	before := heapInuse()

@@ -18,15 +18,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/internal/child"
+	"github.com/workermand/workermand/internal/childentry"
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
 	"github.com/workermand/workermand/internal/logging"
 	"github.com/workermand/workermand/internal/netloop"
 )
 
-// IsChild reports whether this process was started by a workermand master
-// as one of its children. The CLI checks it first thing and calls RunChild.
-func IsChild() bool { return os.Getenv(child.EnvMarker) != "" }
+// A child's life is not part of the API: the command line starts it (see
+// internal/childentry).
+func init() { childentry.Run = runChild }
 
 // loopAnswerWait is how long a status or connections request waits for
 // the loop; a loop stuck in a callback past it shows as busy. The master
@@ -34,9 +35,9 @@ func IsChild() bool { return os.Getenv(child.EnvMarker) != "" }
 // second whatever the children do.
 const loopAnswerWait = 400 * time.Millisecond
 
-// RunChild runs the worker the master hands this process and returns the
+// runChild runs the worker the master hands this process and returns the
 // process exit code.
-func RunChild() int {
+func runChild() int {
 	// First thing: own the signals, so Go's default SIGQUIT goroutine dump
 	// never shows up as a crash.
 	sigs := make(chan os.Signal, 4)
@@ -345,7 +346,7 @@ func (r *childRuntime) Status() ipc.ProcessStatus {
 
 func (r *childRuntime) Connections() []ipc.ConnectionRow {
 	var rows []ipc.ConnectionRow
-	_ = r.p.OnLoopWait(loopAnswerWait, func() {
+	_ = r.p.onLoopWait(loopAnswerWait, func() {
 		proto := r.w.addr.Scheme
 		for c := range r.w.Connections() {
 			rows = append(rows, ipc.ConnectionRow{

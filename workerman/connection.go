@@ -169,7 +169,7 @@ func (h *connEvents) OnClose(*netloop.Conn)                      { h.Connection.
 func (h *connEvents) OnBufferFull(*netloop.Conn)                 { h.Connection.bufferFull() }
 func (h *connEvents) OnBufferDrain(*netloop.Conn)                { h.Connection.bufferDrain() }
 func (h *connEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error) {
-	h.Connection.failed(ErrorCode(code), err)
+	h.Connection.failed(ErrorCode(code), publicError(err))
 }
 
 // The routing below gives a connection's own callback precedence over its

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/BurntSushi/toml"
 )
 
 // Handler is a named, configurable set of worker callbacks: the config picks
@@ -82,23 +80,4 @@ func NewHandler(name string, decode func(options any) error) (Handler, error) {
 		}
 	}
 	return h, nil
-}
-
-// DecodeTOML returns a decoder for NewHandler that reads options from a TOML
-// document and rejects keys the handler does not have.
-func DecodeTOML(doc string) func(options any) error {
-	return func(options any) error {
-		md, err := toml.Decode(doc, options)
-		if err != nil {
-			return err
-		}
-		if extra := md.Undecoded(); len(extra) > 0 {
-			keys := make([]string, len(extra))
-			for i, k := range extra {
-				keys[i] = k.String()
-			}
-			return fmt.Errorf("unknown option(s): %s", strings.Join(keys, ", "))
-		}
-		return nil
-	}
 }

@@ -96,7 +96,7 @@ func TestNewHandlerDecodesAndValidatesOptions(t *testing.T) {
 		{"valid", "greeting = \"hi\"\nrepeat = 2\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := workerman.NewHandler("test-greeter", workerman.DecodeTOML(tc.doc))
+			h, err := workerman.NewHandler("test-greeter", workermantest.DecodeTOML(tc.doc))
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("NewHandler: %v", err)
@@ -116,7 +116,7 @@ func TestNewHandlerDecodesAndValidatesOptions(t *testing.T) {
 			}
 		})
 	}
-	if _, err := workerman.NewHandler("echo", workerman.DecodeTOML("verbose = true\n")); err == nil || !strings.Contains(err.Error(), "verbose") {
+	if _, err := workerman.NewHandler("echo", workermantest.DecodeTOML("verbose = true\n")); err == nil || !strings.Contains(err.Error(), "verbose") {
 		t.Errorf("echo with an option: %v, want an error naming the option", err)
 	}
 }
@@ -125,7 +125,7 @@ func TestNewHandlerDecodesAndValidatesOptions(t *testing.T) {
 // worker; the defaults apply without a decoder; each NewHandler is a fresh
 // value.
 func TestHandlerAttachesToWorker(t *testing.T) {
-	h, err := workerman.NewHandler("test-greeter", workerman.DecodeTOML("greeting = \"hi\"\nrepeat = 2\n"))
+	h, err := workerman.NewHandler("test-greeter", workermantest.DecodeTOML("greeting = \"hi\"\nrepeat = 2\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,12 +50,19 @@ type TimerID uint64
 // are loop-only: from another goroutine, wrap the call in EventLoop.Post.
 type Timer struct{ l *netloop.Loop }
 
-// Add runs fn after interval and, when persistent, every interval after
-// that. A repeating timer that fell behind (the loop was busy) fires once,
-// not once per missed tick. Loop-only.
-func (t *Timer) Add(interval time.Duration, fn func(), persistent bool) TimerID {
+// Add runs fn every interval until Del, as Workerman's Timer::add with
+// its default persistent = true. A timer that fell behind (the loop was
+// busy) fires once, not once per missed tick. Loop-only.
+func (t *Timer) Add(interval time.Duration, fn func()) TimerID {
 	t.mustOnLoop("Add")
-	return TimerID(t.l.AddTimer(interval, persistent, fn))
+	return TimerID(t.l.AddTimer(interval, true, fn))
+}
+
+// AddOnce runs fn once, after delay: Workerman's Timer::add with
+// persistent = false. Loop-only.
+func (t *Timer) AddOnce(delay time.Duration, fn func()) TimerID {
+	t.mustOnLoop("AddOnce")
+	return TimerID(t.l.AddTimer(delay, false, fn))
 }
 
 // Del cancels a timer and reports whether it was pending. A timer may cancel

@@ -121,7 +121,7 @@ func TestPanicsInOtherCallbacks(t *testing.T) {
 				w.Timer().Del(id)
 			}
 			panic("tick exploded")
-		}, true)
+		})
 	}
 	opts, logs := observed()
 	p := workermantest.StartWith(t, opts, w)

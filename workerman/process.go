@@ -515,10 +515,10 @@ func (p *Process) Workers() []*Worker { return p.workers }
 // errLoopBusy reports a loop that did not answer in time.
 var errLoopBusy = errors.New("workerman: the event loop did not answer in time (busy)")
 
-// OnLoopWait runs fn on the loop and waits for it up to timeout. It reports
+// onLoopWait runs fn on the loop and waits for it up to timeout. It reports
 // errLoopBusy when the loop is stuck in a callback, which the status command
 // shows as "busy". Safe from any goroutine but the loop's.
-func (p *Process) OnLoopWait(timeout time.Duration, fn func()) error {
+func (p *Process) onLoopWait(timeout time.Duration, fn func()) error {
 	done := make(chan struct{})
 	p.loop.l.Post(func() {
 		fn()

@@ -17,7 +17,7 @@ func passTime(t *testing.T, p *workerman.Process, d time.Duration) {
 	t.Helper()
 	passed := make(chan struct{})
 	workermantest.OnLoopValue(t, p.Loop(), func() workerman.TimerID {
-		return p.Loop().Timer().Add(d, func() { close(passed) }, false)
+		return p.Loop().Timer().AddOnce(d, func() { close(passed) })
 	})
 	select {
 	case <-passed:
@@ -37,7 +37,7 @@ func TestTimerAddDelDelAll(t *testing.T) {
 	w.OnWorkerStart = func(w *workerman.Worker) {
 		tm := w.Timer()
 		var id ids
-		id.once = tm.Add(10*time.Millisecond, func() { log.add("once") }, false)
+		id.once = tm.AddOnce(10*time.Millisecond, func() { log.add("once") })
 		n := 0
 		id.repeat = tm.Add(5*time.Millisecond, func() {
 			n++
@@ -45,14 +45,14 @@ func TestTimerAddDelDelAll(t *testing.T) {
 			if n == 3 {
 				log.add("repeat deletes itself: %v", tm.Del(id.repeat))
 			}
-		}, true)
-		id.cancelled = tm.Add(time.Millisecond, func() { log.add("cancelled timer fired") }, false)
+		})
+		id.cancelled = tm.AddOnce(time.Millisecond, func() { log.add("cancelled timer fired") })
 		id.delCancelled = tm.Del(id.cancelled)
 		id.delAgain = tm.Del(id.cancelled)
 		id.delUnknown = tm.Del(1 << 40)
-		id.far1 = tm.Add(time.Hour, func() { log.add("far 1 fired") }, false)
-		id.far2 = tm.Add(time.Hour, func() { log.add("far 2 fired") }, true)
-		tm.Add(0, func() { log.add("zero") }, false)
+		id.far1 = tm.AddOnce(time.Hour, func() { log.add("far 1 fired") })
+		id.far2 = tm.Add(time.Hour, func() { log.add("far 2 fired") })
+		tm.AddOnce(0, func() { log.add("zero") })
 		idc <- id
 	}
 	p := workermantest.Start(t, w)
@@ -107,9 +107,10 @@ func TestTimerOffTheLoopPanics(t *testing.T) {
 	w := textWorker("timers")
 	p := workermantest.Start(t, w)
 	for name, call := range map[string]func(){
-		"Add":    func() { w.Timer().Add(time.Millisecond, func() {}, false) },
-		"Del":    func() { w.Timer().Del(1) },
-		"DelAll": func() { p.Loop().Timer().DelAll() },
+		"Add":     func() { w.Timer().Add(time.Millisecond, func() {}) },
+		"AddOnce": func() { w.Timer().AddOnce(time.Millisecond, func() {}) },
+		"Del":     func() { w.Timer().Del(1) },
+		"DelAll":  func() { p.Loop().Timer().DelAll() },
 	} {
 		msg := func() (msg string) {
 			defer func() { msg = fmt.Sprint(recover()) }()

@@ -1,6 +1,7 @@
 package workerman
 
 import (
+	"errors"
 	"time"
 
 	"github.com/workermand/workermand/codec"
@@ -14,13 +15,18 @@ type Message = codec.Message
 // Status is where a connection is in its life cycle.
 type Status uint8
 
-// Connection statuses, in order.
+// Connection statuses, in order, as Workerman's STATUS_* constants.
 const (
-	StatusInitial     = Status(netloop.StatusInitial)
-	StatusConnecting  = Status(netloop.StatusConnecting)
-	StatusEstablished = Status(netloop.StatusEstablished)
-	StatusClosing     = Status(netloop.StatusClosing)
-	StatusClosed      = Status(netloop.StatusClosed)
+	// StatusInitial: an AsyncTcpConnection not connected yet.
+	StatusInitial Status = iota
+	// StatusConnecting: an AsyncTcpConnection's connect is in progress.
+	StatusConnecting
+	// StatusEstablished: open; sends are written.
+	StatusEstablished
+	// StatusClosing: Close was called; queued output is still being sent.
+	StatusClosing
+	// StatusClosed: gone; sends are dropped.
+	StatusClosed
 )
 
 func (s Status) String() string { return netloop.Status(s).String() }
@@ -29,17 +35,18 @@ func (s Status) String() string { return netloop.Status(s).String() }
 // loop (Workerman's true, null and false), Posted off the loop.
 type SendResult uint8
 
-// Send results; see netloop for the exact meaning of each.
+// Send results.
 const (
 	// Sent: handed to the kernel (or written before the loop next waits),
 	// with no backlog.
-	Sent = SendResult(netloop.Sent)
+	Sent SendResult = iota + 1
 	// Queued: buffered behind a backlog or until the connection is up.
-	Queued = SendResult(netloop.Queued)
-	// Dropped: the connection is closing or its send buffer is full.
-	Dropped = SendResult(netloop.Dropped)
+	Queued
+	// Dropped: the connection is closing or its send buffer is full; a
+	// full buffer is also reported to OnError as SendFail.
+	Dropped
 	// Posted: called off the loop; the loop sends it at its next turn.
-	Posted = SendResult(netloop.Posted)
+	Posted
 )
 
 func (r SendResult) String() string { return netloop.SendResult(r).String() }
@@ -49,22 +56,46 @@ type ErrorCode int
 
 // OnError codes.
 const (
-	ConnectFail = ErrorCode(netloop.ConnectFail)
-	SendFail    = ErrorCode(netloop.SendFail)
+	// ConnectFail: an AsyncTcpConnection could not connect.
+	ConnectFail ErrorCode = 1
+	// SendFail: a send was dropped or a write failed.
+	SendFail ErrorCode = 2
 )
 
 func (c ErrorCode) String() string { return netloop.ErrorCode(c).String() }
 
-// Errors passed to OnError.
+// Errors passed to OnError; compare with errors.Is.
 var (
 	// ErrSendBufferFull: a send was dropped because the send buffer had
 	// reached MaxSendBufferSize.
-	ErrSendBufferFull = netloop.ErrSendBufferFull
+	ErrSendBufferFull = errors.New("send buffer full and drop package")
 	// ErrPeerClosed: a write failed because the peer is gone.
-	ErrPeerClosed = netloop.ErrPeerClosed
+	ErrPeerClosed = errors.New("client closed")
 	// ErrConnectTimeout: an outbound connect did not finish in time.
-	ErrConnectTimeout = netloop.ErrConnectTimeout
+	ErrConnectTimeout = errors.New("connect timed out")
 )
+
+// publicError gives an error from the loop the identity a user compares
+// with: the loop has its own values for these, and the public ones are
+// not the loop's so that this package's documentation stands on its own.
+func publicError(err error) error {
+	switch {
+	case err == netloop.ErrSendBufferFull:
+		return ErrSendBufferFull
+	case err == netloop.ErrPeerClosed:
+		return ErrPeerClosed
+	case errors.Is(err, netloop.ErrConnectTimeout):
+		return connectTimeout{err}
+	}
+	return err
+}
+
+// connectTimeout keeps the loop's message ("connect ADDR: connect timed out
+// after 5s") and is ErrConnectTimeout to errors.Is.
+type connectTimeout struct{ error }
+
+func (e connectTimeout) Is(target error) bool { return target == ErrConnectTimeout }
+func (e connectTimeout) Unwrap() error        { return e.error }
 
 // Stats are the per-process counters shown by the status command.
 type Stats struct {
@@ -96,7 +127,7 @@ type Stats struct {
 // DefaultMaxSendBufferSize and DefaultMaxPackageSize are Workerman's limits:
 // 1 MiB of unsent output and 10 MiB per packet.
 const (
-	DefaultMaxSendBufferSize = netloop.DefaultMaxSendBuffer
+	DefaultMaxSendBufferSize = 1 << 20
 	DefaultMaxPackageSize    = codec.DefaultMaxPackageSize
 )
 

@@ -1,7 +1,6 @@
 package workerman
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"net/netip"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/http"
-	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/listenaddr"
 	"github.com/workermand/workermand/internal/netloop"
 	_ "github.com/workermand/workermand/internal/protocol" // registers tcp, text, frame
@@ -238,40 +236,6 @@ func (w *Worker) closeProtocol() error {
 		return c.Close()
 	}
 	return nil
-}
-
-// CheckProtocolTable validates a worker's [worker.http] table (for
-// config.Hooks.ProtocolTable); [worker.websocket] is not read yet.
-func CheckProtocolTable(scheme, table string, decode func(into any) error) error {
-	if table == "websocket" {
-		var o websocket.Options
-		err := decode(&o)
-		if err != nil && !config.OnlyUnknownKeys(err) {
-			return err
-		}
-		_, verr := o.WithDefaults()
-		var oe *websocket.OptionError
-		if errors.As(verr, &oe) {
-			verr = &config.KeyError{Key: oe.Key, Msg: oe.Msg}
-		}
-		return errors.Join(err, verr)
-	}
-	if table != "http" {
-		return nil
-	}
-	var o http.Options
-	err := decode(&o)
-	if err != nil && !config.OnlyUnknownKeys(err) {
-		return err
-	}
-	// A typo elsewhere in the table must not hide a bad value: with only
-	// unknown keys, everything else decoded and is checked too.
-	_, verr := o.WithDefaults()
-	var oe *http.OptionError
-	if errors.As(verr, &oe) {
-		verr = &config.KeyError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return errors.Join(err, verr)
 }
 
 func (w *Worker) newConn() *netloop.Conn {

@@ -123,10 +123,10 @@ func TestEchoRawTCP(t *testing.T) {
 }
 
 func TestEchoHasNoOptions(t *testing.T) {
-	if _, err := workerman.NewHandler("echo", workerman.DecodeTOML("loud = true\n")); err == nil {
+	if _, err := workerman.NewHandler("echo", workermantest.DecodeTOML("loud = true\n")); err == nil {
 		t.Error("the echo handler accepted an option")
 	}
-	if _, err := workerman.NewHandler("echo", workerman.DecodeTOML("")); err != nil {
+	if _, err := workerman.NewHandler("echo", workermantest.DecodeTOML("")); err != nil {
 		t.Errorf("the echo handler with no options: %v", err)
 	}
 }

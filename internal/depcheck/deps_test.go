@@ -33,9 +33,10 @@ import (
 const rules = `
 # The public types, and what they stand on. codec imports nothing of ours,
 # so a protocol in a user's module needs nothing else; http nothing but
-# its parser, so handlers and tests build requests without a server.
-NONE < codec, websocket, internal/httpparse;
-internal/httpparse < http;
+# its parser and the slot where it leaves the server its unexported
+# operations, so handlers and tests build requests without a server.
+NONE < codec, websocket, internal/httpparse, internal/httpaccess;
+internal/httpparse, internal/httpaccess < http;
 
 # Internal leaves.
 NONE < internal/counters, internal/listenaddr, internal/wsdeflate;
@@ -60,20 +61,23 @@ internal/sockets < internal/netloop;
 
 # Protocols and configuration: built on the public types, below workerman.
 codec < internal/protocol, internal/proxyproto;
-codec, http, internal/logging < internal/protocol/httpproto;
-codec, http, websocket, internal/wsframe, internal/wsdeflate
-  < internal/protocol/wsproto;
+codec, http, internal/httpaccess, internal/logging
+  < internal/protocol/httpproto;
+codec, http, websocket, internal/httpaccess, internal/wsframe,
+internal/wsdeflate < internal/protocol/wsproto;
 codec, internal/listenaddr < internal/config;
 
 # The two ends of a child's channel, each on its own over internal/ipc.
-internal/ipc < internal/child;
+# internal/childentry is where workerman leaves a child's runtime for cli.
+internal/ipc < internal/child, internal/childentry;
 internal/config, internal/ipc, internal/logging,
 internal/sockets < internal/master;
 
 # The public API: one process's workers on one loop. The supervisor
 # (internal/master) is not below it; only the command line reaches that.
 codec, http, websocket,
-internal/child, internal/config, internal/ipc, internal/listenaddr,
+internal/child, internal/childentry, internal/config, internal/ipc,
+internal/listenaddr,
 internal/logging, internal/netloop, internal/protocol,
 internal/protocol/httpproto, internal/protocol/wsproto,
 internal/proxyproto, internal/sockets < workerman;
@@ -88,9 +92,11 @@ handlers/echo, handlers/respond, handlers/static, http/session < HANDLERS;
 # net/http handlers use net/http/httptest.
 workerman < workerman/workermantest;
 
-# The command line: the master, or a child's workerman.RunChild.
-workerman, internal/config, internal/ipc, internal/logging,
-internal/master, internal/pidfile, internal/sdnotify < cli;
+# The command line: the master, or a child's runtime (internal/childentry).
+# It checks the [worker.http] and [worker.websocket] tables of a config.
+workerman, http, websocket, internal/childentry, internal/config,
+internal/ipc, internal/logging, internal/master, internal/pidfile,
+internal/sdnotify < cli;
 
 # Binaries: the stock one, and the integration tests' custom ones, each
 # cli.Main plus handler packages.

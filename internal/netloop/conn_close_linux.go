@@ -2,8 +2,7 @@ package netloop
 
 import (
 	"golang.org/x/sys/unix"
-
-	"github.com/workermand/workermand/codec"
+	"io"
 )
 
 // Close writes what is queued, then closes c (lingering first when Linger
@@ -86,8 +85,8 @@ func (c *Conn) destroy() {
 	}
 	cd := c.codec
 	c.notifyClose()
-	if cl, ok := cd.(codec.Closer); ok {
-		cl.Close()
+	if cl, ok := cd.(io.Closer); ok {
+		_ = cl.Close() // nothing on the loop can act on a release failing
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -38,8 +39,8 @@ func (c *Conn) Detach() (Handover, error) {
 	}
 	h := Handover{Pending: bytes.Clone(c.in), State: state}
 	h.FD = c.unregister()
-	if cl, ok := c.codec.(codec.Closer); ok {
-		cl.Close()
+	if cl, ok := c.codec.(io.Closer); ok {
+		_ = cl.Close() // nothing on the loop can act on a release failing
 	}
 	return h, nil
 }

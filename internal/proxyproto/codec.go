@@ -3,6 +3,7 @@ package proxyproto
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 
@@ -160,10 +161,11 @@ func (mv *movable) EncodeValue(dst []byte, v any) ([]byte, error) {
 	return encodeValue(mv.Codec, dst, v)
 }
 
-func (mv *movable) Close() {
-	if cl, ok := mv.Codec.(codec.Closer); ok {
-		cl.Close()
+func (mv *movable) Close() error {
+	if cl, ok := mv.Codec.(io.Closer); ok {
+		return cl.Close()
 	}
+	return nil
 }
 
 // Encode encodes with the inner codec: sends made before the header is read
@@ -194,17 +196,18 @@ func encodeValue(inner codec.Codec, dst []byte, v any) ([]byte, error) {
 
 // Close releases the inner codec when the connection closes before its
 // header was read.
-func (h *headerCodec) Close() {
-	if cl, ok := h.inner.(codec.Closer); ok {
-		cl.Close()
+func (h *headerCodec) Close() error {
+	if cl, ok := h.inner.(io.Closer); ok {
+		return cl.Close()
 	}
+	return nil
 }
 
 var (
 	_ codec.ValueEncoder = (*headerCodec)(nil)
-	_ codec.Closer       = (*headerCodec)(nil)
+	_ io.Closer          = (*headerCodec)(nil)
 	_ codec.Migrator     = (*headerCodec)(nil)
 	_ codec.ValueEncoder = (*movable)(nil)
-	_ codec.Closer       = (*movable)(nil)
+	_ io.Closer          = (*movable)(nil)
 	_ codec.Migrator     = (*movable)(nil)
 )

@@ -246,7 +246,7 @@ func (c *conn) Decode(pkt []byte) (codec.Message, error) {
 		c.local = c.c.LocalAddr()
 	}
 	c.requests++
-	c.req.Reset(head, body, trailer, http.Source{Remote: c.c.RemoteAddr(), Local: c.local, Options: &c.p.opts})
+	server.ResetRequest(&c.req, head, body, trailer, c.c.RemoteAddr(), c.local, &c.p.opts)
 	c.state, c.reading, c.readStart = stWaiting, false, time.Time{}
 	c.streamed = 0
 	if c.p.log != nil {
@@ -340,13 +340,14 @@ func (c *conn) timeout() {
 
 // Close releases what the request in flight holds (its uploaded files, a
 // large body buffer).
-func (c *conn) Close() {
-	c.req.Release()
+func (c *conn) Close() error {
+	server.ReleaseRequest(&c.req)
 	if c.state == stWaiting || c.state == stStreaming {
 		c.dropBody() // the handler may still be reading it
-		return
+		return nil
 	}
 	c.releaseBody()
+	return nil
 }
 
 var (
@@ -374,7 +375,7 @@ func (c *conn) refuse(err error) error {
 // content (RFC 9110 §9.3.2).
 func errorResponse(status int, reason string, head bool) []byte {
 	text := strconv.Itoa(status) + " " + http.StatusText(status) + ": " + reason + "\n"
-	b := http.AppendStatusLine(nil, 1, 1, status, "")
+	b := server.AppendStatusLine(nil, 1, 1, status, "")
 	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"...)
 	if status == 405 {
 		b = append(b, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"...)

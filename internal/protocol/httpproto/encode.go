@@ -86,19 +86,17 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	if status < 200 {
 		// Interim responses (103 Early Hints) go out at once and the
 		// request stays in flight.
-		dst = http.AppendStatusLine(dst, 1, 1, status, r.Reason)
+		dst = server.AppendStatusLine(dst, 1, 1, status, r.Reason)
 		dst = appendFields(dst, r.Header)
 		return append(dst, "\r\n"...), nil
 	}
-	if r.File() != nil {
-		// Opens the file and completes the head (type, dates, ranges); a
-		// file that cannot be served turns r into its error page.
-		_ = r.PrepareFile()
-		if r.Status != 0 {
-			status = r.Status
-		}
+	// Opens the file and completes the head (type, dates, ranges); a file
+	// that cannot be served turns r into its error page. The file is ours
+	// to close from here on.
+	file, offset, length, hadFile := server.TakeFile(r)
+	if hadFile && r.Status != 0 {
+		status = r.Status
 	}
-	file := r.File()
 	bodyless := status == 204 || status == 304
 	var flags fieldFlags
 	scanFields(r.Header, &flags)
@@ -122,15 +120,11 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	if stream == streamEvents || stream == streamRaw {
 		keep = false
 	}
-	var length int64
-	switch {
-	case file != nil:
-		length = file.ContentLength()
-	default:
+	if file == nil {
 		length = int64(len(r.Body))
 	}
 	start := len(dst)
-	dst = http.AppendStatusLine(dst, 1, 1, status, r.Reason)
+	dst = server.AppendStatusLine(dst, 1, 1, status, r.Reason)
 	dst = appendFields(dst, r.Header)
 	for i := range r.Cookies {
 		if r.Cookies[i].Valid() != nil {
@@ -176,15 +170,13 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 	if file != nil {
 		if noBody || length == 0 {
 			file.Close()
-		} else if !c.c.WriteFile(file.File, file.Offset, length) {
+		} else if !c.c.WriteFile(file, offset, length) {
 			// Written during Encode, the file follows the head in dst. It
 			// only fails on a closing connection (the protocol is paced:
 			// no send is dropped for a full buffer).
-			file.File = nil
 			c.finish(status, 0, false)
 			return dst[:start], errors.New("http: response dropped: the connection is closing")
 		}
-		file.File = nil // the connection owns it now
 		c.finish(status, length, keep)
 		return dst, nil
 	}

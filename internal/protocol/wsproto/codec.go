@@ -355,7 +355,10 @@ type deflateState struct {
 }
 
 // Close releases what the connection still holds.
-func (c *conn) Close() { c.releaseHandshake() }
+func (c *conn) Close() error {
+	c.releaseHandshake()
+	return nil
+}
 
 // hasToken reports whether any field named name lists token.
 func hasToken(h *httpparse.Request, name, token string) bool {
@@ -375,7 +378,7 @@ func hasToken(h *httpparse.Request, name, token string) bool {
 // refuseHandshake answers a failed upgrade with status and closes.
 func (c *conn) refuseHandshake(status int, reason string, extra http.Header) error {
 	body := strconv.Itoa(status) + " " + http.StatusText(status) + ": " + reason + "\n"
-	b := http.AppendStatusLine(nil, 1, 1, status, "")
+	b := server.AppendStatusLine(nil, 1, 1, status, "")
 	for _, f := range extra {
 		if http.ValidFieldName(f.Name) && http.ValidFieldValue(f.Value) {
 			b = append(append(append(append(b, f.Name...), ": "...), f.Value...), "\r\n"...)

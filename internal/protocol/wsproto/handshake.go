@@ -56,7 +56,7 @@ func (c *conn) handshake(pkt []byte) error {
 
 	var extra http.Header
 	if c.p.handshake != nil {
-		hs.req.Reset(hs.raw[:h.HeadLen], nil, nil, http.Source{Remote: c.c.RemoteAddr(), Local: c.c.LocalAddr(), Options: &c.p.httpOpts})
+		server.ResetRequest(&hs.req, hs.raw[:h.HeadLen], nil, nil, c.c.RemoteAddr(), c.c.LocalAddr(), &c.p.httpOpts)
 		if resp := c.p.handshake(c.c, &hs.req); resp != nil {
 			if resp.Status != 101 {
 				return c.refuseWith(resp)
@@ -109,7 +109,7 @@ func (c *conn) releaseHandshake() {
 		return
 	}
 	c.hs = nil
-	hs.req.Release()
+	server.ReleaseRequest(&hs.req)
 	hs.started = time.Time{}
 	if cap(hs.raw) > keptRawCap {
 		hs.raw = nil
@@ -156,7 +156,7 @@ func (c *conn) refuseWith(r *http.Response) error {
 	if status < 200 || status > 599 {
 		status = 403
 	}
-	b := http.AppendStatusLine(c.scratch[:0], 1, 1, status, r.Reason)
+	b := server.AppendStatusLine(c.scratch[:0], 1, 1, status, r.Reason)
 	for _, f := range r.Header {
 		if !http.ValidFieldName(f.Name) || !http.ValidFieldValue(f.Value) {
 			continue
