@@ -2,29 +2,25 @@ package main
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
-	"time"
 
 	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // metrics lists the table rows in order; better says which way is good.
-var metrics = []struct {
-	key, label, better, format string
-}{
-	{rrRate, "reqresp msgs/s", "higher", "%.0f"},
-	{rrP50, "reqresp p50 latency (µs)", "lower", "%.1f"},
-	{rrP99, "reqresp p99 latency (µs)", "lower", "%.1f"},
-	{rrCPU, "reqresp server CPU (µs/msg)", "lower", "%.3f"},
-	{rrBusy, "reqresp server CPU busy (%)", "", "%.0f"},
-	{rrLoad, "reqresp generator CPU busy (%)", "", "%.0f"},
-	{plRate, "pipelined msgs/s", "higher", "%.0f"},
-	{plCPU, "pipelined server CPU (µs/msg)", "lower", "%.3f"},
-	{plBusy, "pipelined server CPU busy (%)", "", "%.0f"},
-	{plLoad, "pipelined generator CPU busy (%)", "", "%.0f"},
-	{rssBase, "RSS after start (MiB)", "lower", "%.1f"},
-	{idleBPC, "RSS per idle conn (bytes)", "lower", "%.0f"},
+var metrics = []runner.Metric{
+	{Key: rrRate, Label: "reqresp msgs/s", Better: "higher", Format: "%.0f"},
+	{Key: rrP50, Label: "reqresp p50 latency (µs)", Better: "lower", Format: "%.1f"},
+	{Key: rrP99, Label: "reqresp p99 latency (µs)", Better: "lower", Format: "%.1f"},
+	{Key: rrCPU, Label: "reqresp server CPU (µs/msg)", Better: "lower", Format: "%.3f"},
+	{Key: rrBusy, Label: "reqresp server CPU busy (%)", Format: "%.0f"},
+	{Key: rrLoad, Label: "reqresp generator CPU busy (%)", Format: "%.0f"},
+	{Key: plRate, Label: "pipelined msgs/s", Better: "higher", Format: "%.0f"},
+	{Key: plCPU, Label: "pipelined server CPU (µs/msg)", Better: "lower", Format: "%.3f"},
+	{Key: plBusy, Label: "pipelined server CPU busy (%)", Format: "%.0f"},
+	{Key: plLoad, Label: "pipelined generator CPU busy (%)", Format: "%.0f"},
+	{Key: rssBase, Label: "RSS after start (MiB)", Better: "lower", Format: "%.1f"},
+	{Key: idleBPC, Label: "RSS per idle conn (bytes)", Better: "lower", Format: "%.0f"},
 }
 
 // report renders the medians as a Markdown table, one row per metric, one
@@ -32,50 +28,9 @@ var metrics = []struct {
 // first (workermand by default).
 func (b *bench) report() string {
 	var sb strings.Builder
-	base := b.servers[0]
 	fmt.Fprintf(&sb, "\nMedians of %d round(s); %s windows after %s warm-up; %d conns, pipelined batch %d; %d idle conns.\n",
-		b.rounds, b.duration, b.warmup, b.conns, b.batch, b.idleConns)
-	fmt.Fprintf(&sb, "Server pinned to CPU %d, load generator to CPU %d; %s on %s, %s.\n\n",
-		b.serverCPU, b.loadCPU, runtime.Version(), runner.CPUModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
-
-	head := []string{"metric", "better"}
-	head = append(head, b.servers...)
-	for _, s := range b.servers[1:] {
-		head = append(head, s+"/"+base)
-	}
-	runner.Row(&sb, head)
-	sep := make([]string, len(head))
-	for i := range sep {
-		sep[i] = "---"
-		if i >= 2 {
-			sep[i] = "---:"
-		}
-	}
-	runner.Row(&sb, sep)
-
-	for _, m := range metrics {
-		cells := []string{m.label, m.better}
-		med := map[string]float64{}
-		for _, s := range b.servers {
-			med[s] = runner.Median(b.samples[s][m.key])
-			cells = append(cells, runner.Num(m.format, med[s]))
-		}
-		for _, s := range b.servers[1:] {
-			if m.better == "" { // a ratio of utilisations means nothing
-				cells = append(cells, "")
-				continue
-			}
-			cells = append(cells, runner.Num("%.2f", med[s]/med[base]))
-		}
-		runner.Row(&sb, cells)
-	}
-	cells := []string{"failed measurements", "lower"}
-	for _, s := range b.servers {
-		cells = append(cells, fmt.Sprint(b.errors[s]))
-	}
-	for range b.servers[1:] {
-		cells = append(cells, "")
-	}
-	runner.Row(&sb, cells)
+		b.Rounds, b.Duration, b.Warmup, b.conns, b.batch, b.idleConns)
+	fmt.Fprintf(&sb, "Server pinned to CPU %d, load generator to CPU %d; %s.\n\n", b.ServerCPU, b.LoadCPU, runner.Machine())
+	b.Table(&sb, metrics)
 	return sb.String()
 }

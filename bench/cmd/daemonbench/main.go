@@ -20,12 +20,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 type options struct {
@@ -35,39 +34,26 @@ type options struct {
 }
 
 func main() {
-	o, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "daemonbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	runner.Main("daemonbench", nil, parseFlags, run,
+		"a measurement failed, a request failed, or a reload did not replace the children (see the table)")
+}
+
+// run runs the rounds and prints the table; an interrupted run fails.
+func run(ctx context.Context, o options) (ok bool, err error) {
 	b := newBench(o)
 	start := time.Now()
 	for r := 1; r <= o.rounds && ctx.Err() == nil; r++ {
-		logf("round %d/%d", r, o.rounds)
+		runner.Logf("round %d/%d", r, o.rounds)
 		b.round(ctx)
 	}
-	logf("done in %s", time.Since(start).Round(100*time.Millisecond))
-	table := b.report()
-	fmt.Print(table)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(table), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "daemonbench:", err)
-			os.Exit(1)
-		}
+	runner.Logf("done in %s", time.Since(start).Round(100*time.Millisecond))
+	if err := runner.Report(b.report(), o.out); err != nil {
+		return false, err
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintln(os.Stderr, "daemonbench: interrupted")
-		os.Exit(1)
+		return false, errors.New("interrupted")
 	}
-	if !b.ok() {
-		fmt.Fprintln(os.Stderr, "daemonbench: a measurement failed, a request failed, or a reload did not replace the children (see the table)")
-		os.Exit(1)
-	}
+	return b.ok(), nil
 }
 
 func parseFlags(args []string) (options, error) {
@@ -84,10 +70,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *quick {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "rounds" })
-		if !set {
-			o.rounds = 1
+		if err := runner.Quick(fs, map[string]string{"rounds": "1"}); err != nil {
+			return o, err
 		}
 	}
 	if o.rounds < 1 {
@@ -97,10 +81,6 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("%w (build it with `go build -o bin/workermand ./cmd/workermand` in the project root)", err)
 	}
 	return o, nil
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
 // version returns the binary's `workermand version` line.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // Sizes of the measures; the README quotes them.
@@ -64,28 +66,28 @@ func (b *bench) round(ctx context.Context) {
 		}
 		if err := s.run(ctx); err != nil {
 			b.failures = append(b.failures, fmt.Sprintf("%s: %v", s.name, err))
-			logf("  %s: FAILED: %v", s.name, err)
+			runner.Logf("  %s: FAILED: %v", s.name, err)
 		}
 	}
 }
 
 // started starts a fresh daemon and checks it runs count children.
-func (b *bench) started(count int, reusePort bool) (*daemon, status, error) {
+func (b *bench) started(count int, reusePort bool) (*runner.Daemon, runner.Status, error) {
 	d, err := newDaemon(b.workermand, count, reusePort)
 	if err != nil {
-		return nil, status{}, err
+		return nil, runner.Status{}, err
 	}
-	if _, _, err := d.start(); err != nil {
-		d.stop()
-		return nil, status{}, err
+	if _, _, err := d.Start(); err != nil {
+		d.Stop()
+		return nil, runner.Status{}, err
 	}
-	st, _, err := d.status()
+	st, _, err := d.Status()
 	if err == nil && len(st.Processes) != count {
 		err = fmt.Errorf("status lists %d processes, want %d", len(st.Processes), count)
 	}
 	if err != nil {
-		d.stop()
-		return nil, status{}, err
+		d.Stop()
+		return nil, runner.Status{}, err
 	}
 	return d, st, nil
 }
@@ -98,17 +100,17 @@ func (b *bench) measureStart(count int) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	cli, ready, err := d.start()
+	defer d.Stop()
+	cli, ready, err := d.Start()
 	if err != nil {
 		return err
 	}
-	if n := len(d.pids) - 1; n != count {
+	if n := len(d.Pids) - 1; n != count {
 		return fmt.Errorf("status lists %d processes, want %d", n, count)
 	}
 	b.startCLI[count] = append(b.startCLI[count], ms(cli))
 	b.startReady[count] = append(b.startReady[count], ms(ready))
-	logf("  start -d, %d %s: command returned after %.1f ms, port answered after %.1f ms", count, plural(count, "child", "children"), ms(cli), ms(ready))
+	runner.Logf("  start -d, %d %s: command returned after %.1f ms, port answered after %.1f ms", count, plural(count, "child", "children"), ms(cli), ms(ready))
 	return nil
 }
 
@@ -119,8 +121,8 @@ func (b *bench) measureReload() error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	took, err := d.reload(false)
+	defer d.Stop()
+	took, err := reload(d, false)
 	if err != nil {
 		return err
 	}
@@ -128,18 +130,18 @@ func (b *bench) measureReload() error {
 		return err
 	}
 	b.reload = append(b.reload, ms(took))
-	logf("  reload of 4 children: %.1f ms", ms(took))
+	runner.Logf("  reload of 4 children: %.1f ms", ms(took))
 	return nil
 }
 
 // replacedAll checks that after has as many children as before and none
 // of before's pids.
-func replacedAll(before, after status) error {
-	old := before.childPids()
+func replacedAll(before, after runner.Status) error {
+	old := before.ChildPids()
 	if len(after.Processes) != len(old) {
 		return fmt.Errorf("%d processes, %d before the reload", len(after.Processes), len(old))
 	}
-	for _, p := range after.childPids() {
+	for _, p := range after.ChildPids() {
 		if slices.Contains(old, p) {
 			return fmt.Errorf("child pid %d survived the reload", p)
 		}
@@ -150,10 +152,10 @@ func replacedAll(before, after status) error {
 // waitReplaced polls status until replacedAll holds: `reload` returns once
 // the new generation serves, and the old one may still be on its way out
 // (a moment for `reload`, until its connections close for `reload -g`).
-func waitReplaced(d *daemon, before status) (status, error) {
+func waitReplaced(d *runner.Daemon, before runner.Status) (runner.Status, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		after, _, err := d.status()
+		after, _, err := d.Status()
 		if err != nil {
 			return after, err
 		}
@@ -176,30 +178,30 @@ func (b *bench) measureChurn(ctx context.Context, graceful bool) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer d.Stop()
 	var c churn
 	loadCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	done := make(chan struct{})
-	go func() { runChurn(loadCtx, d.addr, churnWorkers, churnRate, churnMaxPerRound, &c); close(done) }()
+	go func() { runChurn(loadCtx, d.Addr, churnWorkers, churnRate, churnMaxPerRound, &c); close(done) }()
 
-	sleep(loadCtx, churnLead)
+	runner.SleepCtx(loadCtx, churnLead)
 	t0 := time.Now()
 	var reloadErr error
 	for i := 0; i < reloadsUnderLoad && reloadErr == nil; i++ {
-		_, reloadErr = d.reload(graceful)
+		_, reloadErr = reload(d, graceful)
 	}
 	took := time.Since(t0)
-	sleep(loadCtx, churnLead)
+	runner.SleepCtx(loadCtx, churnLead)
 	cancel()
 	<-done
 
 	c.addTo(&b.churn[g])
-	logf("  %d × %s under load in %.0f ms: %d requests, %d failed (dial %d, reset %d, short %d, timeout %d, mismatch %d, other %d)",
+	runner.Logf("  %d × %s under load in %.0f ms: %d requests, %d failed (dial %d, reset %d, short %d, timeout %d, mismatch %d, other %d)",
 		reloadsUnderLoad, reloadCmd[g], ms(took), c.total(), c.failed(), c.dial.Load(), c.reset.Load(), c.short.Load(),
 		c.timeout.Load(), c.mismatch.Load(), c.other.Load())
 	for _, s := range c.sample {
-		logf("    %s", s)
+		runner.Logf("    %s", s)
 	}
 	if reloadErr != nil {
 		return reloadErr
@@ -215,7 +217,7 @@ func (b *bench) measureChurn(ctx context.Context, graceful bool) error {
 	if err == nil {
 		b.replaced[g]++
 	} else {
-		logf("    %v", err)
+		runner.Logf("    %v", err)
 	}
 	if after.Master.Pid == before.Master.Pid {
 		b.kept[g]++
@@ -240,10 +242,10 @@ func (b *bench) measureStatus() error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer d.Stop()
 	var worst time.Duration
 	for range statusCalls {
-		st, took, err := d.status()
+		st, took, err := d.Status()
 		if err != nil {
 			return err
 		}
@@ -258,7 +260,7 @@ func (b *bench) measureStatus() error {
 		b.status = append(b.status, ms(took))
 		worst = max(worst, took)
 	}
-	logf("  status --json with %d children: max %.1f ms over %d calls", statusChildren, ms(worst), statusCalls)
+	runner.Logf("  status --json with %d children: max %.1f ms over %d calls", statusChildren, ms(worst), statusCalls)
 	return nil
 }
 
@@ -269,8 +271,8 @@ func (b *bench) measureSpread(reusePort bool) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	conns, err := openIdle(d.addr, spreadConns, spreadParallel)
+	defer d.Stop()
+	conns, err := openIdle(d.Addr, spreadConns, spreadParallel)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -283,7 +285,7 @@ func (b *bench) measureSpread(reusePort bool) error {
 	// be a moment behind.
 	var counts []int
 	for deadline := time.Now().Add(3 * time.Second); ; {
-		st, _, err := d.status()
+		st, _, err := d.Status()
 		if err != nil {
 			return err
 		}
@@ -304,15 +306,6 @@ func (b *bench) measureSpread(reusePort bool) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.spread[reusePort] = append(b.spread[reusePort], counts)
-	logf("  %d connections over %d children, reuse_port=%t: %v", spreadConns, spreadChildren, reusePort, counts)
+	runner.Logf("  %d connections over %d children, reuse_port=%t: %v", spreadConns, spreadChildren, reusePort, counts)
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // ok reports whether every measure ran, no request failed, and every
@@ -33,11 +35,11 @@ func (b *bench) report() string {
 
 	for _, n := range []int{1, 4} {
 		row(fmt.Sprintf("`start -d` → ready, %d %s", n, plural(n, "child", "children")),
-			msCell(median(b.startReady[n])),
+			msCell(runner.Median(b.startReady[n])),
 			fmt.Sprintf("until the port answered; median of %d, range %s; the command itself returned after %s",
-				len(b.startReady[n]), rangeOf(b.startReady[n]), msCell(median(b.startCLI[n]))))
+				len(b.startReady[n]), rangeOf(b.startReady[n]), msCell(runner.Median(b.startCLI[n]))))
 	}
-	row("`reload`, 4 children", msCell(median(b.reload)),
+	row("`reload`, 4 children", msCell(runner.Median(b.reload)),
 		fmt.Sprintf("until the command returned (new generation serving); median of %d, range %s", len(b.reload), rangeOf(b.reload)))
 
 	for g := range b.churn {
@@ -53,7 +55,7 @@ func (b *bench) report() string {
 			fmt.Sprintf("rounds: %d / %d of %d", b.replaced[g], b.kept[g], b.churnRounds[g]))
 	}
 
-	row(fmt.Sprintf("`status --json`, %d children", statusChildren), msCell(median(b.status)),
+	row(fmt.Sprintf("`status --json`, %d children", statusChildren), msCell(runner.Median(b.status)),
 		fmt.Sprintf("CLI round trip (exec included); median of %d calls, max %s; %d busy answers; Workerman needs ~1 s",
 			len(b.status), msCell(maxOf(b.status)), b.busy))
 
@@ -99,7 +101,7 @@ func spreadValue(rounds [][]int) string {
 		r, _ := spreadStats(c)
 		ratios = append(ratios, r)
 	}
-	m := median(ratios)
+	m := runner.Median(ratios)
 	switch {
 	case len(ratios) == 0:
 		return "n/a"
@@ -182,16 +184,3 @@ func plural(n int, one, many string) string {
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-
-// median returns the median of xs, or NaN if there are none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Sorted(slices.Values(xs))
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	}
-	n := len(s)
-	return (s[n/2-1] + s[n/2]) / 2
-}

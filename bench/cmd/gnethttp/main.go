@@ -6,17 +6,10 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"os"
 
 	"github.com/workermand/workermand/bench/internal/httpserver"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
-func main() {
-	if err := httpserver.Main("gnet", os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "gnethttp:", err)
-		os.Exit(1)
-	}
-}
+func main() { runner.Exit("gnethttp", httpserver.Main("gnet", os.Args[1:])) }

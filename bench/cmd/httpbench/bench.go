@@ -92,10 +92,6 @@ func (b *bench) cell(t, s string) *cell {
 	return b.cells[t][s]
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
 func run(ctx context.Context, o options) (ok bool, err error) {
 	b := &bench{options: o, clkTck: proc.ClockTicks(), somaxconn: somaxconn(), cells: map[string]map[string]*cell{}}
 	if b.self, err = os.Executable(); err != nil {
@@ -105,9 +101,9 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 		return false, err
 	}
 	if n, err := runner.RaiseNoFile(); err != nil {
-		logf("warning: %v; the c1000 test may run out of descriptors", err)
+		runner.Logf("warning: %v; the c1000 test may run out of descriptors", err)
 	} else if n < 4096 {
-		logf("warning: open-files limit is %d; the c1000 test needs about 2100 (wrk + server)", n)
+		runner.Logf("warning: open-files limit is %d; the c1000 test needs about 2100 (wrk + server)", n)
 	}
 	if b.tmp, err = os.MkdirTemp("", "httpbench-"); err != nil {
 		return false, fmt.Errorf("temp dir: %w", err)
@@ -132,13 +128,13 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 	start := time.Now()
 	// Servers alternate within each round, so slow drifts in machine noise
 	// (thermal, other tenants) hit all of them alike.
-	for r := 1; r <= b.rounds; r++ {
+	for r := 1; r <= b.Rounds; r++ {
 		for _, static := range []bool{false, true} {
 			group := b.groupTests(static)
 			if len(group) == 0 {
 				continue
 			}
-			for _, s := range b.servers {
+			for _, s := range b.Servers {
 				if !serves(s, static) {
 					continue
 				}
@@ -149,14 +145,10 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 			}
 		}
 	}
-	logf("done in %s", time.Since(start).Round(time.Second))
+	runner.Logf("done in %s", time.Since(start).Round(time.Second))
 
-	table := b.report()
-	fmt.Print(table)
-	if b.out != "" {
-		if err := os.WriteFile(b.out, []byte(table), 0o644); err != nil {
-			return false, fmt.Errorf("write %s: %w", b.out, err)
-		}
+	if err := runner.Report(b.report(), b.Out); err != nil {
+		return false, err
 	}
 	for _, byServer := range b.cells {
 		for _, c := range byServer {
@@ -178,12 +170,12 @@ func (b *bench) preflight() error {
 		return fmt.Errorf("wrk is needed (apt-get install wrk): %w", err)
 	}
 	var keep []string
-	for _, s := range b.servers {
+	for _, s := range b.Servers {
 		switch s {
 		case "nginx":
 			if _, err := exec.LookPath(b.nginx); err != nil {
 				note := fmt.Sprintf("nginx skipped: %v (apt-get install nginx-light or nginx)", err)
-				logf("%s", note)
+				runner.Logf("%s", note)
 				b.notes = append(b.notes, note)
 				continue
 			}
@@ -206,7 +198,7 @@ func (b *bench) preflight() error {
 	if len(keep) == 0 {
 		return fmt.Errorf("no server left to run")
 	}
-	b.servers = keep
+	b.Servers = keep
 	return nil
 }
 
@@ -229,25 +221,16 @@ func (b *bench) serverRound(ctx context.Context, round int, name string, static 
 		for _, t := range group[from:] {
 			b.cell(t.name, name).failed++
 		}
-		logf("round %d/%d %-10s FAILED: %v", round, b.rounds, name, err)
+		runner.Logf("round %d/%d %-10s FAILED: %v", round, b.Rounds, name, err)
 	}
-	addr, err := runner.FreeAddr()
-	if err != nil {
-		fail(0, err)
-		return
-	}
-	b.starts++
-	dir := filepath.Join(b.tmp, fmt.Sprintf("%s-%d", name, b.starts))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		fail(0, fmt.Errorf("server dir: %w", err))
-		return
-	}
-	argv, env, err := b.command(name, static, addr, dir)
-	if err != nil {
-		fail(0, err)
-		return
-	}
-	s, err := runner.StartServer(name, b.serverCPU, argv, env, addr)
+	s, err := runner.Launch(name, b.ServerCPU, func(addr string) ([]string, []string, error) {
+		b.starts++
+		dir := filepath.Join(b.tmp, fmt.Sprintf("%s-%d", name, b.starts))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("server dir: %w", err)
+		}
+		return b.command(name, static, addr, dir)
+	})
 	if err != nil {
 		fail(0, err)
 		return
@@ -258,20 +241,15 @@ func (b *bench) serverRound(ctx context.Context, round int, name string, static 
 		return
 	}
 	if pids, err := proc.Tree(s.Pid()); err == nil && len(pids) > 1 {
-		logf("%-10s processes %v (CPU is summed over all of them)", name, pids)
+		runner.Logf("%-10s processes %v (CPU is summed over all of them)", name, pids)
 	}
 	for i, t := range group {
-		smp, err := b.measure(ctx, s, t)
-		// Another tenant's burst during the run skews every figure of it;
-		// a second or third try usually finds the machine quiet again.
-		for try := 1; err == nil && smp.others > b.maxOther && try <= 2; try++ {
-			logf("round %d/%d %-10s %-9s other work used %.0f%% of a core (over -max-other %.0f): measuring again",
-				round, b.rounds, name, t.name, smp.others, b.maxOther)
-			var again sample
-			if again, err = b.measure(ctx, s, t); err == nil && again.others < smp.others {
-				smp = again
-			}
-		}
+		smp, err := runner.Quietest(b.maxOther, func() (sample, error) { return b.measure(ctx, s, t) },
+			func(smp sample) float64 { return smp.others },
+			func(smp sample) {
+				runner.Logf("round %d/%d %-10s %-9s other work used %.0f%% of a core (over -max-other %.0f): measuring again",
+					round, b.Rounds, name, t.name, smp.others, b.maxOther)
+			})
 		if err != nil {
 			fail(i, fmt.Errorf("%s: %w", t.name, err))
 			return
@@ -283,8 +261,8 @@ func (b *bench) serverRound(ctx context.Context, round int, name string, static 
 		} else if !t.pipelined {
 			extra = fmt.Sprintf(", p99 %.0fµs", smp.p99)
 		}
-		logf("round %d/%d %-10s %-9s %9.0f req/s%s, server %.3f µs/req, CPU busy: server %.0f%%, wrk %.0f%%, other %.0f%%",
-			round, b.rounds, name, t.name, smp.reqPerSec, extra, smp.cpuPerReq, smp.serverBusy, smp.wrkBusy, smp.others)
+		runner.Logf("round %d/%d %-10s %-9s %9.0f req/s%s, server %.3f µs/req, CPU busy: server %.0f%%, wrk %.0f%%, other %.0f%%",
+			round, b.Rounds, name, t.name, smp.reqPerSec, extra, smp.cpuPerReq, smp.serverBusy, smp.wrkBusy, smp.others)
 	}
 }
 
@@ -304,27 +282,25 @@ func (b *bench) wrkArgv(t test, addr string, d time.Duration) []string {
 // events against the hundreds of thousands of requests.
 func (b *bench) measure(ctx context.Context, s *runner.Server, t test) (sample, error) {
 	var smp sample
-	b.waitQuiet(ctx)
-	if b.warmup > 0 {
-		wctx, cancel := context.WithTimeout(ctx, b.warmup+30*time.Second)
-		_, err := runWrk(wctx, b.loadCPU, b.wrkArgv(t, s.Addr, b.warmup))
+	runner.WaitQuiet(ctx, b.quietWait, b.clkTck, b.ServerCPU, b.LoadCPU)
+	if b.Warmup > 0 {
+		wctx, cancel := context.WithTimeout(ctx, b.Warmup+30*time.Second)
+		_, err := runWrk(wctx, b.LoadCPU, b.wrkArgv(t, s.Addr, b.Warmup))
 		cancel()
 		if err != nil {
 			return smp, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	mctx, cancel := context.WithTimeout(ctx, b.duration+30*time.Second)
+	mctx, cancel := context.WithTimeout(ctx, b.Duration+30*time.Second)
 	defer cancel()
-	t0, err := proc.CPUTicks(s.Pid())
-	if err != nil {
+	m := &runner.Meter{Pid: s.Pid(), ClkTck: b.clkTck, CPUs: []int{b.ServerCPU, b.LoadCPU}}
+	if err := m.Start(); err != nil {
 		return smp, err
 	}
-	c0, _, cerr := runner.CoreTicks(b.serverCPU, b.loadCPU)
 	began := time.Now()
-	run, err := runWrk(mctx, b.loadCPU, b.wrkArgv(t, s.Addr, b.duration))
+	run, err := runWrk(mctx, b.LoadCPU, b.wrkArgv(t, s.Addr, b.Duration))
 	wall := time.Since(began)
-	t1, terr := proc.CPUTicks(s.Pid())
-	c1, _, cerr1 := runner.CoreTicks(b.serverCPU, b.loadCPU)
+	terr := m.Stop()
 	if err != nil {
 		return smp, err
 	}
@@ -344,19 +320,14 @@ func (b *bench) measure(ctx context.Context, s *runner.Server, t test) (sample, 
 	if res.Requests == 0 {
 		return smp, fmt.Errorf("no request completed")
 	}
-	cpu := float64(t1-t0) / float64(b.clkTck)
+	cpu := m.Server()
 	smp = sample{
 		reqPerSec:  res.RequestsPerSec,
 		mibPerSec:  res.TransferPerSec / (1 << 20),
 		cpuPerReq:  cpu * 1e6 / float64(res.Requests),
 		serverBusy: 100 * cpu / wall.Seconds(),
 		wrkBusy:    100 * run.cpu.Seconds() / wall.Seconds(),
-	}
-	if cerr == nil && cerr1 == nil {
-		// Whatever else ran on the two cores: other processes, and kernel
-		// work (interrupts, softirqs) charged to neither process.
-		other := float64(c1-c0)/float64(b.clkTck) - cpu - run.cpu.Seconds()
-		smp.others = max(0, 100*other/wall.Seconds())
+		others:     max(0, m.Other(wall.Seconds(), run.cpu.Seconds())),
 	}
 	if res.HasPercentiles {
 		smp.p50 = float64(res.P50) / float64(time.Microsecond)
@@ -430,14 +401,4 @@ func verifyPipelined(addr string, n int) error {
 		}
 	}
 	return nil
-}
-
-// waitQuiet waits, up to -quiet-wait, for half a second in which the two
-// cores are nearly idle, so a test does not start in the middle of another
-// tenant's burst (a build, a test run). It only delays: the "other CPU" row
-// still reports what happened during the run.
-func (b *bench) waitQuiet(ctx context.Context) {
-	if gaveUp, busy := runner.WaitQuiet(ctx, b.quietWait, b.clkTck, b.serverCPU, b.loadCPU); gaveUp {
-		logf("cores still %.0f%% busy with other work after %s; measuring anyway", busy, b.quietWait)
-	}
 }

@@ -87,7 +87,7 @@ func TestParseFlagsQuickAndChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.rounds != 3 || o.duration.Seconds() != 2 || o.warmup.Seconds() != 1 {
+	if o.Rounds != 3 || o.Duration.Seconds() != 2 || o.Warmup.Seconds() != 1 {
 		t.Fatalf("quick with explicit rounds: %+v", o)
 	}
 	for _, bad := range [][]string{

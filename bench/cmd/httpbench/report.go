@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/workermand/workermand/bench/internal/runner"
 )
@@ -45,31 +43,16 @@ func (t test) rows(depth int) (title string, ms []metric) {
 // the first.
 func (b *bench) report() string {
 	var sb strings.Builder
-	base := b.servers[0]
 	fmt.Fprintf(&sb, "\nMedians of %d round(s); wrk -t1, %s runs after a %s warm-up run; pipelined depth %d.\n",
-		b.rounds, b.duration, b.warmup, b.depth)
-	fmt.Fprintf(&sb, "Server pinned to CPU %d, wrk to CPU %d; %s; %s on %s, %s.\n",
-		b.serverCPU, b.loadCPU, b.toolVersions(), runtime.Version(), runner.CPUModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+		b.Rounds, b.Duration, b.Warmup, b.depth)
+	fmt.Fprintf(&sb, "Server pinned to CPU %d, wrk to CPU %d; %s; %s.\n",
+		b.ServerCPU, b.LoadCPU, b.toolVersions(), runner.Machine())
 	for _, n := range b.notes {
 		fmt.Fprintf(&sb, "Note: %s.\n", n)
 	}
 	sb.WriteString("\n")
 
-	head := []string{"test", "metric", "better"}
-	head = append(head, b.servers...)
-	for _, s := range b.servers[1:] {
-		head = append(head, s+"/"+base)
-	}
-	runner.Row(&sb, head)
-	sep := make([]string, len(head))
-	for i := range sep {
-		sep[i] = "---"
-		if i >= 3 {
-			sep[i] = "---:"
-		}
-	}
-	runner.Row(&sb, sep)
-
+	tab := runner.NewRatioTable(&sb, []string{"test", "metric", "better"}, b.Servers)
 	failed := map[string]int{}
 	for _, t := range tests {
 		if !slices.Contains(b.tests, t.name) {
@@ -77,39 +60,33 @@ func (b *bench) report() string {
 		}
 		title, ms := t.rows(b.depth)
 		for i, m := range ms {
-			cells := []string{"", m.label, m.better}
+			lead := []string{"", m.label, m.better}
 			if i == 0 {
-				cells[0] = title
+				lead[0] = title
 			}
-			med := map[string]float64{}
-			for _, s := range b.servers {
+			var texts []string
+			var med []float64
+			for _, s := range b.Servers {
 				text, v := b.value(t, s, m)
-				med[s] = v
-				cells = append(cells, text)
+				texts = append(texts, text)
+				med = append(med, v)
 			}
-			for _, s := range b.servers[1:] {
-				if m.better == "" { // a ratio of utilisations means nothing
-					cells = append(cells, "")
-					continue
-				}
-				cells = append(cells, runner.Num("%.2f", med[s]/med[base]))
+			if m.better == "" { // a ratio of utilisations means nothing
+				med = nil
 			}
-			runner.Row(&sb, cells)
+			tab.Row(lead, texts, med)
 		}
-		for _, s := range b.servers {
+		for _, s := range b.Servers {
 			if c := b.cells[t.name][s]; c != nil {
 				failed[s] += c.failed
 			}
 		}
 	}
-	cells := []string{"all", "failed measurements", "lower"}
-	for _, s := range b.servers {
-		cells = append(cells, fmt.Sprint(failed[s]))
+	var counts []string
+	for _, s := range b.Servers {
+		counts = append(counts, fmt.Sprint(failed[s]))
 	}
-	for range b.servers[1:] {
-		cells = append(cells, "")
-	}
-	runner.Row(&sb, cells)
+	tab.Row([]string{"all", "failed measurements", "lower"}, counts, nil)
 	return sb.String()
 }
 

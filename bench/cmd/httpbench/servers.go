@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/workermand/workermand/bench/internal/httpserver"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // staticFiles are the files of the static tests, by name and size.
@@ -48,7 +49,6 @@ func serves(server string, static bool) bool {
 // server on addr; dir is a fresh directory the server may use for its own
 // files (nginx's config, pid and log).
 func (b *bench) command(server string, static bool, addr, dir string) (argv, env []string, err error) {
-	_, port, _ := strings.Cut(addr, ":")
 	switch server {
 	case "gnet":
 		// One core, said explicitly rather than left to the runtime
@@ -67,24 +67,12 @@ func (b *bench) command(server string, static bool, addr, dir string) (argv, env
 		}
 		return []string{b.nginx, "-p", dir + "/", "-c", conf, "-e", filepath.Join(dir, "error.log")}, nil, nil
 	case "workermand":
-		tmpl := b.workermandCmd
+		tmpl := b.WorkermandCmd
 		if static {
 			tmpl = b.workermandStaticCmd
 		}
-		words, err := splitArgs(tmpl)
-		if err != nil {
-			return nil, nil, fmt.Errorf("workermand command: %w", err)
-		}
-		if len(words) == 0 {
-			return nil, nil, fmt.Errorf("workermand command is empty")
-		}
-		// Substituting after splitting keeps a path with blanks in one word.
-		r := strings.NewReplacer("{workermand}", b.workermand, "{self}", b.self,
-			"{addr}", addr, "{port}", port, "{dir}", b.staticDir)
-		for i, w := range words {
-			words[i] = r.Replace(w)
-		}
-		return words, nil, nil // workermand sizes itself to its one CPU
+		argv, err := runner.WorkermandArgv(tmpl, b.Workermand, b.self, addr, map[string]string{"dir": b.staticDir})
+		return argv, nil, err // workermand sizes itself to its one CPU
 	}
 	return nil, nil, fmt.Errorf("unknown server %q", server)
 }

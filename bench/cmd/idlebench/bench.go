@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/loadgen"
@@ -45,17 +43,19 @@ type bench struct {
 	errs    []error
 }
 
-func run(ctx context.Context, o options) (string, error) {
+// run runs the rounds and prints the table; a measure that could not be
+// taken fails the run.
+func run(ctx context.Context, o options) (bool, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return "", fmt.Errorf("own executable: %w", err)
+		return false, fmt.Errorf("own executable: %w", err)
 	}
 	if _, err := runner.RaiseNoFile(); err != nil {
-		logf("cannot raise the open-files limit: %v", err)
+		runner.Logf("cannot raise the open-files limit: %v", err)
 	}
 	b := &bench{options: o, self: self, clkTck: proc.ClockTicks(), samples: map[string][]float64{}}
 	for r := 1; r <= o.rounds && ctx.Err() == nil; r++ {
-		logf("round %d of %d", r, o.rounds)
+		runner.Logf("round %d of %d", r, o.rounds)
 		b.try("at rest with 2 children", b.rest(ctx, 2))
 		b.try("at rest with 16 children", b.rest(ctx, 16))
 		wm, err := b.idle(ctx, "workermand")
@@ -68,12 +68,15 @@ func run(ctx context.Context, o options) (string, error) {
 			b.samples["idle_ratio"] = append(b.samples["idle_ratio"], wm/gn)
 		}
 	}
-	return b.report(), errors.Join(b.errs...)
+	if err := runner.Report(b.report(), o.out); err != nil {
+		runner.Logf("%v", err)
+	}
+	return true, errors.Join(b.errs...)
 }
 
 func (b *bench) try(what string, err error) {
 	if err != nil {
-		logf("%s: %v", what, err)
+		runner.Logf("%s: %v", what, err)
 		b.errs = append(b.errs, fmt.Errorf("%s: %w", what, err))
 	}
 }
@@ -86,13 +89,11 @@ type gcCounter struct {
 	mu      sync.Mutex
 	partial []byte
 	n       int
-	tail    runner.Tail
 }
 
 func (g *gcCounter) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, _ = g.tail.Write(p)
 	g.partial = append(g.partial, p...)
 	for {
 		i := bytes.IndexByte(g.partial, '\n')
@@ -113,48 +114,23 @@ func (g *gcCounter) count() int {
 	return g.n
 }
 
-// daemonConfig writes a config with one text echo worker of count
-// processes into a new temp dir.
-func daemonConfig(count int) (dir, cfg, addr string, err error) {
-	dir, err = os.MkdirTemp("", "idlebench-")
-	if err != nil {
-		return "", "", "", err
-	}
-	addr, err = runner.FreeAddr()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", "", "", err
-	}
-	cfg = dir + "/workermand.toml"
-	text := fmt.Sprintf("pid_file = %q\ncontrol_socket = %q\n\n[[worker]]\nname = \"echo\"\nlisten = \"text://%s\"\nhandler = \"echo\"\ncount = %d\n",
-		dir+"/workermand.pid", dir+"/workermand.sock", addr, count)
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		os.RemoveAll(dir)
-		return "", "", "", err
-	}
-	return dir, cfg, addr, nil
+// newDaemon writes a config with one text echo worker of count processes
+// into a new temp dir; the processes' output goes to the master's.
+func (b *bench) newDaemon(count int) (*runner.Daemon, error) {
+	return runner.NewDaemon(b.workermand, "idlebench", runner.DaemonConfig{Count: count})
 }
 
 // childPids asks the running daemon for its children, and succeeds once
 // count of them are ready and idle.
-func (b *bench) childPids(cfg string, count int) ([]int, error) {
+func childPids(d *runner.Daemon, count int) ([]int, error) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out, err := exec.Command(b.workermand, "status", "--json", "-c", cfg).Output()
+		st, _, err := d.Status()
 		if err == nil {
-			var st struct {
-				Processes []struct {
-					PID    int    `json:"pid"`
-					Status string `json:"status"`
-				} `json:"processes"`
-			}
-			if err := json.Unmarshal(out, &st); err != nil {
-				return nil, fmt.Errorf("status --json: %w", err)
-			}
 			var pids []int
 			for _, p := range st.Processes {
 				if p.Status == "idle" {
-					pids = append(pids, p.PID)
+					pids = append(pids, p.Pid)
 				}
 			}
 			if len(pids) == count {
@@ -162,7 +138,7 @@ func (b *bench) childPids(cfg string, count int) ([]int, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d children not ready within 20 s (%v): %s", count, err, out)
+			return nil, fmt.Errorf("%d children not ready within 20 s (%v)", count, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -171,28 +147,27 @@ func (b *bench) childPids(cfg string, count int) ([]int, error) {
 // rest starts a daemon with count children in the foreground, lets it
 // settle, and measures it over the window doing nothing.
 func (b *bench) rest(ctx context.Context, count int) error {
-	dir, cfg, addr, err := daemonConfig(count)
+	d, err := b.newDaemon(count)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer d.Stop()
 	gc := &gcCounter{}
-	cmd := exec.Command(b.workermand, "start", "-c", cfg)
+	cmd := exec.Command(b.workermand, "start", "-c", d.Config)
 	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	cmd.Stdout, cmd.Stderr = gc, gc
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer stopDaemon(cmd.Process.Pid, exited)
-	master := cmd.Process.Pid
-	children, err := b.childPids(cfg, count)
+	srv, err := runner.Start("workermand", cmd, d.Addr)
 	if err != nil {
-		return fmt.Errorf("%w; output: %s", err, gc.tail.String())
+		return err
 	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	srv.Grace = 10 * time.Second // the master stops 16 children first
+	defer srv.Stop()
+	master := srv.Pid()
+	children, err := childPids(d, count)
+	if err != nil {
+		return fmt.Errorf("%w; output: %s", err, srv.Out)
+	}
+	if c, err := net.DialTimeout("tcp", d.Addr, time.Second); err == nil {
 		c.Close()
 	}
 	runner.SleepCtx(ctx, b.settleRest)
@@ -255,74 +230,46 @@ func (b *bench) rest(ctx context.Context, count int) error {
 	b.add(pre+"child_cpu", pct(c1-c0))
 	b.add(pre+"child_anon", float64(anon)/1024)
 	b.add(pre+"child_rss", float64(rss)/1024)
-	logf("at rest, %2d children, %.0f s: %d GCs; master %.2f%% CPU, %.1f MiB; children %.2f%% CPU; largest child %.1f MiB (anon %.1f MiB)",
+	runner.Logf("at rest, %2d children, %.0f s: %d GCs; master %.2f%% CPU, %.1f MiB; children %.2f%% CPU; largest child %.1f MiB (anon %.1f MiB)",
 		count, secs, gcs, pct(m1-m0), float64(masterRSS)/1024, pct(c1-c0), float64(rss)/1024, float64(anon)/1024)
 	return nil
-}
-
-// stopDaemon stops the master we started (it stops its children) and, if
-// it does not go within 10 s, kills its process group.
-func stopDaemon(pid int, exited <-chan struct{}) {
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-exited
-	}
 }
 
 // idle opens b.conns connections to one fresh server, each echoing one
 // line (so the server has accepted and served it), and returns the RSS
 // they added per connection, read b.settle after the last one opened.
 func (b *bench) idle(ctx context.Context, server string) (float64, error) {
-	var (
-		argv []string
-		env  []string
-		addr string
-		err  error
-	)
+	var p *runner.Server
+	var err error
 	switch server {
 	case "workermand":
-		var dir, cfg string
-		dir, cfg, addr, err = daemonConfig(1)
+		d, err := b.newDaemon(1)
 		if err != nil {
 			return 0, err
 		}
-		defer os.RemoveAll(dir)
-		argv = []string{b.workermand, "start", "-c", cfg}
-	case "gnet":
-		if addr, err = runner.FreeAddr(); err != nil {
+		defer d.Stop() // removes the dir: the master started below is no Start of d's
+		p, err = runner.StartServer(server, 1, []string{b.workermand, "start", "-c", d.Config}, nil, d.Addr)
+		if err != nil {
 			return 0, err
 		}
-		argv, env = []string{b.self, "gnetecho", "-addr", addr}, []string{"GOMAXPROCS=1"}
-	}
-	p, err := runner.StartServer(server, 1, argv, env, addr)
-	if err != nil {
-		return 0, err
+	case "gnet":
+		p, err = runner.Launch(server, 1, func(addr string) ([]string, []string, error) {
+			return []string{b.self, "gnetecho", "-addr", addr}, []string{"GOMAXPROCS=1"}, nil
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
 	defer p.Stop()
-	runner.SleepCtx(ctx, time.Second)
-	base, err := proc.RSS(p.Pid())
-	if err != nil {
-		return 0, err
-	}
-	argv = []string{b.self, "loadgen", "-addr", addr, "-mode", loadgen.Idle,
-		"-conns", strconv.Itoa(b.conns), "-hold", "2m", "-connect-within", "60s"}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	_, connected, loaded, err := runner.HoldIdle(ctx, 0, argv, b.settle, func() (int64, error) { return proc.RSS(p.Pid()) })
+	base, loaded, connected, err := loadgen.IdleRSS(ctx, p, 0, []string{b.self, "loadgen"}, b.conns, time.Second, b.settle)
 	if err != nil {
 		return 0, err
 	}
 	if connected < b.conns {
 		return 0, fmt.Errorf("%d of %d connections opened", connected, b.conns)
 	}
-	if err := p.Alive(); err != nil {
-		return 0, err
-	}
 	per := float64(loaded-base) / float64(connected)
-	logf("idle %-10s RSS %.1f MiB → %.1f MiB with %d connections, read %s after: %.0f B each",
+	runner.Logf("idle %-10s RSS %.1f MiB → %.1f MiB with %d connections, read %s after: %.0f B each",
 		server, float64(base)/(1<<20), float64(loaded)/(1<<20), connected, b.settle, per)
 	return per, nil
 }

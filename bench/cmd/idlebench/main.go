@@ -11,14 +11,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/echoserver"
@@ -42,9 +38,10 @@ var subcommands = map[string]func(args []string) error{
 }
 
 func main() {
-	if runner.RunSubcommand(subcommands) {
-		return
-	}
+	runner.Main("idlebench", subcommands, parseFlags, run, "")
+}
+
+func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("idlebench", flag.ContinueOnError)
 	fs.StringVar(&o.workermand, "workermand", "../bin/workermand", "`path` of the workermand binary")
@@ -55,23 +52,12 @@ func main() {
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle connections: pause after the last one opened before reading RSS")
 	quick := fs.Bool("quick", false, "1 round, 4 s window, 2,000 connections (explicit flags win)")
 	fs.StringVar(&o.out, "out", "", "also write the table to this `file`")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		os.Exit(2)
+	if err := fs.Parse(args); err != nil {
+		return o, err
 	}
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["rounds"] {
-			o.rounds = 1
-		}
-		if !set["window"] {
-			o.window = 4 * time.Second
-		}
-		if !set["conns"] {
-			o.conns = 2000
+		if err := runner.Quick(fs, map[string]string{"rounds": "1", "window": "4s", "conns": "2000"}); err != nil {
+			return o, err
 		}
 	}
 	bin, err := filepath.Abs(o.workermand)
@@ -79,27 +65,8 @@ func main() {
 		_, err = os.Stat(bin)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "idlebench: %v (build it with `make build` in the project root)\n", err)
-		os.Exit(2)
+		return o, fmt.Errorf("%w (build it with `make build` in the project root)", err)
 	}
 	o.workermand = bin
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	table, err := run(ctx, o)
-	if table != "" {
-		fmt.Print(table)
-		if o.out != "" {
-			if werr := os.WriteFile(o.out, []byte(table), 0o644); werr != nil {
-				fmt.Fprintln(os.Stderr, "idlebench:", werr)
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "idlebench:", err)
-		os.Exit(1)
-	}
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	return o, nil
 }

@@ -8,17 +8,10 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"os"
 
 	"github.com/workermand/workermand/bench/internal/loadgen"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
-func main() {
-	if err := loadgen.Main(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
-	}
-}
+func main() { runner.Exit("loadgen", loadgen.Main(os.Args[1:])) }

@@ -6,17 +6,10 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"os"
 
 	"github.com/workermand/workermand/bench/internal/echoserver"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
-func main() {
-	if err := echoserver.Main("net", os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "netecho:", err)
-		os.Exit(1)
-	}
-}
+func main() { runner.Exit("netecho", echoserver.Main("net", os.Args[1:])) }

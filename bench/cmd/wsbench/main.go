@@ -15,15 +15,7 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"slices"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/runner"
@@ -40,60 +32,30 @@ var subcommands = map[string]func(args []string) error{
 var allServers = []string{"workermand", "gorilla", "gnet"}
 
 type options struct {
-	workermand    string
-	workermandCmd string
-	servers       []string
-	rounds        int
-	duration      time.Duration
-	warmup        time.Duration
-	conns         int
-	size          int
-	text          bool
-	idleConns     int
-	settle        time.Duration
-	quietWait     time.Duration
-	maxOther      float64
-	serverCPU     int
-	loadCPU       int
-	out           string
+	runner.Flags
+	conns     int
+	size      int
+	text      bool
+	idleConns int
+	settle    time.Duration
+	quietWait time.Duration
+	maxOther  float64
 }
 
 func main() {
-	if runner.RunSubcommand(subcommands) {
-		return
-	}
-	o, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "wsbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	ok, err := run(ctx, o)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "wsbench:", err)
-		os.Exit(1)
-	}
-	if !ok {
-		fmt.Fprintln(os.Stderr, "wsbench: some measurements failed (see the 'failed measurements' row)")
-		os.Exit(1)
-	}
+	runner.Main("wsbench", subcommands, parseFlags, run, "some measurements failed (see the 'failed measurements' row)")
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
-	fs.StringVar(&o.workermand, "workermand", "../bin/workermand", "`path` of the workermand binary")
-	fs.StringVar(&o.workermandCmd, "workermand-cmd", "{workermand} serve --listen websocket://{addr} --handler echo",
-		"command line that starts workermand, split on spaces; {workermand} is -workermand, {addr} host:port, {port} the port,\n"+
-			"{self} this program (e.g. '{self} wsgnet -addr {addr}' to try the harness without workermand)")
-	servers := fs.String("servers", strings.Join(allServers, ","), "comma-separated servers to run, in order; ratios are to the first")
-	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every server once and the table shows medians")
-	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured window of each throughput test (≥3s keeps the 10ms CPU tick error small)")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured lead-in before each window")
+	fs := o.FlagSet("wsbench", runner.FlagSpec{
+		WorkermandCmd: "{workermand} serve --listen websocket://{addr} --handler echo",
+		WorkermandCmdHelp: "command line that starts workermand, split like a shell does (quotes work); {workermand} is -workermand, {addr} host:port, {port} the port,\n" +
+			"{self} this program (e.g. '{self} wsgnet -addr {addr}' to try the harness without workermand)",
+		Servers:   allServers,
+		Quick:     map[string]string{"rounds": "1", "duration": "2s", "warmup": "500ms"},
+		QuickHelp: "smoke run: 1 round, 2s windows, 0.5s warm-up\n(explicit -rounds, -duration, -warmup still win)",
+	})
 	fs.IntVar(&o.conns, "conns", 100, "connections for the echo test")
 	fs.IntVar(&o.size, "size", 64, "payload bytes per message")
 	fs.BoolVar(&o.text, "text", false, "text messages (default binary)")
@@ -103,56 +65,24 @@ func parseFlags(args []string) (options, error) {
 		"before each echo test, wait up to this long for the two cores to be nearly idle (other tenants); 0 to not wait")
 	fs.Float64Var(&o.maxOther, "max-other", 20,
 		"measure the echo test again (twice at most, keeping the quietest) when other work used more than this % of a core during it")
-	fs.IntVar(&o.serverCPU, "server-cpu", 1, "CPU the server is pinned to")
-	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU the load generator is pinned to")
-	fs.StringVar(&o.out, "out", "", "also write the Markdown table to this `file`")
-	quick := fs.Bool("quick", false, "smoke run: 1 round, 2s windows, 0.5s warm-up\n(explicit -rounds, -duration, -warmup still win)")
-	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("flags: %w", err)
+	if err := o.Parse(args); err != nil {
+		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *quick { // only where no explicit flag says otherwise
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for name, val := range map[string]string{"rounds": "1", "duration": "2s", "warmup": "500ms"} {
-			if !set[name] {
-				if err := fs.Set(name, val); err != nil {
-					return o, fmt.Errorf("quick %s: %w", name, err)
-				}
-			}
-		}
-	}
-	for s := range strings.SplitSeq(*servers, ",") {
-		s = strings.TrimSpace(s)
-		switch {
-		case !slices.Contains(allServers, s):
-			return o, fmt.Errorf("unknown server %q (want one of %s)", s, strings.Join(allServers, ", "))
-		case slices.Contains(o.servers, s):
-			return o, fmt.Errorf("server %q listed twice", s)
-		}
-		o.servers = append(o.servers, s)
-	}
-	switch {
-	case o.rounds < 1 || o.conns < 1 || o.size < 1 || o.idleConns < 1:
-		return o, fmt.Errorf("-rounds, -conns, -size and -idle must be at least 1")
-	case o.serverCPU == o.loadCPU:
-		return o, fmt.Errorf("-server-cpu and -load-cpu are both %d: they must differ", o.serverCPU)
+	if o.conns < 1 || o.size < 1 || o.idleConns < 1 {
+		return o, fmt.Errorf("-conns, -size and -idle must be at least 1")
 	}
 	return o, nil
 }
 
 // serverArgv returns the command line that starts server name on addr, and
 // the environment it needs on top of ours.
-func (o options) serverArgv(self, name, addr string) (argv, env []string) {
+func (o options) serverArgv(self, name, addr string) (argv, env []string, err error) {
 	switch name {
 	case "gorilla", "gnet":
 		// The references are meant to use one core: say so explicitly
 		// rather than rely on the runtime reading the affinity mask.
-		return []string{self, "ws" + name, "-addr", addr}, []string{"GOMAXPROCS=1"}
+		return []string{self, "ws" + name, "-addr", addr}, []string{"GOMAXPROCS=1"}, nil
 	}
-	_, port, _ := strings.Cut(addr, ":")
-	r := strings.NewReplacer("{workermand}", o.workermand, "{self}", self, "{addr}", addr, "{port}", port)
-	return strings.Fields(r.Replace(o.workermandCmd)), nil // workermand sizes itself
+	argv, err = runner.WorkermandArgv(o.WorkermandCmd, o.Workermand, self, addr, nil)
+	return argv, nil, err // workermand sizes itself
 }

@@ -11,17 +11,17 @@ func TestParseFlagsQuickAndTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.rounds != 3 || o.duration != 2*time.Second || !slices.Equal(o.servers, []string{"gorilla", "workermand"}) {
+	if o.Rounds != 3 || o.Duration != 2*time.Second || !slices.Equal(o.Servers, []string{"gorilla", "workermand"}) {
 		t.Fatalf("quick did not leave explicit flags alone: %+v", o)
 	}
-	argv, env := o.serverArgv("/self", "workermand", "127.0.0.1:9001")
+	argv, env, err := o.serverArgv("/self", "workermand", "127.0.0.1:9001")
 	want := []string{"../bin/workermand", "serve", "--listen", "websocket://127.0.0.1:9001", "--handler", "echo"}
-	if !slices.Equal(argv, want) || env != nil {
-		t.Fatalf("workermand argv %q env %q", argv, env)
+	if !slices.Equal(argv, want) || env != nil || err != nil {
+		t.Fatalf("workermand argv %q env %q, %v", argv, env, err)
 	}
-	argv, env = o.serverArgv("/self", "gnet", "127.0.0.1:9002")
-	if !slices.Equal(argv, []string{"/self", "wsgnet", "-addr", "127.0.0.1:9002"}) || !slices.Equal(env, []string{"GOMAXPROCS=1"}) {
-		t.Fatalf("gnet argv %q env %q", argv, env)
+	argv, env, err = o.serverArgv("/self", "gnet", "127.0.0.1:9002")
+	if !slices.Equal(argv, []string{"/self", "wsgnet", "-addr", "127.0.0.1:9002"}) || !slices.Equal(env, []string{"GOMAXPROCS=1"}) || err != nil {
+		t.Fatalf("gnet argv %q env %q, %v", argv, env, err)
 	}
 	for _, bad := range [][]string{{"-servers", "nginx"}, {"-servers", "gnet,gnet"}, {"-server-cpu", "0"}, {"-conns", "0"}} {
 		if _, err := parseFlags(bad); err == nil {

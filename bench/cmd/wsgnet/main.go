@@ -4,17 +4,10 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"os"
 
+	"github.com/workermand/workermand/bench/internal/runner"
 	"github.com/workermand/workermand/bench/internal/wsserver"
 )
 
-func main() {
-	if err := wsserver.Main("gnet", os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "wsgnet:", err)
-		os.Exit(1)
-	}
-}
+func main() { runner.Exit("wsgnet", wsserver.Main("gnet", os.Args[1:])) }

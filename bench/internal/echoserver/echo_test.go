@@ -1,46 +1,20 @@
 package echoserver
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/serve"
 )
 
 // start runs server kind on a free loopback port and returns its address.
 func start(t *testing.T, kind string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	addr := ln.Addr().String()
-	switch kind {
-	case "net":
-		close(ready)
-		go func() { done <- ServeNet(ctx, ln) }()
-	case "gnet":
-		ln.Close() // gnet binds the address itself
-		go func() { done <- ServeGnet(ctx, addr, func() { close(ready) }) }()
-	}
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("%s server: %v", kind, err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s server: %v", kind, err)
-		}
-	})
-	return addr
+	run := map[string]serve.Func{"gnet": ServeGnet, "net": ListenAndServeNet}[kind]
+	return serve.InTest(t, kind+" server", run)
 }
 
 // TestEchoLines checks partial lines, several lines per read, and that an

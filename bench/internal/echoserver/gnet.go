@@ -5,10 +5,10 @@ package echoserver
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/workermand/workermand/bench/internal/serve"
 )
 
 // MaxLine bounds a line's length; a peer that sends a longer one is cut off
@@ -17,12 +17,6 @@ const MaxLine = 64 << 10
 
 type gnetEcho struct {
 	gnet.BuiltinEventEngine
-	booted chan gnet.Engine
-}
-
-func (h *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
-	h.booted <- eng
-	return gnet.None
 }
 
 // OnTraffic echoes every complete line buffered so far in one Write; a
@@ -53,31 +47,5 @@ func (h *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
 // ServeGnet runs a single-event-loop gnet echo server on addr (host:port)
 // until ctx is done. ready, if not nil, is called once it accepts.
 func ServeGnet(ctx context.Context, addr string, ready func()) error {
-	h := &gnetEcho{booted: make(chan gnet.Engine, 1)}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- gnet.Run(h, "tcp://"+addr,
-			gnet.WithMulticore(false),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay))
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gnet run %s: %w", addr, err)
-	case eng := <-h.booted:
-		if ready != nil {
-			ready()
-		}
-		select {
-		case err := <-errc:
-			return fmt.Errorf("gnet run %s: %w", addr, err)
-		case <-ctx.Done():
-		}
-		stopCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := eng.Stop(stopCtx); err != nil {
-			return fmt.Errorf("gnet stop: %w", err)
-		}
-		<-errc
-		return nil
-	}
+	return serve.Gnet(ctx, addr, &gnetEcho{}, ready)
 }

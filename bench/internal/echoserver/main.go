@@ -1,30 +1,17 @@
 package echoserver
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/workermand/workermand/bench/internal/serve"
 )
 
 // Main is the command line of both servers; kind is "gnet" or "net".
 // They run until SIGTERM or SIGINT.
 func Main(kind string, args []string) error {
-	fs := flag.NewFlagSet(kind+"echo", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:9000", "listen `host:port`")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%secho flags: %w", kind, err)
+	run, ok := map[string]serve.Func{"gnet": ServeGnet, "net": ListenAndServeNet}[kind]
+	if !ok {
+		return fmt.Errorf("unknown server kind %q", kind)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ready := func() { fmt.Fprintf(os.Stderr, "%secho listening on %s\n", kind, *addr) }
-	switch kind {
-	case "gnet":
-		return ServeGnet(ctx, *addr, ready)
-	case "net":
-		return ListenAndServeNet(ctx, *addr, ready)
-	}
-	return fmt.Errorf("unknown server kind %q", kind)
+	return serve.Main(kind+"echo", "127.0.0.1:9000", args, nil, run)
 }

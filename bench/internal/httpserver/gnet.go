@@ -2,12 +2,13 @@ package httpserver
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/workermand/workermand/bench/internal/serve"
 )
 
 // Body is what every server in the benchmark answers with.
@@ -39,14 +40,8 @@ func (r *responder) response(now time.Time) []byte {
 // buffer and responder need no locking.
 type gnetHTTP struct {
 	gnet.BuiltinEventEngine
-	booted chan gnet.Engine
-	resp   responder
-	out    []byte
-}
-
-func (h *gnetHTTP) OnBoot(eng gnet.Engine) gnet.Action {
-	h.booted <- eng
-	return gnet.None
+	resp responder
+	out  []byte
 }
 
 // OnTraffic answers every complete request buffered so far, in order, with
@@ -93,31 +88,5 @@ func (h *gnetHTTP) OnTraffic(c gnet.Conn) gnet.Action {
 // ServeGnet runs the single-event-loop gnet HTTP server on addr (host:port)
 // until ctx is done. ready, if not nil, is called once it accepts.
 func ServeGnet(ctx context.Context, addr string, ready func()) error {
-	h := &gnetHTTP{booted: make(chan gnet.Engine, 1)}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- gnet.Run(h, "tcp://"+addr,
-			gnet.WithMulticore(false),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay))
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gnet run %s: %w", addr, err)
-	case eng := <-h.booted:
-		if ready != nil {
-			ready()
-		}
-		select {
-		case err := <-errc:
-			return fmt.Errorf("gnet run %s: %w", addr, err)
-		case <-ctx.Done():
-		}
-		stopCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := eng.Stop(stopCtx); err != nil {
-			return fmt.Errorf("gnet stop: %w", err)
-		}
-		<-errc
-		return nil
-	}
+	return serve.Gnet(ctx, addr, &gnetHTTP{}, ready)
 }

@@ -46,3 +46,15 @@ func ServeNetHTTP(ctx context.Context, ln net.Listener, root string) error {
 	}
 	return nil
 }
+
+// ListenAndServeNetHTTP listens on addr and runs ServeNetHTTP.
+func ListenAndServeNetHTTP(ctx context.Context, addr, root string, ready func()) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("nethttp: %w", err)
+	}
+	if ready != nil {
+		ready()
+	}
+	return ServeNetHTTP(ctx, ln, root)
+}

@@ -11,55 +11,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/workermand/workermand/bench/internal/serve"
 )
 
 // startGnet runs the gnet server on a free loopback port for one test.
-func startGnet(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- ServeGnet(ctx, addr, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("gnet did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("gnet did not start within 5s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gnet: %v", err)
-		}
-	})
-	return addr
-}
+func startGnet(t *testing.T) string { return serve.InTest(t, "gnet", ServeGnet) }
 
 func startNet(t *testing.T, root string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ServeNetHTTP(ctx, ln, root) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("net/http: %v", err)
-		}
+	return serve.InTest(t, "net/http", func(ctx context.Context, addr string, ready func()) error {
+		return ListenAndServeNetHTTP(ctx, addr, root, ready)
 	})
-	return ln.Addr().String()
 }
 
 func dial(t *testing.T, addr string) net.Conn {

@@ -7,6 +7,9 @@
 //	START        the measured window begins (reqresp, pipelined)
 //	END          the measured window ends
 //	CONNECTED n  idle mode: n connections are open and each has echoed once
+//
+// Its core (Drive, Command, ParseResult) is shared with the websocket
+// generator, wsload.
 package loadgen
 
 import (
@@ -15,9 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -28,14 +28,15 @@ const (
 	Idle      = "idle"
 )
 
-// Config describes one run. Zero durations and counts are invalid; Main
-// fills in the documented defaults.
+// Config describes one run of any generator (wsload embeds it). Zero
+// durations and counts are invalid; Command fills in the documented
+// defaults.
 type Config struct {
 	Addr         string
 	Mode         string
 	Conns        int           // connections to open
-	Size         int           // bytes per line, '\n' included
-	Batch        int           // pipelined: lines per write
+	Size         int           // bytes per line, '\n' included (wsload: payload bytes)
+	Batch        int           // pipelined: lines per write (loadgen only)
 	Warmup       time.Duration // reqresp/pipelined: unmeasured lead-in
 	Duration     time.Duration // reqresp/pipelined: measured window
 	Hold         time.Duration // idle: longest time to hold the connections
@@ -61,21 +62,6 @@ type Result struct {
 	Mismatches uint64  `json:"mismatches"`             // replies that differ from what was sent
 }
 
-const (
-	phaseWarmup int32 = iota
-	phaseMeasure
-	phaseDone
-)
-
-// worker holds one connection's private counters, merged after the run so
-// the hot loop touches no shared memory except the phase flag.
-type worker struct {
-	msgs       uint64
-	errors     uint64
-	mismatches uint64
-	hist       Hist
-}
-
 // Run executes cfg against cfg.Addr.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Size < 2 {
@@ -87,126 +73,49 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Mode == Pipelined && cfg.Batch < 1 {
 		return Result{}, fmt.Errorf("batch %d: need at least 1", cfg.Batch)
 	}
-	if cfg.Events == nil {
-		cfg.Events = io.Discard
-	}
-	res := Result{Mode: cfg.Mode}
-	conns, dialErrs, pingFails := dialAll(ctx, cfg)
-	defer closeAll(conns, cfg.Mode == Idle)
-	res.Conns, res.DialErrors, res.Errors = len(conns), dialErrs, pingFails.errors
-	res.Mismatches = pingFails.mismatches
-	if len(conns) == 0 {
-		return res, fmt.Errorf("no connection to %s succeeded (%d failed)", cfg.Addr, dialErrs)
-	}
-	if cfg.Mode == Idle {
-		fmt.Fprintf(cfg.Events, "CONNECTED %d\n", len(conns))
-		t := time.NewTimer(cfg.Hold)
-		defer t.Stop()
-		select { // cancelling ctx is the normal way to release the hold
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		return res, nil
-	}
-
-	var phase atomic.Int32
-	// One absolute deadline per connection instead of one per operation:
-	// cheaper for the generator, and it still bounds a stuck server.
-	deadline := time.Now().Add(cfg.Warmup + cfg.Duration + cfg.IOTimeout)
-	workers := make([]worker, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		if err := c.SetDeadline(deadline); err != nil {
-			return res, fmt.Errorf("set deadline: %w", err)
-		}
-		w := &workers[i]
-		wg.Go(func() { w.loop(c, i, cfg, &phase) })
-	}
-
-	sleep(ctx, cfg.Warmup)
-	phase.Store(phaseMeasure)
-	t0, cpu0 := time.Now(), cpuTime()
-	fmt.Fprintln(cfg.Events, "START")
-	sleep(ctx, cfg.Duration)
-	phase.Store(phaseDone)
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
-	fmt.Fprintln(cfg.Events, "END")
-	wg.Wait()
-
-	var h Hist
-	for i := range workers {
-		w := &workers[i]
-		res.Msgs += w.msgs
-		res.Errors += w.errors
-		res.Mismatches += w.mismatches
-		h.Merge(&w.hist)
-	}
-	res.Seconds = elapsed.Seconds()
-	if res.Seconds > 0 { // NaN would not encode as JSON
-		res.MsgsPerSec = float64(res.Msgs) / res.Seconds
-		res.CPUBusy = 100 * cpu.Seconds() / res.Seconds
-	}
-	if h.Count() > 0 {
-		res.P50us = float64(h.Quantile(0.50)) / 1e3
-		res.P99us = float64(h.Quantile(0.99)) / 1e3
-	}
-	return res, ctx.Err()
-}
-
-// cpuTime is this process's user+system CPU time. Showing it next to the
-// server's tells which side of the 2-core box capped the throughput.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-// loop runs request/response (batch 1) or pipelined batches until the
-// phase is done, an error occurs, or a reply does not match.
-func (w *worker) loop(c net.Conn, id int, cfg Config, phase *atomic.Int32) {
 	batch := 1
 	if cfg.Mode == Pipelined {
 		batch = cfg.Batch
 	}
-	out := makeLines(cfg.Size, batch, id)
-	in := make([]byte, len(out))
-	for seq := uint64(0); phase.Load() != phaseDone; seq++ {
-		for i := range batch {
-			stamp(out[i*cfg.Size:], seq*uint64(batch)+uint64(i))
-		}
-		start := time.Now()
-		if _, err := c.Write(out); err != nil {
-			w.errors++
-			return
-		}
-		if _, err := io.ReadFull(c, in); err != nil {
-			w.errors++
-			return
-		}
-		lat := time.Since(start)
-		if !bytes.Equal(in, out) {
-			// The stream is out of step now; stop using this connection.
-			w.mismatches++
-			return
-		}
-		if phase.Load() == phaseMeasure {
-			w.msgs += uint64(batch)
-			if cfg.Mode == ReqResp {
-				w.hist.Record(lat)
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	return Drive(ctx, cfg, Protocol[net.Conn]{
+		Open: func(ctx context.Context, id int) (net.Conn, Opened) {
+			c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+			if err != nil {
+				return nil, DialFailed
 			}
-		}
-	}
+			if cfg.Mode != Idle {
+				return c, OpenOK
+			}
+			mismatch, err := ping(c, cfg, id)
+			switch {
+			case err != nil:
+				c.Close()
+				return nil, ExchangeFailed
+			case mismatch:
+				c.Close()
+				return nil, Mismatched
+			}
+			return c, OpenOK
+		},
+		Start: func(id int, c net.Conn) (Exchange, int) {
+			out := makeLines(cfg.Size, batch, id)
+			in := make([]byte, len(out))
+			return func(seq uint64) (bool, error) {
+				for i := range batch {
+					stamp(out[i*cfg.Size:], seq*uint64(batch)+uint64(i))
+				}
+				if _, err := c.Write(out); err != nil {
+					return false, err
+				}
+				if _, err := io.ReadFull(c, in); err != nil {
+					return false, err
+				}
+				return !bytes.Equal(in, out), nil
+			}, batch
+		},
+		Close: closeAll,
+	})
 }
 
 // makeLines returns n lines of size bytes, each ending in '\n', tagged with
@@ -233,49 +142,6 @@ func stamp(line []byte, seq uint64) {
 		line[i] = "0123456789abcdef"[seq&15]
 		seq >>= 4
 	}
-}
-
-// dialAll opens cfg.Conns connections with at most cfg.DialParallel in
-// flight. In idle mode each new connection also echoes one line, which
-// proves the server has accepted it (a completed handshake alone may still
-// sit in the listen backlog) and makes it allocate its per-connection state.
-func dialAll(ctx context.Context, cfg Config) (conns []net.Conn, dialErrs int, fails worker) {
-	var (
-		mu   sync.Mutex
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectIn)
-	defer cancel()
-	d := net.Dialer{Timeout: cfg.DialTimeout}
-	for range max(1, min(cfg.DialParallel, cfg.Conns)) {
-		wg.Go(func() {
-			for id := int(next.Add(1)) - 1; id < cfg.Conns && ctx.Err() == nil; id = int(next.Add(1)) - 1 {
-				c, err := d.DialContext(ctx, "tcp", cfg.Addr)
-				var mismatch bool
-				if err == nil && cfg.Mode == Idle {
-					mismatch, err = ping(c, cfg, id)
-					if err != nil || mismatch {
-						c.Close()
-					}
-				}
-				mu.Lock()
-				switch {
-				case err != nil && c == nil:
-					dialErrs++
-				case err != nil:
-					fails.errors++
-				case mismatch:
-					fails.mismatches++
-				default:
-					conns = append(conns, c)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return conns, dialErrs, fails
 }
 
 // ping sends one line and checks its echo.

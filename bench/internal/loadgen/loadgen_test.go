@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/echoserver"
+	servepkg "github.com/workermand/workermand/bench/internal/serve"
 )
 
 func TestHistQuantiles(t *testing.T) {
@@ -37,23 +38,7 @@ func TestHistQuantiles(t *testing.T) {
 }
 
 // serve runs the net echo server in-process until the test ends.
-func serve(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- echoserver.ServeNet(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return ln.Addr().String()
-}
+func serve(t *testing.T) string { return servepkg.InTest(t, "net echo", echoserver.ListenAndServeNet) }
 
 func cfg(addr, mode string) Config {
 	return Config{Addr: addr, Mode: mode, Conns: 8, Size: 64, Batch: 4,

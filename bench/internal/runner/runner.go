@@ -1,13 +1,14 @@
-// Package runner holds what the benchmark drivers share: starting pinned
-// server and generator processes, stopping exactly what they started,
-// reading core usage from /proc/stat, and rendering medians.
+// Package runner holds what the benchmark drivers share: their main and
+// flags, starting pinned server and generator processes (and a daemon of
+// their own) and stopping exactly what they started, reading a server's
+// CPU and the cores' busy time around a measured window, and rendering
+// medians and ratios as Markdown tables.
 package runner
 
 import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -62,6 +63,7 @@ type Server struct {
 	Addr   string // where it listens
 	Cmd    *exec.Cmd
 	Out    *Tail
+	Grace  time.Duration // between Stop's SIGTERM and its SIGKILL; 3 s unless set
 	exited chan struct{} // closed once the process has been reaped
 	err    error         // Wait's result, valid after exited is closed
 }
@@ -69,16 +71,21 @@ type Server struct {
 // Pid is the pid of the process StartServer started.
 func (s *Server) Pid() int { return s.Cmd.Process.Pid }
 
-// StartServer starts argv pinned to cpu in its own process group (so
-// workers it may fork can be swept up with it) and waits up to 10 s for
-// addr to accept.
+// StartServer starts argv pinned to cpu (see Start).
 func StartServer(name string, cpu int, argv, env []string, addr string) (*Server, error) {
-	s := &Server{Name: name, Addr: addr, Out: &Tail{}, exited: make(chan struct{})}
-	s.Cmd = Pinned(context.Background(), cpu, argv, env)
-	s.Cmd.Stdout, s.Cmd.Stderr = s.Out, s.Out
+	return Start(name, Pinned(context.Background(), cpu, argv, env), addr)
+}
+
+// Start starts cmd in its own process group (so workers it may fork can be
+// swept up with it) and waits up to 10 s for addr to accept. Its output
+// goes to Out, and to cmd's own Stdout and Stderr where set.
+func Start(name string, cmd *exec.Cmd, addr string) (*Server, error) {
+	s := &Server{Name: name, Addr: addr, Cmd: cmd, Out: &Tail{}, exited: make(chan struct{})}
+	s.Cmd.Stdout, s.Cmd.Stderr = teeTo(s.Cmd.Stdout, s.Out), teeTo(s.Cmd.Stderr, s.Out)
 	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	argv0 := name
 	if err := s.Cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+		return nil, fmt.Errorf("start %s: %w", argv0, err)
 	}
 	go func() { s.err = s.Cmd.Wait(); close(s.exited) }()
 
@@ -91,25 +98,36 @@ func StartServer(name string, cpu int, argv, env []string, addr string) (*Server
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("%s exited before accepting (%v): %s", argv[0], s.err, s.Out)
+			return nil, fmt.Errorf("%s exited before accepting (%v): %s", argv0, s.err, s.Out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("%s not accepting on %s after 10s: %w; output: %s", argv[0], addr, err, s.Out)
+			return nil, fmt.Errorf("%s not accepting on %s after 10s: %w; output: %s", argv0, addr, err, s.Out)
 		}
 	}
 }
 
+func teeTo(w io.Writer, t *Tail) io.Writer {
+	if w == nil {
+		return t
+	}
+	return io.MultiWriter(w, t)
+}
+
 // Stop sends SIGTERM to the pid it started, SIGKILL to its group after
-// 3 s, and finally sweeps the group for anything the server left behind.
-// The group is the one Setpgid made for this server alone.
+// the grace, and finally sweeps the group for anything the server left
+// behind. The group is the one Setpgid made for this server alone.
 func (s *Server) Stop() {
 	pid := s.Pid()
+	grace := s.Grace
+	if grace == 0 {
+		grace = 3 * time.Second
+	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	select {
 	case <-s.exited:
-	case <-time.After(3 * time.Second):
+	case <-time.After(grace):
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		<-s.exited
 	}
@@ -250,33 +268,34 @@ const quietBusy = 15
 
 // WaitQuiet waits, up to limit, for half a second in which the given
 // cores are nearly idle, so a test does not start in the middle of another
-// tenant's burst (a build, a test run). It only delays, and reports
-// whether it gave up (with the busy % it last saw).
-func WaitQuiet(ctx context.Context, limit time.Duration, clkTck int64, cpus ...int) (gaveUp bool, busy float64) {
+// tenant's burst (a build, a test run). It only delays, and says when it
+// gave up: the "other CPU" figures still report what happened during the
+// measurement.
+func WaitQuiet(ctx context.Context, limit time.Duration, clkTck int64, cpus ...int) {
 	if limit <= 0 {
-		return false, 0
+		return
 	}
 	deadline := time.Now().Add(limit)
 	for ctx.Err() == nil {
 		c0, _, err := CoreTicks(cpus...)
 		if err != nil {
-			return false, 0
+			return
 		}
 		began := time.Now()
 		SleepCtx(ctx, 500*time.Millisecond)
 		c1, _, err := CoreTicks(cpus...)
 		if err != nil {
-			return false, 0
+			return
 		}
-		busy = 100 * float64(c1-c0) / float64(clkTck) / time.Since(began).Seconds()
+		busy := 100 * float64(c1-c0) / float64(clkTck) / time.Since(began).Seconds()
 		if busy < quietBusy {
-			return false, busy
+			return
 		}
 		if time.Now().After(deadline) {
-			return true, busy
+			Logf("cores still %.0f%% busy with other work after %s; measuring anyway", busy, limit)
+			return
 		}
 	}
-	return false, busy
 }
 
 // SleepCtx sleeps for d or until ctx is done.
@@ -327,24 +346,6 @@ func CPUModel() string {
 		}
 	}
 	return "unknown CPU"
-}
-
-// RunSubcommand runs the hidden subcommand os.Args[1] names, if it is one
-// of subs (the servers and generators a driver starts by re-running its own
-// executable), and reports whether it did. A failing one exits with 1.
-func RunSubcommand(subs map[string]func(args []string) error) bool {
-	if len(os.Args) < 2 {
-		return false
-	}
-	sub, ok := subs[os.Args[1]]
-	if !ok {
-		return false
-	}
-	if err := sub(os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-		os.Exit(1)
-	}
-	return true
 }
 
 // HoldIdle runs an idle-mode load generator (argv) on cpu. Once it reports

@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
-	"fmt"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/workermand/workermand/bench/internal/serve"
 )
 
 // The gnet server is the smallest websocket echo that is correct for this
@@ -22,17 +22,11 @@ const maxHead = 8 << 10
 
 type gnetWS struct {
 	gnet.BuiltinEventEngine
-	booted chan gnet.Engine
-	out    []byte // the one loop's scratch for replies
+	out []byte // the one loop's scratch for replies
 }
 
 // upgraded marks a connection whose handshake is done (its Context).
 type upgraded struct{}
-
-func (h *gnetWS) OnBoot(eng gnet.Engine) gnet.Action {
-	h.booted <- eng
-	return gnet.None
-}
 
 func (h *gnetWS) OnTraffic(c gnet.Conn) gnet.Action {
 	buf, err := c.Peek(-1)
@@ -180,31 +174,5 @@ func headerValue(head []byte, name string) []byte {
 // ServeGnet runs the single-loop gnet websocket echo on addr until ctx is
 // done. ready, if not nil, is called once it accepts.
 func ServeGnet(ctx context.Context, addr string, ready func()) error {
-	h := &gnetWS{booted: make(chan gnet.Engine, 1)}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- gnet.Run(h, "tcp://"+addr,
-			gnet.WithMulticore(false),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay))
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gnet run %s: %w", addr, err)
-	case eng := <-h.booted:
-		if ready != nil {
-			ready()
-		}
-		select {
-		case err := <-errc:
-			return fmt.Errorf("gnet run %s: %w", addr, err)
-		case <-ctx.Done():
-		}
-		stopCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := eng.Stop(stopCtx); err != nil {
-			return fmt.Errorf("gnet stop: %w", err)
-		}
-		<-errc
-		return nil
-	}
+	return serve.Gnet(ctx, addr, &gnetWS{}, ready)
 }

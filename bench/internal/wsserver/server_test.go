@@ -2,46 +2,18 @@ package wsserver
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/workermand/workermand/bench/internal/loadgen"
+	"github.com/workermand/workermand/bench/internal/serve"
 	"github.com/workermand/workermand/bench/internal/wsload"
 )
 
 // start runs kind on a free loopback port for the test's lifetime.
 func start(t *testing.T, kind string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	serve := ServeGorilla
-	if kind == "gnet" {
-		serve = ServeGnet
-	}
-	go func() { done <- serve(ctx, addr, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("%s: %v", kind, err)
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s did not start", kind)
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Errorf("%s did not stop", kind)
-		}
-	})
-	return addr
+	run := map[string]serve.Func{"gorilla": ServeGorilla, "gnet": ServeGnet}[kind]
+	return serve.InTest(t, kind, run)
 }
 
 // TestEchoUnderGenerator drives both servers with the benchmark's own
@@ -51,17 +23,17 @@ func TestEchoUnderGenerator(t *testing.T) {
 	for _, kind := range []string{"gorilla", "gnet"} {
 		addr := start(t, kind)
 		for _, text := range []bool{false, true} {
-			cfg := wsload.Config{Addr: addr, Mode: wsload.ReqResp, Conns: 4, Size: 300, Text: text,
+			cfg := wsload.Config{Text: text, Config: loadgen.Config{Addr: addr, Mode: wsload.ReqResp, Conns: 4, Size: 300,
 				Warmup: 20 * time.Millisecond, Duration: 100 * time.Millisecond,
-				DialTimeout: 2 * time.Second, IOTimeout: 2 * time.Second, DialParallel: 4, ConnectIn: 5 * time.Second}
+				DialTimeout: 2 * time.Second, IOTimeout: 2 * time.Second, DialParallel: 4, ConnectIn: 5 * time.Second}}
 			res, err := wsload.Run(context.Background(), cfg)
 			if err != nil || res.Errors+res.Mismatches+uint64(res.DialErrors) > 0 || res.Msgs == 0 || res.Conns != 4 {
 				t.Fatalf("%s text=%v: %+v, %v", kind, text, res, err)
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		res, _ := wsload.Run(ctx, wsload.Config{Addr: addr, Mode: wsload.Idle, Conns: 50, Size: 64, Hold: time.Minute,
-			DialTimeout: 2 * time.Second, DialParallel: 10, ConnectIn: 5 * time.Second})
+		res, _ := wsload.Run(ctx, wsload.Config{Config: loadgen.Config{Addr: addr, Mode: wsload.Idle, Conns: 50, Size: 64, Hold: time.Minute,
+			DialTimeout: 2 * time.Second, DialParallel: 10, ConnectIn: 5 * time.Second}})
 		cancel()
 		if res.Conns != 50 || res.Errors+res.Mismatches+uint64(res.DialErrors) > 0 {
 			t.Fatalf("%s idle: %+v", kind, res)

@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"slices"
@@ -17,14 +17,14 @@ func TestSplitArgs(t *testing.T) {
 		{`pre'fix 'post`, []string{"prefix post"}},
 		{"", nil},
 	} {
-		got, err := splitArgs(tc.in)
+		got, err := SplitArgs(tc.in)
 		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("splitArgs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("SplitArgs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{`a 'b`, `a "b`, `a\`} {
-		if _, err := splitArgs(bad); err == nil {
-			t.Errorf("splitArgs(%q): no error", bad)
+		if _, err := SplitArgs(bad); err == nil {
+			t.Errorf("SplitArgs(%q): no error", bad)
 		}
 	}
 }
@@ -33,7 +33,7 @@ func FuzzSplitArgs(f *testing.F) {
 	f.Add(`a 'b c' "d\"e" f\ g`)
 	f.Add(`'`)
 	f.Fuzz(func(t *testing.T, s string) {
-		args, err := splitArgs(s)
+		args, err := SplitArgs(s)
 		if err != nil {
 			return
 		}
@@ -45,7 +45,7 @@ func FuzzSplitArgs(f *testing.F) {
 			}
 			joined += "'" + escapeSingle(a) + "'"
 		}
-		again, err := splitArgs(joined)
+		again, err := SplitArgs(joined)
 		if err != nil || !slices.Equal(again, args) {
 			t.Fatalf("%q → %q → %q → %q, %v", s, args, joined, again, err)
 		}

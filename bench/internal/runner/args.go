@@ -1,17 +1,18 @@
-package main
+package runner
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 )
 
-// splitArgs splits a command template into arguments the way a POSIX shell
+// SplitArgs splits a command template into arguments the way a POSIX shell
 // splits words, for the subset the templates need: blanks separate words,
 // '...' keeps everything literally, "..." keeps everything but \" and \\,
 // and a backslash outside quotes escapes the next character. The
 // workermand templates carry TOML with spaces and double quotes inside
 // single quotes, which is why a plain strings.Fields is not enough.
-func splitArgs(s string) ([]string, error) {
+func SplitArgs(s string) ([]string, error) {
 	var args []string
 	var cur strings.Builder
 	inWord := false
@@ -60,4 +61,41 @@ func splitArgs(s string) ([]string, error) {
 		args = append(args, cur.String())
 	}
 	return args, nil
+}
+
+// ExpandCommand makes a command line of a template: it splits tmpl like a
+// shell (SplitArgs), then replaces each {name} in each word with
+// vars[name]; substituting after splitting keeps a path with blanks in one
+// word.
+func ExpandCommand(tmpl string, vars map[string]string) ([]string, error) {
+	words, err := SplitArgs(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	if len(words) == 0 {
+		return nil, fmt.Errorf("the command is empty")
+	}
+	var pairs []string
+	for k, v := range vars {
+		pairs = append(pairs, "{"+k+"}", v)
+	}
+	r := strings.NewReplacer(pairs...)
+	for i, w := range words {
+		words[i] = r.Replace(w)
+	}
+	return words, nil
+}
+
+// WorkermandArgv expands a -workermand-cmd template for a server on addr:
+// {workermand} is the binary, {self} the driver itself, {addr} host:port
+// and {port} the port; more names other words.
+func WorkermandArgv(tmpl, workermand, self, addr string, more map[string]string) ([]string, error) {
+	_, port, _ := strings.Cut(addr, ":")
+	vars := map[string]string{"workermand": workermand, "self": self, "addr": addr, "port": port}
+	maps.Copy(vars, more)
+	argv, err := ExpandCommand(tmpl, vars)
+	if err != nil {
+		return nil, fmt.Errorf("workermand command: %w", err)
+	}
+	return argv, nil
 }

@@ -1,0 +1,87 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/workermand/workermand/bench/internal/proc"
+	"github.com/workermand/workermand/bench/internal/runner"
+)
+
+// What a driver (benchrun, wsbench, idlebench) needs to run a generator
+// process against a server it started: the shared flags, one measured
+// window, and the idle-memory test.
+
+// WindowArgs are the generator flags of a measured run against addr; the
+// generator gets 20 s to open its connections.
+func WindowArgs(addr, mode string, conns int, warmup, duration time.Duration) []string {
+	return []string{"-addr", addr, "-mode", mode, "-conns", strconv.Itoa(conns),
+		"-warmup", warmup.String(), "-duration", duration.String(), "-connect-within", "20s"}
+}
+
+// Window runs the generator argv, pinned to cpu, for one measured window
+// against s, with m reading s's CPU (and the cores') at the generator's
+// START and END. It fails when the generator saw any I/O error, mismatch
+// or failed connect, completed no message, or the server died.
+func Window(ctx context.Context, s *runner.Server, cpu int, argv []string, warmup, duration time.Duration, m *runner.Meter) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, warmup+duration+40*time.Second)
+	defer cancel()
+	var started, ended bool
+	out, err := runner.RunLoad(ctx, cpu, argv, func(ev string, _ func()) error {
+		switch ev {
+		case "START":
+			started = true
+			return m.Start()
+		case "END":
+			ended = true
+			return m.Stop()
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := ParseResult(out)
+	if err != nil {
+		return res, err
+	}
+	if !started || !ended {
+		return res, errors.New("the generator never announced its window")
+	}
+	if err := s.Alive(); err != nil {
+		return res, err
+	}
+	if res.Msgs == 0 || res.Seconds <= 0 {
+		return res, errors.New("no message completed")
+	}
+	return res, nil
+}
+
+// IdleRSS measures what idle connections cost s: its RSS after before,
+// then with conns connections of the generator argv (pinned to cpu) open,
+// each having echoed once, read settle after the last one opened. It
+// returns both readings and the connections that opened.
+func IdleRSS(ctx context.Context, s *runner.Server, cpu int, argv []string, conns int, before, settle time.Duration) (base, loaded int64, connected int, err error) {
+	runner.SleepCtx(ctx, before)
+	if base, err = proc.RSS(s.Pid()); err != nil {
+		return 0, 0, 0, err
+	}
+	argv = append(slices.Clip(argv), "-addr", s.Addr, "-mode", Idle,
+		"-conns", strconv.Itoa(conns), "-hold", "2m", "-connect-within", "60s")
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	out, connected, loaded, err := runner.HoldIdle(ctx, cpu, argv, settle, func() (int64, error) { return proc.RSS(s.Pid()) })
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if _, err := ParseResult(out); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := s.Alive(); err != nil {
+		return 0, 0, 0, err
+	}
+	return base, loaded, connected, nil
+}
