@@ -9,6 +9,10 @@
 //
 // Every wait is bounded by Timeout, so a broken handler fails its test
 // instead of hanging it.
+//
+// A handler can also be tested without a server: DecodeTOML builds it from
+// the options a config file would give, and ResponseBody reads the body of
+// an HTTP answer it returns, file bodies included.
 package workermantest
 
 import (
