@@ -44,44 +44,41 @@ func NewClient(opts *ClientOptions) *Client { return &Client{opts: opts} }
 func init() { codec.Register("ws", NewClient(nil)) }
 
 // NewCodec makes the codec of one outbound connection.
-func (p *Client) NewCodec(c codec.Conn) codec.Codec { return &clientConn{p: p, c: c} }
+func (p *Client) NewCodec(c codec.Conn) codec.Codec {
+	cc := &clientConn{endpoint: endpoint{c: c, role: roleClient}, p: p}
+	cc.side, cc.early = cc, &cc.held
+	return &cc.endpoint
+}
 
 // maxResponseHead bounds the 101 response head; servers send a few hundred
 // bytes.
 const maxResponseHead = 16 << 10
 
-// clientConn is the codec of one ws:// client connection.
+// clientConn is the client's side of a ws:// connection: the upgrade
+// request and the check of the server's 101.
 type clientConn struct {
-	p *Client
-	c codec.Conn
-
-	state    uint8
+	endpoint
+	p        *Client
 	key      string        // our Sec-WebSocket-Key
 	offered  []string      // subprotocols offered
 	timeout  time.Duration // for the 101
 	protocol string        // the subprotocol the server chose
 	opened   time.Time
-	closeAt  time.Time
-	pending  []byte // data frames sent before the 101, written after it
-	// closePending: a close is among them; nothing more may be sent.
-	closePending bool
-	hdr          wsframe.Header
-	inMsg        bool
-	msgOp        wsframe.Opcode
-	msg          []byte
-	utf8         wsframe.UTF8Validator
-	scratch      []byte
+	held     earlyOutput // what was sent before the 101
 }
 
 var (
 	errHandshakeTooBig = errors.New("websocket client: response head too large")
 )
 
-// Subprotocol is the subprotocol the server selected ("" for none).
-func (c *clientConn) Subprotocol() string { return c.protocol }
+// subprotocol is the subprotocol the server selected.
+func (c *clientConn) subprotocol() string { return c.protocol }
 
-// Open sends the upgrade request.
-func (c *clientConn) Open() error {
+// release has nothing to give back.
+func (c *clientConn) release() {}
+
+// open sends the upgrade request.
+func (c *clientConn) open() error {
 	var o ClientOptions
 	if c.p.opts != nil {
 		o = *c.p.opts
@@ -162,132 +159,35 @@ func ValidRequestTarget(s string) bool {
 	return true
 }
 
-func (c *clientConn) limits() wsframe.Limits {
-	return wsframe.Limits{MaxFrameSize: int64(c.c.MaxPackageSize()), ForbidMask: true}
-}
-
-// Input frames the 101 response head, then one frame at a time.
-func (c *clientConn) Input(buf []byte) (int, error) {
-	switch c.state {
-	case stHandshake:
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			return i + 4, nil
-		}
-		if len(buf) > maxResponseHead {
-			c.state = stClosed
-			return 0, errHandshakeTooBig
-		}
-		return 0, nil
-	case stClosed:
-		return 0, nil
+// inputHandshake frames the 101 response head.
+func (c *clientConn) inputHandshake(buf []byte) (int, error) {
+	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4, nil
 	}
-	n, err := wsframe.ParseHeader(buf, &c.hdr, c.limits())
-	if err != nil {
-		return 0, c.fail(err)
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	if c.inMsg && !c.hdr.Op.IsControl() && int64(len(c.msg))+c.hdr.Length > int64(c.c.MaxPackageSize()) {
-		return 0, c.fail(errTooBig)
-	}
-	return n + int(c.hdr.Length), nil
-}
-
-// Decode checks the 101, or handles one frame.
-func (c *clientConn) Decode(pkt []byte) (codec.Message, error) {
-	if c.state == stHandshake {
-		if err := c.checkResponse(pkt); err != nil {
-			c.state = stClosed
-			return codec.Message{}, err
-		}
-		c.state = stOpen
-		if c.closePending {
-			// A close asked for before the 101 goes out after what was
-			// sent before it.
-			c.state, c.closeAt = stClosing, time.Now()
-		}
-		if len(c.pending) > 0 {
-			c.c.WriteRaw(c.pending)
-			c.pending = nil
-		}
-		return codec.Message{}, nil
-	}
-	h := &c.hdr
-	payload := pkt[h.HeaderLen:]
-	switch h.Op {
-	case wsframe.Ping:
-		if c.state == stOpen {
-			c.scratch = c.appendFrame(c.scratch[:0], wsframe.Pong, payload)
-			c.c.WriteRaw(c.scratch)
-		}
-		return codec.Message{}, nil
-	case wsframe.Pong:
-		return codec.Message{}, nil
-	case wsframe.Close:
-		code, _, perr := wsframe.ParseClosePayload(payload)
-		if perr != nil {
-			return codec.Message{}, c.fail(perr)
-		}
-		if c.state == stOpen {
-			c.scratch = c.appendClose(c.scratch[:0], code)
-			c.c.WriteRaw(c.scratch)
-		}
+	if len(buf) > maxResponseHead {
 		c.state = stClosed
-		return codec.Message{}, codec.ErrClose
+		return 0, errHandshakeTooBig
 	}
-	if c.state == stClosed {
-		return codec.Message{}, nil
-	}
-	// After our close, messages the server sent before seeing it are still
-	// delivered: they were answers the application asked for.
-	switch {
-	case h.Op == wsframe.Continuation && !c.inMsg:
-		return codec.Message{}, c.fail(errNoContinuing)
-	case h.Op != wsframe.Continuation && c.inMsg:
-		return codec.Message{}, c.fail(errUnexpectedOp)
-	case h.Op != wsframe.Continuation:
-		c.msgOp = h.Op
-		c.utf8.Reset()
-	}
-	if c.msgOp == wsframe.Text && !c.utf8.Feed(payload) {
-		return codec.Message{}, c.fail(errInvalidUTF8)
-	}
-	if !h.Fin {
-		if !c.inMsg {
-			c.inMsg = true
-			c.msg = c.msg[:0]
-		}
-		c.msg = append(c.msg, payload...)
-		return codec.Message{}, nil
-	}
-	if c.msgOp == wsframe.Text && !c.utf8.Done() {
-		return codec.Message{}, c.fail(errInvalidUTF8)
-	}
-	kind := codec.KindBinary
-	if c.msgOp == wsframe.Text {
-		kind = codec.KindText
-	}
-	if !c.inMsg {
-		return codec.Message{Kind: kind, Data: payload}, nil
-	}
-	c.inMsg = false
-	c.msg = append(c.msg, payload...)
-	data := c.msg
-	if cap(c.msg) > keptMessageCap {
-		c.msg = nil
-	}
-	return codec.Message{Kind: kind, Data: data}, nil
+	return 0, nil
 }
 
-// appendClose echoes a status; an empty close (reported as 1005, which is
-// never sent) is answered with an empty close.
-func (c *clientConn) appendClose(dst []byte, code websocket.CloseCode) []byte {
-	key := maskKey()
-	if code == websocket.CloseNoStatus {
-		code = 0
+// decodeHandshake checks the 101 and writes what was held back for it.
+func (c *clientConn) decodeHandshake(pkt []byte) (codec.Message, error) {
+	if err := c.checkResponse(pkt); err != nil {
+		c.state = stClosed
+		return codec.Message{}, err
 	}
-	return wsframe.AppendClose(dst, code, "", &key)
+	c.state = stOpen
+	if c.held.closing {
+		// A close asked for before the 101 goes out after what was sent
+		// before it.
+		c.state, c.closeAt = stClosing, time.Now()
+	}
+	if len(c.held.frames) > 0 {
+		c.c.WriteRaw(c.held.frames)
+		c.held.frames = nil
+	}
+	return codec.Message{}, nil
 }
 
 // checkResponse validates the server's answer to our upgrade request
@@ -329,113 +229,12 @@ func (c *clientConn) checkResponse(head []byte) error {
 	return nil
 }
 
-// fail closes for a violation by the server: a masked close frame with the
-// violation's status, then a lingering close.
-func (c *clientConn) fail(err error) error {
-	code := websocket.CloseProtocolError
-	var we *wsframe.Error
-	if errors.As(err, &we) {
-		code = we.Code
-	}
-	if c.state == stOpen || c.state == stClosing {
-		c.scratch = c.appendClose(c.scratch[:0], code)
-		c.c.WriteRaw(c.scratch)
-	}
-	c.state = stClosed
-	c.c.Linger()
-	return err
-}
-
-// maskKey draws a fresh masking key: RFC 6455 §5.3 wants it unpredictable,
-// so that script-controlled payloads cannot steer the bytes on the wire.
-func maskKey() [4]byte {
-	var k [4]byte
-	_, _ = rand.Read(k[:]) // crypto/rand.Read never fails on Linux
-	return k
-}
-
-func (c *clientConn) appendFrame(dst []byte, op wsframe.Opcode, payload []byte) []byte {
-	key := maskKey()
-	return wsframe.AppendFrame(dst, true, 0, op, payload, &key)
-}
-
-// frame encodes a data or ping frame; before the 101 it is held back, since
-// the loop would otherwise write it ahead of (or without) the handshake.
-func (c *clientConn) frame(dst []byte, op wsframe.Opcode, payload []byte) ([]byte, error) {
-	switch c.state {
-	case stHandshake:
-		if c.closePending {
-			return dst, errNotOpen
-		}
-		c.pending = c.appendFrame(c.pending, op, payload)
-		return dst, nil
-	case stOpen:
-		return c.appendFrame(dst, op, payload), nil
-	}
-	return dst, errNotOpen
-}
-
-// Encode sends a plain payload as a text message, as the server does.
-func (c *clientConn) Encode(dst, payload []byte) ([]byte, error) {
-	return c.frame(dst, wsframe.Text, payload)
-}
-
-// EncodeValue sends the websocket package's values.
-func (c *clientConn) EncodeValue(dst []byte, v any) ([]byte, error) {
-	switch v := v.(type) {
-	case websocket.Text:
-		return c.frame(dst, wsframe.Text, v)
-	case websocket.Binary:
-		return c.frame(dst, wsframe.Binary, v)
-	case []byte:
-		return c.frame(dst, wsframe.Text, v)
-	case string:
-		return c.frame(dst, wsframe.Text, []byte(v))
-	case websocket.Ping:
-		if len(v) > wsframe.MaxControlPayload {
-			return dst, errControlTooBig
-		}
-		return c.frame(dst, wsframe.Ping, v)
-	case websocket.Close:
-		return c.encodeClose(dst, v)
-	case *websocket.Close:
-		return c.encodeClose(dst, *v)
-	}
-	return dst, errUnknownValue
-}
-
-// encodeClose starts the closing handshake; the server's close frame (or
-// closeWait) ends the connection.
-func (c *clientConn) encodeClose(dst []byte, v websocket.Close) ([]byte, error) {
-	if c.state != stOpen && (c.state != stHandshake || c.closePending) {
-		return dst, errNotOpen
-	}
-	code := v.Code
-	if code == 0 {
-		code = websocket.CloseNormal
-	}
-	if !wsframe.ValidCloseCode(code) || len(v.Reason) > wsframe.MaxCloseReason {
-		return dst, errors.New("websocket: invalid close code or a reason over 123 bytes")
-	}
-	key := maskKey()
+// expired bounds the wait for the 101 and for the answer to our close.
+func (c *clientConn) expired(now time.Time, idle time.Duration) bool {
 	if c.state == stHandshake {
-		c.closePending = true
-		c.pending = wsframe.AppendClose(c.pending, code, v.Reason, &key)
-		return dst, nil
-	}
-	c.state, c.closeAt = stClosing, time.Now()
-	return wsframe.AppendClose(dst, code, v.Reason, &key), nil
-}
-
-// Expired bounds the wait for the 101 and for the answer to our close.
-func (c *clientConn) Expired(now time.Time, _ time.Duration) bool {
-	switch c.state {
-	case stHandshake:
 		return !c.opened.IsZero() && now.Sub(c.opened) >= c.timeout
-	case stClosing:
-		return now.Sub(c.closeAt) >= closeWait
 	}
-	return false
+	return c.expiredOpen(now, idle, 0, 0) // the client sends no pings
 }
 
 // Response is a parsed HTTP/1.1 response head.

@@ -110,7 +110,7 @@ func BenchmarkMaskKey(b *testing.B) {
 // BenchmarkClientFrame64 is a whole 64-byte client frame: key, header,
 // masked payload.
 func BenchmarkClientFrame64(b *testing.B) {
-	c := &clientConn{state: stOpen}
+	c := &clientConn{endpoint: endpoint{role: roleClient, state: stOpen}}
 	payload := make([]byte, 64)
 	var dst []byte
 	for b.Loop() {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/wsframe"
@@ -58,8 +59,23 @@ func FuzzHandshake(f *testing.F) {
 		fc := &fuzzConn{}
 		cd := Default.NewCodec(fc)
 		_, _ = drive(cd, in)
-		cd.(*conn).Close()
+		cd.(*endpoint).Close()
 	})
+}
+
+// openClientOn is a client codec on fc past its handshake.
+func openClientOn(tb testing.TB, fc codec.Conn) codec.Codec {
+	tb.Helper()
+	cd := NewClient(nil).NewCodec(fc)
+	if err := cd.(codec.Opener).Open(); err != nil {
+		tb.Fatal(err)
+	}
+	head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		wsframe.AcceptKey(cd.(*endpoint).side.(*clientConn).key) + "\r\n\r\n"
+	if n, err := drive(cd, []byte(head)); err != nil || n != 0 {
+		tb.Fatalf("101: %d messages, %v", n, err)
+	}
+	return cd
 }
 
 // FuzzFrames: arbitrary bytes after a valid handshake never panic the
@@ -77,5 +93,31 @@ func FuzzFrames(f *testing.F) {
 			t.Fatalf("handshake: %v", err)
 		}
 		_, _ = drive(cd, frames)
+	})
+}
+
+// FuzzClientFrames: arbitrary bytes from a server never panic the client
+// codec, and whatever it writes back is masked, as a client's frames must be.
+func FuzzClientFrames(f *testing.F) {
+	mask := [4]byte{1, 2, 3, 4}
+	f.Add(wsframe.AppendFrame(nil, true, 0, wsframe.Text, []byte("hello"), nil))
+	f.Add(append(wsframe.AppendFrame(nil, false, 0, wsframe.Binary, []byte("ab"), nil), wsframe.AppendFrame(nil, true, 0, wsframe.Continuation, []byte("c"), nil)...))
+	f.Add(wsframe.AppendFrame(nil, true, 0, wsframe.Ping, []byte("p"), nil))
+	f.Add(wsframe.AppendFrame(nil, true, 0, wsframe.Text, []byte("masked"), &mask))
+	f.Add(wsframe.AppendClose(nil, 1000, "bye", nil))
+	f.Fuzz(func(t *testing.T, frames []byte) {
+		fc := &fuzzConn{}
+		cd := openClientOn(t, fc)
+		fc.out = fc.out[:0] // the upgrade request
+		_, _ = drive(cd, frames)
+		cd.(codec.Expirer).Expired(time.Now().Add(time.Hour), time.Hour)
+		for out := fc.out; len(out) > 0; {
+			var h wsframe.Header
+			n, err := wsframe.ParseHeader(out, &h, wsframe.Limits{RequireMask: true})
+			if err != nil || n == 0 || int64(len(out)-n) < h.Length {
+				t.Fatalf("the client wrote % x: %d, %v", fc.out, n, err)
+			}
+			out = out[n+int(h.Length):]
+		}
 	})
 }

@@ -15,7 +15,7 @@ import (
 
 // handshake checks the upgrade request (RFC 6455 §4.2.1), lets the
 // application accept or refuse it, and answers 101.
-func (c *conn) handshake(pkt []byte) error {
+func (c *serverConn) handshake(pkt []byte) error {
 	hs := c.hs
 	hs.raw = append(hs.raw[:0], pkt...)
 	h := &hs.head
@@ -103,7 +103,7 @@ var handshakeStates = sync.Pool{New: func() any { return new(handshakeState) }}
 const keptRawCap = 4 << 10
 
 // releaseHandshake returns the connection's handshake state to the pool.
-func (c *conn) releaseHandshake() {
+func (c *serverConn) releaseHandshake() {
 	hs := c.hs
 	if hs == nil {
 		return
@@ -128,7 +128,7 @@ type handshakeState struct {
 
 // selectSubprotocol picks the server's most preferred subprotocol that the
 // client offers.
-func (c *conn) selectSubprotocol(h *httpparse.Request) string {
+func (c *serverConn) selectSubprotocol(h *httpparse.Request) string {
 	if len(c.p.opts.Subprotocols) == 0 {
 		return ""
 	}
@@ -151,7 +151,7 @@ func (c *conn) selectSubprotocol(h *httpparse.Request) string {
 }
 
 // refuseWith sends the application's refusal and closes.
-func (c *conn) refuseWith(r *http.Response) error {
+func (c *serverConn) refuseWith(r *http.Response) error {
 	status := r.Status
 	if status < 200 || status > 599 {
 		status = 403
@@ -179,7 +179,7 @@ func (c *conn) refuseWith(r *http.Response) error {
 
 // negotiateDeflate accepts a permessage-deflate offer, if compression is on
 // and the client made one, and returns the response's extension value.
-func (c *conn) negotiateDeflate(h *httpparse.Request) string {
+func (c *serverConn) negotiateDeflate(h *httpparse.Request) string {
 	if c.p.comp == nil {
 		return ""
 	}
@@ -200,7 +200,7 @@ func (c *conn) negotiateDeflate(h *httpparse.Request) string {
 	if !ok {
 		return ""
 	}
-	z := &deflateState{}
+	z := &deflateState{comp: c.p.comp, decomp: c.p.decomp}
 	if !resp.ServerNoContextTakeover {
 		sc, err := wsdeflate.NewStreamCompressor(compressLevel)
 		if err != nil {

@@ -75,7 +75,9 @@ func init() { codec.Register("websocket", Default) }
 
 // NewCodec makes the codec of one connection, starting with the handshake.
 func (p *Protocol) NewCodec(c codec.Conn) codec.Codec {
-	return &conn{p: p, c: c, hs: handshakeStates.Get().(*handshakeState)}
+	sc := &serverConn{endpoint: endpoint{c: c, role: roleServer}, p: p, hs: handshakeStates.Get().(*handshakeState)}
+	sc.side = sc
+	return &sc.endpoint
 }
 
 // Options are the protocol's settings with defaults filled in.
