@@ -1,8 +1,9 @@
 // Package websocket holds the WebSocket types of workermand's public API:
-// the [worker.websocket] Options and the values a handler sends through
-// Connection.SendValue to choose what goes on the wire — Text, Binary, a
-// Ping, or a Close with its status code. A plain Send (bytes or a string)
-// sends a text message, as Workerman does by default.
+// the [worker.websocket] Options, a ws:// client's ClientOptions, and the
+// values a handler sends through Connection.SendValue to choose what goes
+// on the wire — Text, Binary, a Ping, or a Close with its CloseCode. A
+// plain Send (bytes or a string) sends a text message, as Workerman does by
+// default.
 //
 // Received messages arrive in OnMessage with Message.Kind set to
 // codec.KindText or codec.KindBinary, so a handler sees which one the peer

@@ -13,6 +13,7 @@ import (
 	"github.com/workermand/workermand/internal/listenaddr"
 	"github.com/workermand/workermand/internal/netloop"
 	"github.com/workermand/workermand/internal/protocol/wsproto"
+	"github.com/workermand/workermand/websocket"
 )
 
 // DefaultConnectTimeout bounds an outbound connect, name resolution
@@ -44,7 +45,7 @@ type AsyncTcpConnection struct {
 	// WebSocket holds the handshake of a ws:// connection, read at every
 	// connect: Path and Host start as the address's, and Header and
 	// Subprotocols may be added. Ignored by other protocols.
-	WebSocket WebSocketClientOptions
+	WebSocket websocket.ClientOptions
 
 	loop        *EventLoop
 	addr        listenaddr.Addr
@@ -53,10 +54,6 @@ type AsyncTcpConnection struct {
 	reconnectID TimerID
 	expireID    TimerID // asks the codec about its timeouts while connected
 }
-
-// WebSocketClientOptions are a ws:// client's handshake settings: Host,
-// Path (the request target), Header (extra fields) and Subprotocols.
-type WebSocketClientOptions = wsproto.ClientOptions
 
 type asyncEvents struct{ AsyncTcpConnection }
 
@@ -100,7 +97,7 @@ func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection,
 		if strings.Contains(host, ":") {
 			host = "[" + host + "]"
 		}
-		c.WebSocket = WebSocketClientOptions{Host: host + ":" + strconv.Itoa(int(a.Port)), Path: target}
+		c.WebSocket = websocket.ClientOptions{Host: host + ":" + strconv.Itoa(int(a.Port)), Path: target}
 		proto = wsproto.NewClient(&c.WebSocket)
 	} else if target != "" {
 		return nil, fmt.Errorf("async connection %q: only ws:// addresses take a path", remote)

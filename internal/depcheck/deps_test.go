@@ -34,9 +34,11 @@ const rules = `
 # The public types, and what they stand on. codec imports nothing of ours,
 # so a protocol in a user's module needs nothing else; http nothing but
 # its parser and the slot where it leaves the server its unexported
-# operations, so handlers and tests build requests without a server.
-NONE < codec, websocket, internal/httpparse, internal/httpaccess;
+# operations, so handlers and tests build requests without a server;
+# websocket nothing but http, whose Header a client's handshake adds.
+NONE < codec, internal/httpparse, internal/httpaccess;
 internal/httpparse, internal/httpaccess < http;
+http < websocket;
 
 # Internal leaves.
 NONE < internal/counters, internal/listenaddr, internal/wsdeflate;

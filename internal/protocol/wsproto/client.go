@@ -16,30 +16,14 @@ import (
 	"github.com/workermand/workermand/websocket"
 )
 
-// ClientOptions are the handshake settings of a ws:// client connection.
-type ClientOptions struct {
-	// Host is the Host field; the remote address when empty.
-	Host string
-	// Path is the request target (path and query); "/" when empty.
-	Path string
-	// Header lists extra request fields (Origin, Authorization, …).
-	Header http.Header
-	// Subprotocols are offered in Sec-WebSocket-Protocol, in order of
-	// preference; the server must pick one of them or none.
-	Subprotocols []string
-	// HandshakeTimeout bounds the wait for the server's 101 once
-	// connected (10s when zero).
-	HandshakeTimeout time.Duration
-}
-
 // Client is the ws:// protocol. Its options are read when each connection
 // opens, not when its codec is made, so an AsyncTcpConnection's settings may
 // change between construction and Connect, or between reconnects.
-type Client struct{ opts *ClientOptions }
+type Client struct{ opts *websocket.ClientOptions }
 
 // NewClient makes a client protocol reading *opts at every connect; nil
 // means the defaults.
-func NewClient(opts *ClientOptions) *Client { return &Client{opts: opts} }
+func NewClient(opts *websocket.ClientOptions) *Client { return &Client{opts: opts} }
 
 func init() { codec.Register("ws", NewClient(nil)) }
 
@@ -79,7 +63,7 @@ func (c *clientConn) release() {}
 
 // open sends the upgrade request.
 func (c *clientConn) open() error {
-	var o ClientOptions
+	var o websocket.ClientOptions
 	if c.p.opts != nil {
 		o = *c.p.opts
 	}
@@ -104,7 +88,7 @@ func (c *clientConn) open() error {
 
 // appendUpgradeRequest builds the GET request, refusing anything that could
 // break out of its line (CR, LF, spaces in the target).
-func appendUpgradeRequest(b []byte, o ClientOptions, remote, key string) ([]byte, error) {
+func appendUpgradeRequest(b []byte, o websocket.ClientOptions, remote, key string) ([]byte, error) {
 	path := o.Path
 	if path == "" {
 		path = "/"

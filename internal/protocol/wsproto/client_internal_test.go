@@ -7,6 +7,7 @@ import (
 
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/internal/wsframe"
+	"github.com/workermand/workermand/websocket"
 )
 
 var goodHeads = []string{
@@ -78,13 +79,13 @@ func FuzzParseResponseHead(f *testing.F) {
 
 func TestUpgradeRequestRefusesInjection(t *testing.T) {
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
-	b, err := appendUpgradeRequest(nil, ClientOptions{Path: "/a?b=1", Header: http.Header{{Name: "Origin", Value: "https://x"}}, Subprotocols: []string{"a", "b"}}, "127.0.0.1:80", key)
+	b, err := appendUpgradeRequest(nil, websocket.ClientOptions{Path: "/a?b=1", Header: http.Header{{Name: "Origin", Value: "https://x"}}, Subprotocols: []string{"a", "b"}}, "127.0.0.1:80", key)
 	want := "GET /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:80\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
 		"\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: a, b\r\nOrigin: https://x\r\n\r\n"
 	if err != nil || string(b) != want {
 		t.Fatalf("request %q, %v\nwant %q", b, err, want)
 	}
-	for _, o := range []ClientOptions{
+	for _, o := range []websocket.ClientOptions{
 		{Path: "/a b"},
 		{Path: "/a\r\nX: y"},
 		{Path: "a"},
