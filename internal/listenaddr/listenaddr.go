@@ -1,6 +1,7 @@
 // Package listenaddr parses workermand addresses of the form
 // scheme://host:port, as used by Worker listen addresses and by outbound
-// connections: text://0.0.0.0:2347, frame://[::1]:9000, tcp://example.com:80.
+// connections: text://0.0.0.0:2347, frame://[::1]:9000, tcp://example.com:80;
+// and, for listeners, Unix socket paths: unix:///run/app.sock.
 package listenaddr
 
 import (
@@ -21,12 +22,18 @@ type Addr struct {
 	Port uint16
 	// IP is Host parsed as an IP literal; invalid when Host is a name.
 	IP netip.Addr
+	// Path is the Unix socket path of scheme:///path (ParseListen); Host,
+	// Port and IP are then unset.
+	Path string
 }
 
 // AddrPort is the address as an IP and port; valid only when IP is.
 func (a Addr) AddrPort() netip.AddrPort { return netip.AddrPortFrom(a.IP, a.Port) }
 
 func (a Addr) String() string {
+	if a.Path != "" {
+		return a.Scheme + "://" + a.Path
+	}
 	host := a.Host
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -45,9 +52,7 @@ func Parse(s string, ipOnly bool) (Addr, error) {
 	if !ok {
 		return Addr{}, fmt.Errorf("%w %q: want scheme://host:port", ErrSyntax, s)
 	}
-	if scheme == "" || scheme[0] < 'a' || scheme[0] > 'z' || strings.IndexFunc(scheme, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
-	}) >= 0 {
+	if !validScheme(scheme) {
 		return Addr{}, fmt.Errorf("%w %q: bad scheme %q", ErrSyntax, s, scheme)
 	}
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
@@ -88,6 +93,13 @@ func Parse(s string, ipOnly bool) (Addr, error) {
 		return Addr{}, fmt.Errorf("%w %q: %q is not a valid host name", ErrSyntax, s, host)
 	}
 	return a, nil
+}
+
+// validScheme follows RFC 3986's scheme syntax, lower case only.
+func validScheme(scheme string) bool {
+	return scheme != "" && scheme[0] >= 'a' && scheme[0] <= 'z' && strings.IndexFunc(scheme, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+	}) < 0
 }
 
 // validHostname follows RFC 1123, including its rule that the last label is

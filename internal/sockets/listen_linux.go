@@ -15,10 +15,15 @@ const DefaultBacklog = 102400
 type ListenOptions struct {
 	Backlog   int
 	ReusePort bool
+	// V6Only keeps an IPv6 socket to IPv6 (IPV6_V6ONLY): [::] then leaves
+	// IPv4 to a listener of its own on 0.0.0.0. Off by default, so [::]
+	// serves both, as Linux does.
+	V6Only bool
 }
 
 // ListenTCP creates a non-blocking, close-on-exec TCP listening socket bound
-// to addr. An unspecified IPv6 address ([::]) accepts IPv4 too.
+// to addr. An unspecified IPv6 address ([::]) accepts IPv4 too unless
+// opts.V6Only is set.
 func ListenTCP(addr netip.AddrPort, opts ListenOptions) (int, error) {
 	if opts.Backlog <= 0 {
 		opts.Backlog = DefaultBacklog
@@ -44,7 +49,13 @@ func ListenTCP(addr netip.AddrPort, opts ListenOptions) (int, error) {
 		}
 	}
 	if domain == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+		// Set either way: the sysctl net.ipv6.bindv6only may have changed
+		// the default.
+		v6only := 0
+		if opts.V6Only {
+			v6only = 1
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
 			return fail("setsockopt IPV6_V6ONLY", err)
 		}
 	}
