@@ -122,6 +122,11 @@ type Stats struct {
 	// SendTimeouts counts connections closed because their queued output
 	// made no progress for SendTimeout.
 	SendTimeouts uint64
+	// Datagrams counts datagrams received by UDP workers and
+	// AsyncUdpConnections; DatagramsDropped those dropped whole or in
+	// part (over MaxPackageSize, or not framed to the end).
+	Datagrams        uint64
+	DatagramsDropped uint64
 }
 
 // DefaultMaxSendBufferSize and DefaultMaxPackageSize are Workerman's limits:

@@ -17,4 +17,8 @@ type Counters struct {
 	AcceptPauses   uint64 `json:"accept_pauses"`   // times accepting paused for lack of file descriptors
 	Rejected       uint64 `json:"rejected"`        // connections closed at accept because a listener was at its connection limit
 	SendTimeouts   uint64 `json:"send_timeouts"`   // connections destroyed because their queued output made no progress for their send timeout
+	// UDP workers and clients. A datagram is counted once however many
+	// messages it holds; TotalRequest counts those.
+	Datagrams        uint64 `json:"datagrams"`         // datagrams received
+	DatagramsDropped uint64 `json:"datagrams_dropped"` // datagrams dropped whole or in part: over max_package_size, cut short by the read buffer, or not framed to the end by the protocol
 }

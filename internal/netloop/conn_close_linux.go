@@ -18,6 +18,9 @@ func (c *Conn) Close() {
 }
 
 func (c *Conn) closeNow() {
+	if c.udp() != nil {
+		return // a UDP sender has nothing to close; the socket is the listener's
+	}
 	switch c.status {
 	case StatusInitial, StatusConnecting:
 		c.destroy()
@@ -68,7 +71,7 @@ func (c *Conn) Destroy() {
 // destroy closes the socket, forgets the connection and runs OnClose exactly
 // once. Bookkeeping is done before OnClose so a panic there leaks nothing.
 func (c *Conn) destroy() {
-	if c.status == StatusClosed {
+	if c.status == StatusClosed || c.udp() != nil {
 		return
 	}
 	l := c.loop

@@ -85,6 +85,9 @@ func (c *Conn) SetRemoteAddr(ap netip.AddrPort) { c.remote = ap }
 
 // LocalAddr is the connection's local address, or the zero value once closed.
 func (c *Conn) LocalAddr() netip.AddrPort {
+	if u := c.udp(); u != nil {
+		return u.ln.addr
+	}
 	if c.fd < 0 {
 		return netip.AddrPort{}
 	}

@@ -34,6 +34,9 @@ func (c *Conn) SendValue(v any) (SendResult, error) {
 }
 
 func (c *Conn) send(payload []byte) SendResult {
+	if u := c.udp(); u != nil {
+		return u.send(payload)
+	}
 	if c.status >= StatusClosing {
 		return Dropped
 	}
@@ -80,6 +83,9 @@ func (c *Conn) send(payload []byte) SendResult {
 }
 
 func (c *Conn) sendValue(v any) (SendResult, error) {
+	if u := c.udp(); u != nil {
+		return u.sendValue(v)
+	}
 	if c.status >= StatusClosing {
 		return Dropped, nil
 	}
@@ -134,6 +140,9 @@ func (c *Conn) sendValue(v any) (SendResult, error) {
 
 // WriteRaw queues b without encoding it (codec.Conn). Loop-only.
 func (c *Conn) WriteRaw(b []byte) bool {
+	if u := c.udp(); u != nil {
+		return u.write(b) == Sent
+	}
 	if c.status >= StatusClosing {
 		return false
 	}

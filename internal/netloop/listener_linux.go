@@ -63,6 +63,9 @@ type Listener struct {
 	accepted  uint64
 	live      int  // open connections accepted here
 	expirer   bool // a connection had a codec.Expirer codec; OnExpirer ran
+	// udp is set for a UDP socket (AddUDP), which reads datagrams instead
+	// of accepting.
+	udp *udpSocket
 }
 
 // AddListener registers the listening socket fd; the loop owns it from now
@@ -104,6 +107,10 @@ func (ln *Listener) Accepted() uint64 { return ln.accepted }
 // listener the rest of a burst is left to sibling processes, and with level
 // triggering this loop is woken again for whatever is left.
 func (ln *Listener) accept() {
+	if ln.udp != nil {
+		ln.udp.read()
+		return
+	}
 	l := ln.loop
 	for range l.cfg.AcceptBatch {
 		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
