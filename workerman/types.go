@@ -127,6 +127,17 @@ type Stats struct {
 	// part (over MaxPackageSize, or not framed to the end).
 	Datagrams        uint64
 	DatagramsDropped uint64
+	// TLSHandshakes counts TLS handshakes completed; TLSHandshakeErrors
+	// those that failed and TLSHandshakeTimeouts those closed for not
+	// finishing within the worker's handshake timeout (counted, not
+	// logged one line each); TLSPlaintextRejected counts connections to a
+	// TLS port that did not speak TLS (plain HTTP gets a 400);
+	// TLSHandshakesInFlight is how many handshakes run now.
+	TLSHandshakes         uint64
+	TLSHandshakeErrors    uint64
+	TLSHandshakeTimeouts  uint64
+	TLSPlaintextRejected  uint64
+	TLSHandshakesInFlight int
 }
 
 // DefaultMaxSendBufferSize and DefaultMaxPackageSize are Workerman's limits:

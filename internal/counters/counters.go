@@ -17,6 +17,13 @@ type Counters struct {
 	AcceptPauses   uint64 `json:"accept_pauses"`   // times accepting paused for lack of file descriptors
 	Rejected       uint64 `json:"rejected"`        // connections closed at accept because a listener was at its connection limit
 	SendTimeouts   uint64 `json:"send_timeouts"`   // connections destroyed because their queued output made no progress for their send timeout
+	// TLS listeners only. A failed handshake is counted, not logged: a
+	// scanner or a client with the wrong settings would flood the log.
+	TLSHandshakes         uint64 `json:"tls_handshakes"`           // TLS handshakes completed
+	TLSHandshakeErrors    uint64 `json:"tls_handshake_errors"`     // TLS handshakes failed (bad hello, refused version, no shared cipher, peer gone)
+	TLSHandshakeTimeouts  uint64 `json:"tls_handshake_timeouts"`   // TLS connections closed for not finishing the handshake within handshake_timeout
+	TLSPlaintextRejected  uint64 `json:"tls_plaintext_rejected"`   // connections to a TLS port that did not start with a TLS record (plain HTTP gets a 400)
+	TLSHandshakesInFlight int    `json:"tls_handshakes_in_flight"` // TLS handshakes running now (capped per process)
 	// UDP workers and clients. A datagram is counted once however many
 	// messages it holds; TotalRequest counts those.
 	Datagrams        uint64 `json:"datagrams"`         // datagrams received

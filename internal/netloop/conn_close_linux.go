@@ -86,6 +86,13 @@ func (c *Conn) destroy() {
 	if fd := c.unregister(); fd >= 0 {
 		_ = unix.Close(fd)
 	}
+	if c.tls != nil && !c.tls.opened {
+		// A TLS connection whose handshake did not succeed was never
+		// opened for its handler: no OnClose. A handshake still running
+		// is woken to fail.
+		c.tls.tr.Close()
+		return
+	}
 	cd := c.codec
 	c.notifyClose()
 	if cl, ok := cd.(io.Closer); ok {

@@ -30,7 +30,9 @@ type Handover struct {
 // connection whose codec is a codec.Migrator moves. Loop-only.
 func (c *Conn) Detach() (Handover, error) {
 	m, ok := c.codec.(codec.Migrator)
-	if !ok || c.status != StatusEstablished || !c.out.empty() || c.loop.corkConn == c || c.pending != 0 {
+	// A TLS connection's state lives in its crypto/tls.Conn, which cannot
+	// be serialised: it stays and is drained like a websocket.
+	if !ok || c.tls != nil || c.status != StatusEstablished || !c.out.empty() || c.loop.corkConn == c || c.pending != 0 {
 		return Handover{}, ErrNotMovable
 	}
 	state, ok := m.Migrate()

@@ -46,6 +46,7 @@ type Conn struct {
 	lastRead     int64        // loop clock of the last read, for idle timeouts
 	ln           *Listener    // the listener that accepted it, nil for outbound
 	linger       *lingerState // set by Linger: how the coming close goes
+	tls          *tlsState    // nil unless accepted by a TLS listener (tls_linux.go)
 
 	fd     int
 	gen    uint32

@@ -12,6 +12,10 @@ import (
 )
 
 func (c *Conn) readable(ev uint32) {
+	if c.tls != nil {
+		c.tlsReadable(ev)
+		return
+	}
 	if c.flags&flagResumeQueued != 0 {
 		// Input kept while paused comes before anything read now, the
 		// peer's FIN included.
@@ -35,7 +39,20 @@ func (c *Conn) readable(ev uint32) {
 	}
 	c.bytesRead += uint64(n)
 	c.lastRead = l.tick
-	data := l.rbuf[:n]
+	c.deliver(l.rbuf[:n])
+	// EPOLLRDHUP with a short read means the peer's FIN came after all of
+	// this data: no need for another read to learn it. A connection paused
+	// meanwhile (back-pressure) still holds input to deliver: it learns of
+	// the FIN by reading again once resumed.
+	if ev&unix.EPOLLRDHUP != 0 && n < len(l.rbuf) && c.status == StatusEstablished && c.flags&flagPaused == 0 {
+		c.peerEOF()
+	}
+}
+
+// deliver frames and delivers input just read (plaintext, for TLS), after
+// what c kept of earlier reads.
+func (c *Conn) deliver(data []byte) {
+	l := c.loop
 	if poisonMessages {
 		// Deliver from a private copy, so poisoned bytes stay poisoned
 		// instead of turning into the next read's data.
@@ -49,13 +66,6 @@ func (c *Conn) readable(ev uint32) {
 		}
 	}
 	c.consume(data)
-	// EPOLLRDHUP with a short read means the peer's FIN came after all of
-	// this data: no need for another read to learn it. A connection paused
-	// meanwhile (back-pressure) still holds input to deliver: it learns of
-	// the FIN by reading again once resumed.
-	if ev&unix.EPOLLRDHUP != 0 && n < len(l.rbuf) && c.status == StatusEstablished && c.flags&flagPaused == 0 {
-		c.peerEOF()
-	}
 }
 
 // processBuffered frames input kept while reading was paused or before a

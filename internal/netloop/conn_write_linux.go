@@ -188,6 +188,15 @@ func (c *Conn) encodeFailed(err error) SendResult {
 // write sends b now when nothing is queued ahead of it, and queues what the
 // socket does not take.
 func (c *Conn) write(b []byte) SendResult {
+	if c.sealing() {
+		b = c.tlsSeal(b)
+	}
+	return c.writeWire(b)
+}
+
+// writeWire is write for bytes as they go on the wire (TLS records, or
+// plain TCP).
+func (c *Conn) writeWire(b []byte) SendResult {
 	if c.status != StatusEstablished || !c.out.empty() {
 		c.out.append(b)
 		c.checkFull()
@@ -234,6 +243,14 @@ func (c *Conn) flushCork() {
 // writeQuiet is write for output already accepted as Sent: a failure closes
 // the connection without another OnError.
 func (c *Conn) writeQuiet(b []byte) {
+	if c.sealing() {
+		b = c.tlsSeal(b)
+	}
+	c.writeWireQuiet(b)
+}
+
+// writeWireQuiet is writeQuiet for bytes as they go on the wire.
+func (c *Conn) writeWireQuiet(b []byte) {
 	if !c.out.empty() || c.status != StatusEstablished && c.status != StatusClosing {
 		c.out.append(b)
 		return
@@ -284,7 +301,13 @@ func (c *Conn) flushOut() (drained, alive bool) {
 			if budget <= 0 {
 				return false, true
 			}
-			n, full, alive := c.sendfile(seg, budget)
+			var n int
+			var full, alive bool
+			if c.tls != nil {
+				n, full, alive = c.tlsSendFile(seg, budget)
+			} else {
+				n, full, alive = c.sendfile(seg, budget)
+			}
 			if full || !alive {
 				return false, alive
 			}

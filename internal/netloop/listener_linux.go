@@ -43,6 +43,9 @@ type ListenerConfig struct {
 	// asking such connections whether they expired, and never bothers for
 	// listeners whose protocols have no timeouts of their own.
 	OnExpirer func()
+	// TLS, when set, makes the connections TLS server connections: they
+	// are opened (codec, OnOpen) once their handshake succeeds.
+	TLS *TLSServer
 }
 
 // Listener accepts connections from one listening socket.
@@ -74,6 +77,9 @@ type Listener struct {
 func (l *Loop) AddListener(fd int, cfg ListenerConfig) (*Listener, error) {
 	if cfg.Protocol == nil || cfg.NewConn == nil {
 		return nil, errors.New("netloop: listener needs a protocol and NewConn")
+	}
+	if cfg.TLS != nil && cfg.TLS.Config == nil {
+		return nil, errors.New("netloop: a TLS listener needs a tls.Config")
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
@@ -172,6 +178,10 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 	l.stats.Connections++
 	c.ln = ln
 	ln.live++
+	if ln.cfg.TLS != nil {
+		c.initTLS(ln.cfg.TLS)
+		return
+	}
 	ln.open(c)
 }
 

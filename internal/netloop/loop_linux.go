@@ -24,6 +24,9 @@ type Config struct {
 	AcceptBatch int
 	// AcceptPause is how long a listener rests after EMFILE/ENFILE (100 ms).
 	AcceptPause time.Duration
+	// MaxTLSHandshakes caps the TLS handshakes in flight
+	// (DefaultMaxTLSHandshakes); more wait for a turn.
+	MaxTLSHandshakes int
 }
 
 const (
@@ -86,6 +89,14 @@ type Loop struct {
 
 	stats Stats
 
+	// TLS (tls_linux.go): handshakes running and waiting for a turn, the
+	// plaintext of one read, the records of one seal, a file piece.
+	tlsInFlight int
+	tlsWaiting  []*Conn
+	tlsPlain    []byte
+	tlsOut      []byte
+	fileBuf     []byte
+
 	owner      atomic.Uintptr // currentG() of Run; 0 before Run, deadOwner after
 	running    atomic.Bool
 	stopping   bool
@@ -122,6 +133,9 @@ func New(cfg Config) (*Loop, error) {
 	}
 	if cfg.AcceptPause <= 0 {
 		cfg.AcceptPause = defaultAcceptPause
+	}
+	if cfg.MaxTLSHandshakes <= 0 {
+		cfg.MaxTLSHandshakes = DefaultMaxTLSHandshakes
 	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {

@@ -65,6 +65,55 @@ func (q *outQueue) append(p []byte) {
 	}
 }
 
+// prepend puts p before everything queued. A TLS file piece sealed from the
+// due region goes there: its records precede the region's rest.
+func (q *outQueue) prepend(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	q.size += len(p)
+	if q.files != nil {
+		if len(q.files.segs) > 0 {
+			q.files.segs[0].gap += len(p)
+		} else {
+			q.files.tail += len(p)
+		}
+	}
+	if q.head > 0 {
+		// Drop the written part of the first chunk, so head can stay an
+		// offset into the first chunk.
+		first := q.chunks[0]
+		*first = (*first)[:copy(*first, (*first)[q.head:])]
+		q.head = 0
+	}
+	var front []*[]byte
+	for len(p) > 0 {
+		ch := chunkPool.Get().(*[]byte)
+		n := copy((*ch)[:cap(*ch)], p)
+		*ch = (*ch)[:n]
+		p = p[n:]
+		front = append(front, ch)
+	}
+	q.chunks = append(front, q.chunks...)
+}
+
+// takeFront removes the first n memory bytes, which come before any file
+// region, appending them to dst.
+func (q *outQueue) takeFront(dst []byte, n int) []byte {
+	rem := n
+	for i := 0; rem > 0; i++ {
+		ch := *q.chunks[i]
+		if i == 0 {
+			ch = ch[q.head:]
+		}
+		m := min(len(ch), rem)
+		dst = append(dst, ch[:m]...)
+		rem -= m
+	}
+	q.consume(n)
+	return dst
+}
+
 // appendFile queues n bytes of f from off after everything queued so far.
 func (q *outQueue) appendFile(f *os.File, off, n int64) {
 	if q.files == nil {
