@@ -17,6 +17,10 @@ type Counters struct {
 	AcceptPauses   uint64 `json:"accept_pauses"`   // times accepting paused for lack of file descriptors
 	Rejected       uint64 `json:"rejected"`        // connections closed at accept because a listener was at its connection limit
 	SendTimeouts   uint64 `json:"send_timeouts"`   // connections destroyed because their queued output made no progress for their send timeout
+	// UDP workers and clients. A datagram is counted once however many
+	// messages it holds; TotalRequest counts those.
+	Datagrams        uint64 `json:"datagrams"`         // datagrams received
+	DatagramsDropped uint64 `json:"datagrams_dropped"` // datagrams dropped whole or in part: over max_package_size, cut short by the read buffer, or not framed to the end by the protocol
 	// TLS listeners only. A failed handshake is counted, not logged: a
 	// scanner or a client with the wrong settings would flood the log.
 	TLSHandshakes         uint64 `json:"tls_handshakes"`           // TLS handshakes completed
@@ -24,8 +28,4 @@ type Counters struct {
 	TLSHandshakeTimeouts  uint64 `json:"tls_handshake_timeouts"`   // TLS connections closed for not finishing the handshake within handshake_timeout
 	TLSPlaintextRejected  uint64 `json:"tls_plaintext_rejected"`   // connections to a TLS port that did not start with a TLS record (plain HTTP gets a 400)
 	TLSHandshakesInFlight int    `json:"tls_handshakes_in_flight"` // TLS handshakes running now (capped per process)
-	// UDP workers and clients. A datagram is counted once however many
-	// messages it holds; TotalRequest counts those.
-	Datagrams        uint64 `json:"datagrams"`         // datagrams received
-	DatagramsDropped uint64 `json:"datagrams_dropped"` // datagrams dropped whole or in part: over max_package_size, cut short by the read buffer, or not framed to the end by the protocol
 }
