@@ -53,10 +53,18 @@ func (c *Connection) Status() Status { return Status(c.nc.Status()) }
 // are already queued is dropped, counted as send_fail and reported to OnError
 // with SendFail. Off the loop it copies data, posts the send and reports
 // Posted. Safe from any goroutine.
-func (c *Connection) Send(data []byte) SendResult { return SendResult(c.nc.Send(data)) }
+func (c *Connection) Send(data []byte) SendResult {
+	if c.udpOffLoop() {
+		return Dropped
+	}
+	return SendResult(c.nc.Send(data))
+}
 
 // SendString is Send for a string. Safe from any goroutine.
 func (c *Connection) SendString(s string) SendResult {
+	if c.udpOffLoop() {
+		return Dropped
+	}
 	// Send never keeps its argument past the call (it encodes or copies), so
 	// the string's bytes can be lent without a copy.
 	return SendResult(c.nc.Send(unsafe.Slice(unsafe.StringData(s), len(s))))
@@ -67,6 +75,9 @@ func (c *Connection) SendString(s string) SendResult {
 // work with every protocol. Off the loop v is sent later and must not be
 // changed meanwhile. Safe from any goroutine.
 func (c *Connection) SendValue(v any) (SendResult, error) {
+	if c.udpOffLoop() {
+		return Dropped, errUDPOffLoop
+	}
 	r, err := c.nc.SendValue(v)
 	return SendResult(r), err
 }

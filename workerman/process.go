@@ -123,7 +123,7 @@ func (p *Process) listen(i int, w *Worker) error {
 	if f, ok := p.opts.Listeners[w]; ok {
 		fd, err = adoptSocket(f)
 	} else {
-		fd, err = sockets.ListenTCP(w.addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort})
+		fd, err = w.bindSocket()
 	}
 	if err != nil {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
@@ -166,7 +166,7 @@ func adoptSocket(f *os.File) (int, error) {
 func (p *Process) accept(i int) error {
 	w, fd := p.workers[i], p.fds[i]
 	p.fds[i] = -1
-	ln, err := p.loop.l.AddListener(fd, netloop.ListenerConfig{
+	ln, err := w.addSocket(p.loop.l, fd, netloop.ListenerConfig{
 		Protocol:       proxyproto.Wrap(w.proto, w.ProxyProtocol),
 		NewConn:        w.newConn,
 		Shared:         w.Count > 1 && !w.ReusePort,

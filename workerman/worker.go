@@ -27,8 +27,9 @@ type Worker struct {
 	// protocol: "tcp" (no framing), "text", "frame", or a registered one.
 	// Use [::] for every IPv6 and IPv4 interface.
 	Listen string
-	// Transport is "tcp" (the default); ssl, udp and unix are not supported
-	// yet.
+	// Transport is "tcp" (the default) or "udp" (set by a udp:// Listen;
+	// see SendTo for what a UDP worker's Connection is); ssl and unix are
+	// not supported yet.
 	Transport string
 	// Count is the number of processes the daemon runs for this worker (1).
 	Count int
@@ -163,10 +164,14 @@ func (w *Worker) validate() error {
 	if err != nil {
 		return fmt.Errorf("worker %q: listen: %w", w.Name, err)
 	}
+	if err := w.resolveUDP(&a); err != nil {
+		return err
+	}
 	switch w.Transport {
 	case "", "tcp":
 		w.Transport = "tcp"
-	case "ssl", "udp", "unix":
+	case "udp":
+	case "ssl", "unix":
 		return fmt.Errorf("worker %q: transport %q is not supported yet", w.Name, w.Transport)
 	default:
 		return fmt.Errorf("worker %q: unknown transport %q (want tcp, ssl, udp or unix)", w.Name, w.Transport)

@@ -396,15 +396,15 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 
 	if t.str("transport", &w.Transport) {
 		switch w.Transport {
-		case "tcp":
-		case "ssl", "udp", "unix":
+		case "tcp", "udp":
+		case "ssl", "unix":
 			ck.add(t.key("transport"), "transport %q is not supported yet", w.Transport)
 		default:
 			ck.add(t.key("transport"), "unknown transport %q (want tcp, ssl, udp or unix)", w.Transport)
 		}
 	}
 	if t.str("listen", &w.Listen) {
-		ck.listen(w, t.key("listen"))
+		ck.listen(w, t.key("listen"), t)
 	} else if !t.has("listen") {
 		ck.add(t.key("listen"), "missing: every worker needs a listen address, such as \"text://0.0.0.0:2347\"")
 	}
@@ -436,6 +436,7 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 	t.integer("memory_limit", &w.MemoryLimit, 0, " (bytes; 0 means no limit)")
 	t.duration("idle_timeout", &w.IdleTimeout)
 	t.duration("send_timeout", &w.SendTimeout)
+	ck.udpKeys(w, t)
 	ck.proxyProtocol(w, t)
 	var optionsOK bool
 	w.Options, optionsOK = t.sub("options", "option")
@@ -451,10 +452,10 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 }
 
 // listen parses w.Listen into w.Addr and checks its protocol.
-func (ck *checker) listen(w *Worker, key string) {
+func (ck *checker) listen(w *Worker, key string, t *table) {
 	if scheme, _, ok := strings.Cut(w.Listen, "://"); ok {
 		switch scheme {
-		case "ssl", "udp", "unix":
+		case "ssl", "unix":
 			ck.add(key, "transport %s is not supported yet (in %q)", scheme, w.Listen)
 			return
 		}
@@ -462,6 +463,9 @@ func (ck *checker) listen(w *Worker, key string) {
 	a, err := listenaddr.Parse(w.Listen, true)
 	if err != nil {
 		ck.add(key, "%v", err)
+		return
+	}
+	if !ck.udpTransport(w, &a, t) {
 		return
 	}
 	w.Addr = a

@@ -141,7 +141,11 @@ func (m *Master) bindWorker(w *config.Worker) error {
 		if _, ok := m.sockets[k]; ok {
 			continue
 		}
-		fd, err := sockets.ListenTCP(w.Addr.AddrPort(), sockets.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort})
+		listen := sockets.ListenTCP
+		if w.Transport == "udp" {
+			listen = sockets.ListenUDP // bound, not listening; children share it or, with reuse_port, get one each
+		}
+		fd, err := listen(w.Addr.AddrPort(), sockets.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort})
 		if err != nil {
 			return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 		}
