@@ -162,15 +162,7 @@ func (c *clientConn) decodeHandshake(pkt []byte) (codec.Message, error) {
 		return codec.Message{}, err
 	}
 	c.state = stOpen
-	if c.held.closing {
-		// A close asked for before the 101 goes out after what was sent
-		// before it.
-		c.state, c.closeAt = stClosing, time.Now()
-	}
-	if len(c.held.frames) > 0 {
-		c.c.WriteRaw(c.held.frames)
-		c.held.frames = nil
-	}
+	c.flushEarly()
 	return codec.Message{}, nil
 }
 

@@ -54,6 +54,7 @@ var (
 	errBadDeflate    = &wsframe.Error{Code: websocket.CloseInvalidPayload, Reason: "compressed message does not inflate"}
 	errRSVPlacement  = &wsframe.Error{Code: websocket.CloseProtocolError, Reason: "RSV1 on a control or continuation frame"}
 	errNotOpen       = errors.New("websocket: the connection is not open")
+	errEarlyFull     = errors.New("websocket: output held for the handshake exceeds the send buffer limit")
 	errUnknownValue  = errors.New("websocket: cannot send this value (want websocket.Text, Binary, Ping, Close, []byte or string)")
 	errControlTooBig = fmt.Errorf("websocket: control frame payloads are at most %d bytes", wsframe.MaxControlPayload)
 	errBadClose      = fmt.Errorf("websocket: invalid close code or a reason over %d bytes", wsframe.MaxCloseReason)
@@ -126,12 +127,50 @@ func (e *endpoint) Close() error {
 // Subprotocol is the subprotocol the handshake selected ("" for none).
 func (e *endpoint) Subprotocol() string { return e.side.subprotocol() }
 
-// earlyOutput is what a client's application sends before the server's 101:
-// held back, since the loop would otherwise write it ahead of (or without)
-// the handshake, and written once the handshake succeeds.
+// earlyOutput is what the application sends before the handshake is done
+// (a client's before the server's 101, a server's in OnConnect): held back,
+// since the loop would otherwise write it ahead of (or without) the
+// handshake, and written once the handshake succeeds. It is bounded by the
+// connection's send buffer limit, as the output it stands for would be.
 type earlyOutput struct {
 	frames  []byte
 	closing bool // a close is among them; nothing more may be sent
+}
+
+// keptEarlyCap bounds the buffer a pooled server handshake keeps.
+const keptEarlyCap = 4 << 10
+
+func (o *earlyOutput) reset() {
+	if cap(o.frames) > keptEarlyCap {
+		o.frames = nil
+	}
+	o.frames, o.closing = o.frames[:0], false
+}
+
+// flushEarly writes what was held back for the handshake, which has just
+// succeeded; a close among it starts the closing handshake.
+func (e *endpoint) flushEarly() {
+	o := e.early
+	if o == nil {
+		return
+	}
+	if o.closing {
+		e.state, e.closeAt = stClosing, time.Now()
+	}
+	if len(o.frames) > 0 {
+		e.c.WriteRaw(o.frames) // copied: the buffer is ours again
+	}
+	o.frames, o.closing = nil, false
+}
+
+// earlyFull reports whether holding n more bytes would pass the send
+// buffer limit (the loop's Conn has one; another codec.Conn, none).
+func (e *endpoint) earlyFull(n int) bool {
+	limit := 0
+	if l, ok := e.c.(interface{ MaxSendBuffer() int }); ok {
+		limit = l.MaxSendBuffer()
+	}
+	return limit > 0 && len(e.early.frames)+n > limit
 }
 
 // deflateState is what permessage-deflate adds to a connection: streams
@@ -409,6 +448,9 @@ func (e *endpoint) frame(dst []byte, op wsframe.Opcode, payload []byte) ([]byte,
 func (e *endpoint) holdEarly(op wsframe.Opcode, payload []byte) error {
 	if !e.holdsEarly() {
 		return errNotOpen
+	}
+	if e.earlyFull(len(payload)) {
+		return errEarlyFull
 	}
 	e.early.frames = e.appendMessage(e.early.frames, op, payload)
 	return nil

@@ -86,6 +86,7 @@ func (c *serverConn) handshake(pkt []byte) error {
 	b = append(b, "\r\n"...)
 	c.c.WriteRaw(b)
 	c.state = stOpen
+	c.flushEarly()
 	// An idle websocket keeps nothing of its handshake: the request, its
 	// copy and the answer's buffer go (the issue's ≤ 1 KiB per idle
 	// connection).
@@ -108,8 +109,9 @@ func (c *serverConn) releaseHandshake() {
 	if hs == nil {
 		return
 	}
-	c.hs = nil
+	c.hs, c.early = nil, nil
 	server.ReleaseRequest(&hs.req)
+	hs.early.reset()
 	hs.started = time.Time{}
 	if cap(hs.raw) > keptRawCap {
 		hs.raw = nil
@@ -124,6 +126,10 @@ type handshakeState struct {
 	req     http.Request // the upgrade request, for the handshake hook
 	raw     []byte
 	started time.Time // first byte of the request
+	// early holds what the application sent before the 101 (a welcome
+	// message in OnConnect, as Workerman queues it); it follows the 101.
+	// Pooled with the rest, so an open connection carries no field for it.
+	early earlyOutput
 }
 
 // selectSubprotocol picks the server's most preferred subprotocol that the

@@ -76,7 +76,7 @@ func init() { codec.Register("websocket", Default) }
 // NewCodec makes the codec of one connection, starting with the handshake.
 func (p *Protocol) NewCodec(c codec.Conn) codec.Codec {
 	sc := &serverConn{endpoint: endpoint{c: c, role: roleServer}, p: p, hs: handshakeStates.Get().(*handshakeState)}
-	sc.side = sc
+	sc.side, sc.early = sc, &sc.hs.early
 	return &sc.endpoint
 }
 

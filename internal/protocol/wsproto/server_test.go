@@ -283,3 +283,86 @@ func TestCloseWithoutStatus(t *testing.T) {
 		t.Fatalf("close answer: op %d payload %v, want an empty close", op, p)
 	}
 }
+
+// A welcome message sent in OnConnect, before the client's upgrade request
+// has even arrived, reaches the client right after the 101, in order, as
+// Workerman queues it; a close sent there follows it and closes.
+func TestSendsBeforeTheHandshakeFollowThe101(t *testing.T) {
+	w := echoWorker()
+	sendErrs := make(chan error, 4)
+	connections := 0 // on the loop
+	w.OnConnect = func(c *workerman.Connection) {
+		connections++
+		c.SendString("welcome")
+		_, err := c.SendValue(websocket.Binary{1, 2, 3})
+		sendErrs <- err
+		if connections == 1 {
+			return // the first stays open, the second is closed at once
+		}
+		_, err = c.SendValue(websocket.Close{Code: websocket.CloseGoingAway, Reason: "bye"})
+		sendErrs <- err
+	}
+	addr := serve(t, w)
+	for i := range 2 {
+		cl, resp := upgrade(t, addr, "")
+		if resp.StatusCode != 101 {
+			t.Fatalf("handshake: %s", resp.Status)
+		}
+		if op, p := cl.read(); op != wsframe.Text || string(p) != "welcome" {
+			t.Fatalf("first frame %v %q, want the welcome text", op, p)
+		}
+		if op, p := cl.read(); op != wsframe.Binary || !bytes.Equal(p, []byte{1, 2, 3}) {
+			t.Fatalf("second frame %v %v, want the binary message", op, p)
+		}
+		if err := <-sendErrs; err != nil {
+			t.Fatalf("SendValue in OnConnect: %v", err)
+		}
+		if i == 0 {
+			// Open: the echo answers as usual after the held output.
+			cl.send(true, wsframe.Text, []byte("ping"))
+			if op, p := cl.read(); op != wsframe.Text || string(p) != "ping" {
+				t.Fatalf("echo after the welcome: %v %q", op, p)
+			}
+			continue
+		}
+		if err := <-sendErrs; err != nil {
+			t.Fatalf("close in OnConnect: %v", err)
+		}
+		op, p := cl.read()
+		if op != wsframe.Close || len(p) < 2 || websocket.CloseCode(binary.BigEndian.Uint16(p)) != websocket.CloseGoingAway || string(p[2:]) != "bye" {
+			t.Fatalf("third frame %v %q, want the close held for the handshake", op, p)
+		}
+	}
+}
+
+// Output held for the handshake is bounded by the send buffer limit: a
+// send past it fails, as a send to a full buffer would.
+func TestSendsBeforeTheHandshakeAreBounded(t *testing.T) {
+	w := echoWorker()
+	w.MaxSendBufferSize = 1 << 10
+	results := make(chan error, 2)
+	w.OnConnect = func(c *workerman.Connection) {
+		_, err := c.SendValue(websocket.Text(bytes.Repeat([]byte("a"), 600)))
+		results <- err
+		_, err = c.SendValue(websocket.Text(bytes.Repeat([]byte("b"), 600)))
+		results <- err
+	}
+	addr := serve(t, w)
+	cl, resp := upgrade(t, addr, "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("handshake: %s", resp.Status)
+	}
+	if err := <-results; err != nil {
+		t.Fatalf("first 600 bytes: %v", err)
+	}
+	if err := <-results; err == nil || !strings.Contains(err.Error(), "send buffer limit") {
+		t.Fatalf("second 600 bytes past a 1 KiB limit: %v, want the limit's error", err)
+	}
+	if op, p := cl.read(); op != wsframe.Text || len(p) != 600 || p[0] != 'a' {
+		t.Fatalf("first frame %v of %d bytes, want the 600 a's", op, len(p))
+	}
+	cl.send(true, wsframe.Text, []byte("next"))
+	if op, p := cl.read(); op != wsframe.Text || string(p) != "next" {
+		t.Fatalf("after the held output: %v %q, want the echo (the refused send left nothing behind)", op, p)
+	}
+}
