@@ -42,6 +42,8 @@ http < websocket;
 
 # Internal leaves.
 NONE < internal/counters, internal/listenaddr, internal/wsdeflate;
+# [worker.tls] into a crypto/tls config: the standard library only.
+NONE < internal/tlsconfig;
 NONE < internal/logging/logtest;
 
 # The frame codec speaks the public close codes: one CloseCode type for
