@@ -23,7 +23,7 @@ type failingHandler struct{}
 func (failingHandler) Attach(*workerman.Worker) error { return errors.New("no database") }
 
 func TestNewProcessRejectsBadWorkers(t *testing.T) {
-	udp := worker("udp-worker", "text://127.0.0.1:0")
+	udp := worker("udp-worker", "http://127.0.0.1:0")
 	udp.Transport = "udp"
 	quic := worker("quic-worker", "text://127.0.0.1:0")
 	quic.Transport = "quic"
@@ -40,7 +40,7 @@ func TestNewProcessRejectsBadWorkers(t *testing.T) {
 		{worker("bad-port", "text://127.0.0.1:70000"), []string{`"bad-port"`, "70000"}},
 		{worker("host-name", "text://localhost:0"), []string{`"host-name"`, "IP address"}},
 		{worker("no-such-protocol", "nope://127.0.0.1:0"), []string{`"no-such-protocol"`, `unknown protocol "nope"`, "text"}},
-		{udp, []string{`"udp-worker"`, `"udp"`, "not supported yet"}},
+		{udp, []string{`"udp-worker"`, "http:// cannot run over UDP"}},
 		{quic, []string{`"quic-worker"`, `unknown transport "quic"`}},
 		{negative, []string{`"negative-worker"`, "negative"}},
 		{attach, []string{`"attach-worker"`, "attach handler", "no database"}},
@@ -64,7 +64,7 @@ func TestNewProcessRejectsBadWorkers(t *testing.T) {
 
 func TestNewProcessReportsEveryBadWorker(t *testing.T) {
 	good := worker("good", "text://127.0.0.1:0")
-	udp := worker("third", "text://127.0.0.1:0")
+	udp := worker("third", "http://127.0.0.1:0")
 	udp.Transport = "udp"
 	_, err := workerman.NewProcess(workerman.ProcessOptions{},
 		worker("first", "text://127.0.0.1"), good, worker("second", "nope://127.0.0.1:0"), udp)
