@@ -171,7 +171,7 @@ func runServe(ctx context.Context, f startFlags, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	log.Info("workermand started", zap.String("version", Version), zap.String("worker", w.Name),
-		zap.Stringer("listen", w.Addr()), zap.String("handler", f.handler))
+		zap.String("listen", listenName(w)), zap.String("handler", f.handler))
 	if err := p.Run(ctx); err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -184,4 +184,13 @@ func newLogger(w io.Writer, level zapcore.Level) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), level)
 	return zap.New(core).With(zap.Int("pid", os.Getpid()))
+}
+
+// listenName is where a worker listens, for logs: its Unix socket's path,
+// or its bound ip:port ([::1]:8080 for IPv6).
+func listenName(w *workerman.Worker) string {
+	if p := w.SocketPath(); p != "" {
+		return p
+	}
+	return w.Addr().String()
 }

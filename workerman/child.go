@@ -167,6 +167,7 @@ func workerFromConfig(wc *config.Worker) (*Worker, error) {
 	w.Transport = wc.Transport
 	w.Count = wc.Count
 	w.ReusePort = wc.ReusePort
+	w.IPv6Only = wc.IPv6Only
 	w.Reloadable = wc.Reloadable
 	w.User, w.Group = wc.User, wc.Group
 	w.MaxPackageSize = wc.MaxPackageSize
@@ -352,7 +353,7 @@ func (r *childRuntime) Connections() []ipc.ConnectionRow {
 			rows = append(rows, ipc.ConnectionRow{
 				PID: os.Getpid(), Worker: r.w.Name, WorkerID: r.w.id, ID: c.ID(),
 				Transport: r.w.Transport, Protocol: proto,
-				Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String(),
+				Local: connLocal(c), Remote: connRemote(c),
 				RecvQ: c.RecvQueueSize(), SendQ: c.SendQueueSize(),
 				BytesRead: c.BytesRead(), BytesWritten: c.BytesWritten(), Status: c.Status().String(),
 			})

@@ -112,11 +112,13 @@ func (c *Connection) Pipe(dest *Connection) {
 }
 
 // RemoteAddr is the peer's address; IPv4 peers of an IPv6 listener appear as
-// plain IPv4.
+// plain IPv4. Its String is "[::1]:5000" for IPv6. A Unix socket peer has
+// no address: the zero value (see PeerCredentials and Worker.SocketPath).
 func (c *Connection) RemoteAddr() netip.AddrPort { return c.nc.RemoteAddr() }
 
-// RemoteIP is the peer's IP without brackets, e.g. "::1" or "127.0.0.1".
-func (c *Connection) RemoteIP() string { return c.nc.RemoteAddr().Addr().String() }
+// RemoteIP is the peer's IP without brackets, e.g. "::1" or "127.0.0.1";
+// "" for a Unix socket peer, as Workerman's getRemoteIp.
+func (c *Connection) RemoteIP() string { return ipString(c.nc.RemoteAddr()) }
 
 // RemotePort is the peer's port.
 func (c *Connection) RemotePort() uint16 { return c.nc.RemoteAddr().Port() }
@@ -124,11 +126,13 @@ func (c *Connection) RemotePort() uint16 { return c.nc.RemoteAddr().Port() }
 // LocalAddr is the local address of c.
 func (c *Connection) LocalAddr() netip.AddrPort { return c.nc.LocalAddr() }
 
-// LocalIP and LocalPort are the parts of LocalAddr.
-func (c *Connection) LocalIP() string   { return c.nc.LocalAddr().Addr().String() }
+// LocalIP and LocalPort are the parts of LocalAddr ("" and 0 on a Unix
+// socket).
+func (c *Connection) LocalIP() string   { return ipString(c.nc.LocalAddr()) }
 func (c *Connection) LocalPort() uint16 { return c.nc.LocalAddr().Port() }
 
-// IsIPv4 and IsIPv6 tell the family of the peer's address.
+// IsIPv4 and IsIPv6 tell the family of the peer's address (both false for
+// a Unix socket peer).
 func (c *Connection) IsIPv4() bool { return c.nc.RemoteAddr().Addr().Is4() }
 func (c *Connection) IsIPv6() bool { return c.nc.RemoteAddr().Addr().Is6() }
 

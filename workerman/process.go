@@ -53,6 +53,11 @@ type Process struct {
 	sweepTimer netloop.TimerID
 	sweepEvery time.Duration
 	sweeps     []workerSweep // by worker index
+
+	// unixFiles are the Unix socket files this process bound itself (a
+	// daemon's children inherit theirs, and the master removes them);
+	// removed once it stops listening.
+	unixFiles []sockets.UnixFile
 }
 
 // expireEvery is how often connections whose codec has timeouts of its own
@@ -123,7 +128,7 @@ func (p *Process) listen(i int, w *Worker) error {
 	if f, ok := p.opts.Listeners[w]; ok {
 		fd, err = adoptSocket(f)
 	} else {
-		fd, err = w.bindSocket()
+		fd, err = p.bind(w)
 	}
 	if err != nil {
 		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
@@ -260,6 +265,7 @@ func (p *Process) closeUnaccepted() {
 			p.fds[i] = -1
 		}
 	}
+	p.removeSocketFiles()
 }
 
 // Loop is the process's event loop.
@@ -292,7 +298,7 @@ func (p *Process) Run(ctx context.Context) error {
 				startErr = errors.Join(startErr, err)
 				continue
 			}
-			p.workerLog(w).Info("worker started", zap.Stringer("listen", w.Addr()))
+			p.workerLog(w).Info("worker started", zap.String("listen", w.listenName()))
 		}
 		if startErr != nil {
 			l.Stop()
@@ -507,6 +513,7 @@ func (p *Process) closeListeners() {
 			w.listener = nil
 		}
 	}
+	p.removeSocketFiles()
 }
 
 // Workers are the process's workers.

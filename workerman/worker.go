@@ -25,12 +25,18 @@ type Worker struct {
 	Name string
 	// Listen is the address, scheme://ip:port; the scheme names the
 	// protocol: "tcp" (no framing), "text", "frame", or a registered one.
-	// Use [::] for every IPv6 and IPv4 interface.
+	// Use [::] for every IPv6 and IPv4 interface. A Unix socket is a path:
+	// unix:///run/app.sock is a raw stream, text:///run/app.sock with
+	// Transport "unix" a protocol on one (see SocketPath).
 	Listen string
-	// Transport is "tcp" (the default) or "udp" (set by a udp:// Listen;
-	// see SendTo for what a UDP worker's Connection is); ssl and unix are
-	// not supported yet.
+	// Transport is "tcp" (the default), "unix" (set by a unix:// Listen) or
+	// "udp" (set by a udp:// Listen; see SendTo for what a UDP worker's
+	// Connection is); ssl is not supported yet.
 	Transport string
+	// IPv6Only keeps a listener on an IPv6 address to IPv6
+	// (IPV6_V6ONLY); by default [::] takes IPv4 connections too, as Linux
+	// does, and reports their peers as plain IPv4 addresses.
+	IPv6Only bool
 	// Count is the number of processes the daemon runs for this worker (1).
 	Count int
 	// ReusePort gives each process its own SO_REUSEPORT socket.
@@ -160,9 +166,12 @@ func (w *Worker) validate() error {
 	if w.Count < 1 {
 		w.Count = 1
 	}
-	a, err := listenaddr.Parse(w.Listen, true)
+	a, err := listenaddr.ParseListen(w.Listen)
 	if err != nil {
 		return fmt.Errorf("worker %q: listen: %w", w.Name, err)
+	}
+	if err := w.resolveTransport(&a); err != nil {
+		return err
 	}
 	if err := w.resolveUDP(&a); err != nil {
 		return err
@@ -170,8 +179,8 @@ func (w *Worker) validate() error {
 	switch w.Transport {
 	case "", "tcp":
 		w.Transport = "tcp"
-	case "udp":
-	case "ssl", "unix":
+	case "unix", "udp":
+	case "ssl":
 		return fmt.Errorf("worker %q: transport %q is not supported yet", w.Name, w.Transport)
 	default:
 		return fmt.Errorf("worker %q: unknown transport %q (want tcp, ssl, udp or unix)", w.Name, w.Transport)

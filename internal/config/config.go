@@ -12,6 +12,7 @@ package config
 import (
 	_ "embed"
 	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -90,7 +91,8 @@ type Worker struct {
 	Listen string
 	// Addr is Listen parsed; Addr.Scheme is the protocol.
 	Addr listenaddr.Addr
-	// Transport is tcp (the default; the only one supported yet).
+	// Transport is tcp (the default) or unix (Addr.Path is then the socket
+	// file, and Addr.Scheme the protocol: tcp for unix:///path).
 	Transport string
 	// Count is the number of processes (default 1).
 	Count int
@@ -101,6 +103,17 @@ type Worker struct {
 	UID, GID int
 	// ReusePort gives each process its own SO_REUSEPORT socket.
 	ReusePort bool
+	// IPv6Only keeps an IPv6 listener to IPv6 (IPV6_V6ONLY); by default
+	// [::] serves IPv4 too, as Linux does.
+	IPv6Only bool
+	// SocketMode is a Unix socket file's permissions (0: the umask's).
+	SocketMode fs.FileMode
+	// SocketOwner and SocketGroup own a Unix socket file, as written
+	// ("" = the worker's user and group, as Workerman does).
+	SocketOwner, SocketGroup string
+	// SocketUID and SocketGID are the socket file's owner and group
+	// resolved, -1 to keep the master's.
+	SocketUID, SocketGID int
 	// Reloadable workers are restarted by reload (default true); others
 	// only get OnWorkerReload.
 	Reloadable bool

@@ -81,6 +81,7 @@ func (c *Config) Check(warn func(string)) {
 		if p := int(w.Addr.Port); w.Addr.IP.IsValid() && p != 0 && p < unprivStart && !root && !hasCapNetBindService() {
 			say(joinKey(k, "listen"), "port %d is below net.ipv4.ip_unprivileged_port_start (%d): binding it needs root or CAP_NET_BIND_SERVICE", p, unprivStart)
 		}
+		w.checkSocketFile(say)
 		if !root && (w.UID >= 0 && w.UID != geteuid() || w.GID >= 0 && w.GID != getegid()) {
 			say(joinKey(k, "user"), "the master will not run as root, so its processes cannot switch to %s", w.userGroup())
 		}

@@ -28,6 +28,7 @@ var (
 		"reloadable", "handler", "max_package_size", "max_send_buffer_size",
 		"max_connections", "max_requests", "idle_timeout", "send_timeout", "backlog", "memory_limit",
 		"proxy_protocol", "options", "http", "websocket",
+		"socket_mode", "socket_owner", "socket_group", "ipv6_only",
 	}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"console", "json"}
@@ -379,6 +380,8 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 		SendTimeout:       Duration{DefaultSendTimeout},
 		UID:               -1,
 		GID:               -1,
+		SocketUID:         -1,
+		SocketGID:         -1,
 	}
 	t := ck.table(w.Key(), m)
 	w.Line = ck.lines[t.at]
@@ -396,15 +399,15 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 
 	if t.str("transport", &w.Transport) {
 		switch w.Transport {
-		case "tcp", "udp":
-		case "ssl", "unix":
+		case "tcp", "unix", "udp":
+		case "ssl":
 			ck.add(t.key("transport"), "transport %q is not supported yet", w.Transport)
 		default:
 			ck.add(t.key("transport"), "unknown transport %q (want tcp, ssl, udp or unix)", w.Transport)
 		}
 	}
 	if t.str("listen", &w.Listen) {
-		ck.listen(w, t.key("listen"), t)
+		ck.listen(w, t)
 	} else if !t.has("listen") {
 		ck.add(t.key("listen"), "missing: every worker needs a listen address, such as \"text://0.0.0.0:2347\"")
 	}
@@ -437,6 +440,7 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 	t.duration("idle_timeout", &w.IdleTimeout)
 	t.duration("send_timeout", &w.SendTimeout)
 	ck.udpKeys(w, t)
+	ck.socketKeys(w, t)
 	ck.proxyProtocol(w, t)
 	var optionsOK bool
 	w.Options, optionsOK = t.sub("options", "option")
@@ -452,20 +456,21 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 }
 
 // listen parses w.Listen into w.Addr and checks its protocol.
-func (ck *checker) listen(w *Worker, key string, t *table) {
+func (ck *checker) listen(w *Worker, t *table) {
+	key := t.key("listen")
 	if scheme, _, ok := strings.Cut(w.Listen, "://"); ok {
 		switch scheme {
-		case "ssl", "unix":
+		case "ssl":
 			ck.add(key, "transport %s is not supported yet (in %q)", scheme, w.Listen)
 			return
 		}
 	}
-	a, err := listenaddr.Parse(w.Listen, true)
+	a, err := listenaddr.ParseListen(w.Listen)
 	if err != nil {
 		ck.add(key, "%v", err)
 		return
 	}
-	if !ck.udpTransport(w, &a, t) {
+	if !ck.unixTransport(w, &a, t) || !ck.udpTransport(w, &a, t) {
 		return
 	}
 	w.Addr = a
@@ -591,13 +596,17 @@ func (ck *checker) crossCheck(ws []*Worker) {
 		names[w.Name] = w
 	}
 	for j, b := range ws {
-		if !b.Addr.IP.IsValid() {
+		if !b.Addr.IP.IsValid() && !b.Addr.IsPath() {
 			continue
 		}
 		for _, a := range ws[:j] {
-			if a.Addr.IP.IsValid() && addrsCollide(a.Addr, b.Addr) {
+			taken := b.Addr.AddrPort().String()
+			if b.Addr.IsPath() {
+				taken = b.Addr.Path
+			}
+			if a.Addr.IP.IsValid() && b.Addr.IP.IsValid() && addrsCollide(a, b) || pathCollides(a.Addr, b.Addr) {
 				ck.add(joinKey(b.Key(), "listen"), "%s is already taken by %s %q (%s%s)",
-					b.Addr.AddrPort(), a.Key(), a.Name, a.Listen, lineNote(ck.lines.line(joinKey(a.Key(), "listen"))))
+					taken, a.Key(), a.Name, a.Listen, lineNote(ck.lines.line(joinKey(a.Key(), "listen"))))
 				break
 			}
 		}
@@ -611,19 +620,15 @@ func lineNote(line int) string {
 	return ", line " + strconv.Itoa(line)
 }
 
-// addrsCollide reports whether two listening sockets could not both be
-// bound: the same port (not 0) and the same IP, or one of them the wildcard
-// covering the other ([::] covers everything, being dual-stack; 0.0.0.0
-// every IPv4 address).
-func addrsCollide(a, b listenaddr.Addr) bool {
-	if a.Port != b.Port || a.Port == 0 {
+// addrsCollide reports whether two workers' listening sockets could not
+// both be bound: the same port (not 0) and the same IP, or one of them the
+// wildcard covering the other (see wildcardCovers).
+func addrsCollide(a, b *Worker) bool {
+	if a.Addr.Port != b.Addr.Port || a.Addr.Port == 0 {
 		return false
 	}
-	ai, bi := a.IP.Unmap(), b.IP.Unmap()
-	covers := func(x, y netip.Addr) bool {
-		return x == y || x == netip.IPv6Unspecified() || x == netip.IPv4Unspecified() && y.Is4()
-	}
-	return covers(ai, bi) || covers(bi, ai)
+	ai, bi := a.Addr.IP.Unmap(), b.Addr.IP.Unmap()
+	return wildcardCovers(ai, a.IPv6Only, bi) || wildcardCovers(bi, b.IPv6Only, ai)
 }
 
 // runHandlerHook lets the caller build w's handler and files its complaints

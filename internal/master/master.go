@@ -55,7 +55,8 @@ type Master struct {
 	log  *zap.Logger
 	cfg  *config.Config
 
-	sockets    map[sockKey]int // listening sockets, owned for the master's life
+	sockets    map[sockKey]int              // listening sockets, owned for the master's life
+	unixFiles  map[sockKey]sockets.UnixFile // the files of the Unix ones, removed with them
 	slots      map[slotKey]*slot
 	generation int
 	started    time.Time
@@ -139,13 +140,12 @@ func (m *Master) bindWorker(w *config.Worker) error {
 	}
 	for _, k := range keys {
 		if _, ok := m.sockets[k]; ok {
+			if err := m.refreshSocketFile(w, k); err != nil {
+				return err
+			}
 			continue
 		}
-		listen := sockets.ListenTCP
-		if w.Transport == "udp" {
-			listen = sockets.ListenUDP // bound, not listening; children share it or, with reuse_port, get one each
-		}
-		fd, err := listen(w.Addr.AddrPort(), sockets.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort})
+		fd, err := m.listenSocket(w, k)
 		if err != nil {
 			return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 		}
@@ -171,16 +171,20 @@ func (m *Master) closeSockets(keep func(sockKey) bool) {
 		if keep == nil || !keep(k) {
 			unix.Close(fd)
 			delete(m.sockets, k)
+			m.removeSocketFile(k)
 		}
 	}
 }
 
-// Addrs returns the bound address of each worker (real ports for :0).
+// Addrs returns the bound address of each worker on an IP address (real
+// ports for :0). A Unix socket's path is the one its worker's Listen names.
 func (m *Master) Addrs() map[string]string {
 	out := map[string]string{}
 	for k, fd := range m.sockets {
 		if sa, err := unix.Getsockname(fd); err == nil {
-			out[k.worker] = sockets.SockaddrToAddrPort(sa).String()
+			if ap := sockets.SockaddrToAddrPort(sa); ap.IsValid() {
+				out[k.worker] = ap.String()
+			}
 		}
 	}
 	return out

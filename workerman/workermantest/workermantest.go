@@ -216,9 +216,13 @@ func OnLoopAsync(t testing.TB, loop *workerman.EventLoop, fn func(done func())) 
 	}
 }
 
-// Dial connects to w's bound address (see DialAddr).
+// Dial connects to w's bound address: its Unix socket when it has one,
+// else its TCP address (see DialAddr).
 func Dial(t testing.TB, w *workerman.Worker) net.Conn {
 	t.Helper()
+	if p := w.SocketPath(); p != "" {
+		return dial(t, "unix", p)
+	}
 	return DialAddr(t, w.Addr().String())
 }
 
@@ -229,7 +233,12 @@ func Dial(t testing.TB, w *workerman.Worker) net.Conn {
 // ends.
 func DialAddr(t testing.TB, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, Timeout)
+	return dial(t, "tcp", addr)
+}
+
+func dial(t testing.TB, network, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, Timeout)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}

@@ -146,7 +146,7 @@ func (l *AccessLog) Close() error {
 //
 //	127.0.0.1 - - [25/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 13 "-" "curl/8.0"
 func appendCLFLine(b []byte, r *http.Request, status int, n int64, t time.Time, combined bool) []byte {
-	b = append(b, r.ClientIP().String()...)
+	b = append(b, logRemote(r)...)
 	b = append(b, " - - ["...)
 	b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
@@ -210,7 +210,7 @@ type jsonLine struct {
 
 func appendJSONLine(b []byte, r *http.Request, status int, n int64, started, now time.Time) []byte {
 	line, err := json.Marshal(jsonLine{
-		Time: started.UTC().Format(time.RFC3339Nano), Remote: r.ClientIP().String(),
+		Time: started.UTC().Format(time.RFC3339Nano), Remote: logRemote(r),
 		Method: r.Method(), URI: r.URI(), Proto: "HTTP/" + r.ProtocolVersion(),
 		Status: status, Bytes: n, DurationMS: float64(now.Sub(started).Microseconds()) / 1000,
 		Referer: r.Header("Referer"), UserAgent: r.Header("User-Agent"),
@@ -219,4 +219,14 @@ func appendJSONLine(b []byte, r *http.Request, status int, n int64, started, now
 		return b
 	}
 	return append(append(b, line...), '\n')
+}
+
+// logRemote is the client as the access log names it: its IP ("::1" for
+// IPv6, without brackets, as nginx's $remote_addr), or "unix:" for a peer
+// on a Unix socket, which has no address (nginx writes the same).
+func logRemote(r *http.Request) string {
+	if ip := r.ClientIP(); ip.IsValid() {
+		return ip.String()
+	}
+	return "unix:"
 }
