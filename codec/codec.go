@@ -149,6 +149,15 @@ type Opener interface {
 	Open() error
 }
 
+// PanicAnswerer is implemented by codecs that owe the peer an answer when
+// a callback handling its message panics (HTTP's 500: a client left
+// without a reply would retry or hang). AnswerPanic may WriteRaw that
+// answer and Close, and reports whether it did; otherwise, or when the
+// panic unwound an Encode, the connection is dropped at once, unflushed.
+type PanicAnswerer interface {
+	AnswerPanic() bool
+}
+
 // Expirer is implemented by codecs with timeouts of their own (an HTTP head
 // that arrives too slowly, a keep-alive connection left idle too long). About
 // once a second the process asks each such connection; true closes it

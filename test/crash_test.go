@@ -318,3 +318,22 @@ func TestCrashLoopBackoff(t *testing.T) {
 		})
 	}
 }
+
+// A panicking HTTP handler answers 500 (Workerman users expect it; curl
+// reported an empty reply before), the panic is counted and logged, and
+// the process serves on.
+func TestHTTPHandlerPanicAnswers500(t *testing.T) {
+	t.Parallel()
+	d, addr := startHTTP(t, crashBin, "web", 1, worker("web", "http://127.0.0.1:0", "panicky", 1))
+	r := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "http://"+addr+"/panic")
+	if r.out != "500" {
+		t.Fatalf("a request whose handler panics got %q, want 500", r.out)
+	}
+	if r := curl(t, "http://"+addr+"/fine"); r.out != "ok" {
+		t.Fatalf("after the panic: %q", r.out)
+	}
+	p := d.mustStatus().procs("web")
+	if len(p) != 1 || p[0].Exceptions != 1 {
+		t.Fatalf("after one panic: %+v, want one process with exceptions 1", p)
+	}
+}

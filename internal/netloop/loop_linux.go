@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/codec"
 )
 
 // Config tunes a Loop. Zero values pick the defaults.
@@ -393,7 +395,8 @@ func (l *Loop) recoverPanic(c *Conn, where string) {
 		fields = append(fields, zap.Uint64("conn", c.id))
 	}
 	l.log.Error("callback panicked", fields...)
-	if l.encConn != nil {
+	inEncode := l.encConn != nil
+	if inEncode {
 		// The panic unwound an Encode: what it wrote through the Conn
 		// will never be sent.
 		l.dropNested()
@@ -402,6 +405,9 @@ func (l *Loop) recoverPanic(c *Conn, where string) {
 		if l.corkConn == c {
 			l.corkConn = nil
 			l.cork = l.cork[:0]
+		}
+		if a, ok := c.codec.(codec.PanicAnswerer); ok && !inEncode && c.status < StatusClosing && a.AnswerPanic() {
+			return
 		}
 		c.destroy()
 	}

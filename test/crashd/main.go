@@ -4,8 +4,8 @@
 //
 //   - "crash" exits the process (status 3, or option code) on the message
 //     "crash"; echoes anything else.
-//   - "panicky" panics in OnMessage on the message "panic"; echoes anything
-//     else.
+//   - "panicky" panics in OnMessage on the message "panic" (on an http://
+//     worker: a request for /panic); echoes anything else (answers "ok").
 //   - "busy" blocks its event loop for ms milliseconds (option ms, default
 //     3000; "busy N" for N ms) on a message starting with "busy", then
 //     echoes it; with start_delay_ms it also blocks in OnWorkerStart, so a
@@ -30,6 +30,7 @@ import (
 
 	"github.com/workermand/workermand/cli"
 	_ "github.com/workermand/workermand/handlers/echo"
+	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/workerman"
 )
 
@@ -63,6 +64,13 @@ type panicky struct{}
 
 func (*panicky) Attach(w *workerman.Worker) error {
 	w.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+		if r, ok := m.Value.(*http.Request); ok {
+			if r.Path() == "/panic" {
+				panic("panicky: asked to panic")
+			}
+			c.SendValue(http.Text(200, "ok"))
+			return
+		}
 		if string(m.Data) == "panic" {
 			panic("panicky: asked to panic")
 		}

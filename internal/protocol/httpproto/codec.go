@@ -1,6 +1,7 @@
 package httpproto
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -388,6 +389,22 @@ func errorResponse(status int, reason string, head bool) []byte {
 		return b
 	}
 	return append(b, text...)
+}
+
+// AnswerPanic answers 500 when the handler panicked before it began its
+// response (codec.PanicAnswerer), logs it, and closes after it: the client
+// learns the request failed instead of reading an empty reply, and nothing
+// the handler half-wrote can follow. A response already begun is cut.
+func (c *conn) AnswerPanic() bool {
+	if c.state != stWaiting {
+		return false
+	}
+	b := errorResponse(500, "the handler failed", c.headReq)
+	c.c.Linger()
+	c.c.WriteRaw(b)
+	body := len(b) - bytes.Index(b, []byte("\r\n\r\n")) - 4
+	c.finish(500, int64(body), false)
+	return true
 }
 
 // Paced: every request gets its response, so a full send buffer holds the
