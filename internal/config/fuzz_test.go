@@ -45,7 +45,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("a valid config without workers")
 		}
 		for _, w := range c.Workers {
-			if w.Name == "" || !w.Addr.IP.IsValid() || w.Count < 1 {
+			if w.Name == "" || !w.Addr.IP.IsValid() && !w.Addr.IsPath() || w.Count < 1 {
 				t.Fatalf("invalid worker accepted: %+v", w)
 			}
 			_ = w.DecodeOptions(&greeterOptions{})

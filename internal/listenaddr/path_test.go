@@ -55,3 +55,26 @@ func TestParseListenPathErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseListen: errors wrap ErrSyntax and leave the zero Addr; an
+// accepted address is a path or an IP, and its String parses back to it.
+func FuzzParseListen(f *testing.F) {
+	for _, s := range []string{"unix:///run/app.sock", "text:///tmp/a.sock", "unix://a", "tcp://[::1]:80", "unix:///a//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := listenaddr.ParseListen(s)
+		if err != nil {
+			if !errors.Is(err, listenaddr.ErrSyntax) || a != (listenaddr.Addr{}) {
+				t.Fatalf("ParseListen(%q) = %+v, %v", s, a, err)
+			}
+			return
+		}
+		if a.IsPath() == a.IP.IsValid() {
+			t.Fatalf("ParseListen(%q) = %+v: want a path or an IP", s, a)
+		}
+		if b, err := listenaddr.ParseListen(a.String()); err != nil || b != a {
+			t.Fatalf("ParseListen(%q) = %+v, but its String %q gives %+v, %v", s, a, a.String(), b, err)
+		}
+	})
+}
