@@ -621,10 +621,13 @@ func lineNote(line int) string {
 }
 
 // addrsCollide reports whether two workers' listening sockets could not
-// both be bound: the same port (not 0) and the same IP, or one of them the
-// wildcard covering the other (see wildcardCovers).
+// both be bound: the same protocol, the same port (not 0) and the same IP,
+// or one of them the wildcard covering the other (see wildcardCovers). TCP
+// and UDP ports are separate namespaces, so a TCP worker and a UDP worker
+// share ip:port as a Workerman server often does (an HTTP API beside a UDP
+// feed on one port).
 func addrsCollide(a, b *Worker) bool {
-	if a.Addr.Port != b.Addr.Port || a.Addr.Port == 0 {
+	if a.Addr.Port != b.Addr.Port || a.Addr.Port == 0 || (a.Transport == "udp") != (b.Transport == "udp") {
 		return false
 	}
 	ai, bi := a.Addr.IP.Unmap(), b.Addr.IP.Unmap()
