@@ -58,9 +58,9 @@ func (w *Worker) isUDP() bool { return w.Transport == "udp" }
 // inherit theirs from the master).
 func (w *Worker) bindSocket() (int, error) {
 	if w.isUDP() {
-		return sockets.ListenUDP(w.addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort})
+		return sockets.ListenUDP(w.addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort, V6Only: w.IPv6Only})
 	}
-	return sockets.ListenTCP(w.addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort})
+	return sockets.ListenTCP(w.addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort, V6Only: w.IPv6Only})
 }
 
 // addSocket hands w's bound socket to the loop: a listener, or for UDP a

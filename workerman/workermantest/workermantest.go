@@ -217,11 +217,15 @@ func OnLoopAsync(t testing.TB, loop *workerman.EventLoop, fn func(done func())) 
 }
 
 // Dial connects to w's bound address: its Unix socket when it has one,
-// else its TCP address (see DialAddr).
+// for a UDP worker a connected UDP socket (each Write one datagram, each
+// Read one answer), else its TCP address (see DialAddr).
 func Dial(t testing.TB, w *workerman.Worker) net.Conn {
 	t.Helper()
 	if p := w.SocketPath(); p != "" {
 		return dial(t, "unix", p)
+	}
+	if w.Transport == "udp" {
+		return dial(t, "udp", w.Addr().String())
 	}
 	return DialAddr(t, w.Addr().String())
 }
