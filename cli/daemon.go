@@ -166,7 +166,23 @@ func locateMaster(flagPath string, stderr io.Writer) (*config.Config, error) {
 }
 
 func loadConfigFile(path string) (*config.Config, error) {
-	cfg, err := config.Load(path, config.Hooks{Handler: handlerHook, ProtocolTable: checkProtocolTable})
+	return loadConfigWith(path, handlerHook)
+}
+
+// reloadHandlerHook is handlerHook for a reload. The running master checks
+// handler names against the binary it was started from, not the one on
+// disk: a handler added by rebuilding the binary passes `check` (the new
+// binary) and is unknown here until a restart, so say that.
+func reloadHandlerHook(name string, decode func(any) error) error {
+	err := handlerHook(name, decode)
+	if errors.Is(err, workerman.ErrUnknownHandler) {
+		return fmt.Errorf("%w; the running daemon was started from a binary without it: a handler added to a rebuilt binary needs `restart`, since reload keeps the master", err)
+	}
+	return err
+}
+
+func loadConfigWith(path string, handler func(string, func(any) error) error) (*config.Config, error) {
+	cfg, err := config.Load(path, config.Hooks{Handler: handler, ProtocolTable: checkProtocolTable})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -276,15 +292,8 @@ func daemonize(st streams, cfg *config.Config, lock *pidfile.Lock) error {
 		return &exitError{code: exitFailed, err: errors.New(strings.TrimPrefix(line, "ERR "))}
 	default:
 		werr := cmd.Wait()
-		return &exitError{code: exitFailed, err: fmt.Errorf("daemon exited before it was ready (%v, %v); see %s", werr, readErr, logWhere(cfg))}
+		return &exitError{code: exitFailed, err: fmt.Errorf("daemon exited before it was ready (%v, %v); see %s", werr, readErr, cfg.DaemonLogFile())}
 	}
-}
-
-func logWhere(cfg *config.Config) string {
-	if cfg.LogFile != "" {
-		return cfg.LogFile
-	}
-	return "stdout_file " + cfg.StdoutFile
 }
 
 func openStdout(cfg *config.Config) (*os.File, error) {
@@ -332,7 +341,7 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 	}
 	logPath := ""
 	if isDaemon {
-		logPath = cfg.LogFile
+		logPath = cfg.DaemonLogFile()
 	}
 	log, out, err := logging.New(logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat, Path: logPath,
 		Fields: []zap.Field{zap.Int("pid", os.Getpid())}})
@@ -383,7 +392,7 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 			return out.Reopen()
 		},
 		Stdout:     stdout,
-		Load:       loadConfigFile,
+		Load:       func(path string) (*config.Config, error) { return loadConfigWith(path, reloadHandlerHook) },
 		Daemonized: isDaemon,
 		Notify:     notify,
 		Version:    Version,

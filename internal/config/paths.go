@@ -84,6 +84,17 @@ func RuntimeDir() string {
 	return filepath.Join(os.TempDir(), "workermand-"+strconv.Itoa(uid))
 }
 
+// DaemonLogFile is where a daemonized master and its children log:
+// log_file, or by default a file next to the pid file named after it, as
+// Workerman keeps workerman.log by default (a daemon has no terminal, and
+// the reason a child failed must land somewhere). Call it after Resolve.
+func (c *Config) DaemonLogFile() string {
+	if c.LogFile != "" {
+		return c.LogFile
+	}
+	return strings.TrimSuffix(c.PidFile, ".pid") + ".log"
+}
+
 // maxSocketPath is the longest path a Unix socket can have on Linux
 // (sun_path is 108 bytes with the terminating NUL).
 const maxSocketPath = 107

@@ -381,13 +381,13 @@ func (m *Master) onExit(ev exitEvent) {
 	if expected {
 		m.log.Info("child exited", fields...)
 		if m.reloading != nil {
-			m.reloading.childExited(m, p)
+			m.reloading.childExited(m, p, ev.status)
 		}
 		return
 	}
 	m.log.Warn("child exited unexpectedly", fields...)
 	if m.reloading != nil {
-		m.reloading.childExited(m, p)
+		m.reloading.childExited(m, p, ev.status)
 	}
 	if s.worker == nil {
 		return // dropped by a reload meanwhile

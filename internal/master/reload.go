@@ -111,10 +111,18 @@ func (op *reloadOp) childReady(p *proc) {
 	}
 }
 
-func (op *reloadOp) childExited(m *Master, p *proc) {
-	if op.cur == p {
-		op.finish(m, fmt.Errorf("worker %q #%d: the new child exited before it was ready", p.worker.Name, p.id))
+// childExited fails the roll when its replacement died before it was
+// ready, with the reason the child gave, as start -d reports it: the
+// operator running reload sees why, not only that, the new code failed.
+func (op *reloadOp) childExited(m *Master, p *proc, status string) {
+	if op.cur != p {
+		return
 	}
+	if p.setupErr != nil {
+		op.finish(m, fmt.Errorf("worker %q #%d: the new child could not start: %w", p.worker.Name, p.id, p.setupErr))
+		return
+	}
+	op.finish(m, fmt.Errorf("worker %q #%d: the new child exited during start-up (%s); its output is in the log", p.worker.Name, p.id, status))
 }
 
 // retirement is how old children stop: a plain reload still answers what
