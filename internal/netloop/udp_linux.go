@@ -45,8 +45,10 @@ type udpSocket struct {
 // handler of the Conn that cfg.NewConn returns once, whose RemoteAddr is the
 // datagram's sender during the call. That Conn gets no OnOpen or OnClose
 // (Workerman's UDP has no connect or close events) and cannot be closed;
-// its sends go to the current sender. SendTimeout and MaxConns do not
-// apply. Loop-only (or before Run).
+// its sends go to the current sender. On a connected socket a datagram the
+// peer refused (ICMP port unreachable) or a failed send is also reported to
+// that Conn's OnError as SendFail. SendTimeout and MaxConns do not apply.
+// Loop-only (or before Run).
 func (l *Loop) AddUDP(fd int, cfg ListenerConfig) (*Listener, error) {
 	if cfg.Protocol == nil || cfg.NewConn == nil {
 		return nil, errors.New("netloop: UDP socket needs a protocol and NewConn")
@@ -125,8 +127,14 @@ func (u *udpSocket) read() {
 				continue
 			case errors.Is(err, unix.ECONNREFUSED):
 				// A connected client's earlier datagram met a closed port
-				// (ICMP): the error is reported once; the socket lives on.
+				// (ICMP port unreachable): the kernel reports it once, here;
+				// the socket lives on, since the peer may come up later.
 				l.log.Debug("udp peer refused a datagram", zap.Stringer("remote", c.remote))
+				l.stats.SendFail++
+				u.reportError(fmt.Errorf("udp %s refused a datagram: %w", c.remote, err))
+				if ln.closed {
+					return // closed by OnError
+				}
 				continue
 			default:
 				l.log.Warn("udp recvfrom failed", zap.Stringer("listen", ln.addr), zap.String("errno", errnoName(err)))
@@ -277,10 +285,26 @@ func (u *udpSocket) write(b []byte) SendResult {
 	if err := u.sendto(b); err != nil {
 		l.stats.SendFail++
 		l.log.Debug("udp send failed", zap.Stringer("remote", c.remote), zap.Int("bytes", len(b)), zap.String("errno", errnoName(err)))
+		u.reportError(fmt.Errorf("udp send to %s: %w", c.remote, err))
 		return Dropped
 	}
 	c.bytesWritten += uint64(len(b))
 	return Sent
+}
+
+// reportError tells a connected client's handler (OnError, SendFail) that
+// a datagram was refused or could not be sent: a client has one peer, so
+// unlike a server socket's many senders the error is about its one
+// conversation (an ICMP port unreachable from a closed port above all).
+// A server socket's failed sends are only counted and logged, as
+// Workerman's UDP has no onError.
+func (u *udpSocket) reportError(err error) {
+	if !u.connected {
+		return
+	}
+	c := u.peer
+	defer c.loop.recoverPanic(nil, "udp OnError")
+	c.handler.OnError(c, SendFail, err)
 }
 
 // sendto sends b to c.remote (to the connected peer when u is connected).

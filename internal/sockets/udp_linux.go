@@ -60,3 +60,19 @@ func DialUDPSocket(addr netip.AddrPort) (int, error) {
 	}
 	return fd, nil
 }
+
+// DialUDP creates a UDP socket connected to addr, as a client's: the
+// kernel then delivers only addr's datagrams to it, and an ICMP port
+// unreachable for a datagram it sent comes back as ECONNREFUSED on its
+// next read or send, which an unconnected socket never hears of.
+func DialUDP(addr netip.AddrPort) (int, error) {
+	fd, err := DialUDPSocket(addr)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Connect(fd, AddrPortToSockaddr(addr)); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	return fd, nil
+}
