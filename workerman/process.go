@@ -131,12 +131,12 @@ func (p *Process) listen(i int, w *Worker) error {
 		fd, err = p.bind(w)
 	}
 	if err != nil {
-		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
+		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.ListenAddr, err)
 	}
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		unix.Close(fd)
-		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, os.NewSyscallError("getsockname", err))
+		return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.ListenAddr, os.NewSyscallError("getsockname", err))
 	}
 	p.fds[i] = fd
 	w.bound = sockets.SockaddrToAddrPort(sa)

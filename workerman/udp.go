@@ -10,7 +10,7 @@ import (
 	"github.com/workermand/workermand/internal/sockets"
 )
 
-// A UDP worker (Listen "udp://ip:port" for raw datagrams, or a protocol
+// A UDP worker (ListenAddr "udp://ip:port" for raw datagrams, or a protocol
 // such as "text://ip:port" with Transport "udp", where each line of a
 // datagram is a message) has no connections, as in Workerman: OnConnect
 // and OnClose never run, and OnMessage gets a Connection standing for the
@@ -29,14 +29,14 @@ var errNotUDP = errors.New("workerman: SendTo needs a running UDP worker")
 // datagrams.
 var udpSchemes = map[string]bool{"http": true, "websocket": true, "ws": true}
 
-// resolveUDP reconciles Listen and Transport as Workerman does: udp:// is
+// resolveUDP reconciles ListenAddr and Transport as Workerman does: udp:// is
 // raw datagrams (the transport is the scheme), and a protocol over UDP is
 // text://ip:port with Transport "udp". It rewrites a.Scheme to the
 // protocol ("tcp", raw, for udp://).
 func (w *Worker) resolveUDP(a *listenaddr.Addr) error {
 	switch {
 	case a.Scheme == "udp" && w.Transport != "" && w.Transport != "udp":
-		return fmt.Errorf("worker %q: transport %q contradicts %q, a UDP address", w.Name, w.Transport, w.Listen)
+		return fmt.Errorf("worker %q: transport %q contradicts %q, a UDP address", w.Name, w.Transport, w.ListenAddr)
 	case a.Scheme == "udp":
 		w.Transport, a.Scheme = "udp", "tcp"
 	case w.Transport != "udp":

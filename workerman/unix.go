@@ -46,16 +46,16 @@ func (w *Worker) SocketPath() string { return w.addr.Path }
 func (w *Worker) resolveTransport(a *listenaddr.Addr) error {
 	switch {
 	case a.Scheme == "unix" && w.Transport != "" && w.Transport != "unix":
-		return fmt.Errorf("worker %q: transport %q contradicts %q, a Unix socket", w.Name, w.Transport, w.Listen)
+		return fmt.Errorf("worker %q: transport %q contradicts %q, a Unix socket", w.Name, w.Transport, w.ListenAddr)
 	case a.Scheme == "unix":
 		w.Transport, a.Scheme = "unix", "tcp"
 	case a.IsPath() && w.Transport != "unix":
-		return fmt.Errorf("worker %q: %q is a socket path: set Transport to \"unix\"", w.Name, w.Listen)
+		return fmt.Errorf("worker %q: %q is a socket path: set Transport to \"unix\"", w.Name, w.ListenAddr)
 	case !a.IsPath() && w.Transport == "unix":
-		return fmt.Errorf("worker %q: transport \"unix\" listens on a socket path, as in %s:///run/app.sock, not on %q", w.Name, a.Scheme, w.Listen)
+		return fmt.Errorf("worker %q: transport \"unix\" listens on a socket path, as in %s:///run/app.sock, not on %q", w.Name, a.Scheme, w.ListenAddr)
 	}
 	if w.IPv6Only && (!a.IP.Is6() || a.IP.Is4In6()) {
-		return fmt.Errorf("worker %q: IPv6Only applies to IPv6 listen addresses, not %q", w.Name, w.Listen)
+		return fmt.Errorf("worker %q: IPv6Only applies to IPv6 listen addresses, not %q", w.Name, w.ListenAddr)
 	}
 	return nil
 }

@@ -23,14 +23,14 @@ import (
 type Worker struct {
 	// Name is shown by status and in logs ("none" if empty).
 	Name string
-	// Listen is the address, scheme://ip:port; the scheme names the
+	// ListenAddr is the address, scheme://ip:port; the scheme names the
 	// protocol: "tcp" (no framing), "text", "frame", or a registered one.
 	// Use [::] for every IPv6 and IPv4 interface. A Unix socket is a path:
 	// unix:///run/app.sock is a raw stream, text:///run/app.sock with
 	// Transport "unix" a protocol on one (see SocketPath).
-	Listen string
-	// Transport is "tcp" (the default), "unix" (set by a unix:// Listen) or
-	// "udp" (set by a udp:// Listen; see SendTo for what a UDP worker's
+	ListenAddr string
+	// Transport is "tcp" (the default), "unix" (set by a unix:// ListenAddr) or
+	// "udp" (set by a udp:// ListenAddr; see SendTo for what a UDP worker's
 	// Connection is); ssl is not supported yet.
 	Transport string
 	// IPv6Only keeps a listener on an IPv6 address to IPv6
@@ -121,7 +121,7 @@ type Worker struct {
 
 // NewWorker returns a worker listening on addr with Workerman's defaults.
 func NewWorker(addr string) *Worker {
-	return &Worker{Listen: addr, Count: 1, Reloadable: true, SendTimeout: DefaultSendTimeout}
+	return &Worker{ListenAddr: addr, Count: 1, Reloadable: true, SendTimeout: DefaultSendTimeout}
 }
 
 // ID is the worker's process slot, 0..Count-1, stable across restarts of the
@@ -166,7 +166,7 @@ func (w *Worker) validate() error {
 	if w.Count < 1 {
 		w.Count = 1
 	}
-	a, err := listenaddr.ParseListen(w.Listen)
+	a, err := listenaddr.ParseListen(w.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("worker %q: listen: %w", w.Name, err)
 	}
@@ -187,7 +187,7 @@ func (w *Worker) validate() error {
 	}
 	p, ok := codec.Lookup(a.Scheme)
 	if !ok {
-		return fmt.Errorf("worker %q: unknown protocol %q in %q (registered: %v)", w.Name, a.Scheme, w.Listen, codec.Names())
+		return fmt.Errorf("worker %q: unknown protocol %q in %q (registered: %v)", w.Name, a.Scheme, w.ListenAddr, codec.Names())
 	}
 	if w.MaxPackageSize < 0 || w.MaxSendBufferSize < 0 {
 		return fmt.Errorf("worker %q: limits must not be negative", w.Name)
