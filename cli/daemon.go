@@ -182,7 +182,7 @@ func reloadHandlerHook(name string, decode func(any) error) error {
 }
 
 func loadConfigWith(path string, handler func(string, func(any) error) error) (*config.Config, error) {
-	cfg, err := config.Load(path, config.Hooks{Handler: handler, ProtocolTable: checkProtocolTable})
+	cfg, err := config.Load(path, config.Hooks{Handler: handler, ProtocolTable: checkProtocolTable, TLS: checkTLS})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

@@ -157,7 +157,31 @@ func printStatus(w io.Writer, rep *master.StatusReport) {
 	fmt.Fprintf(tw, "Summary\t%s\t-\t-\t-\t-\t%d\t%d\t%d\t%d\t%.0f\t[Summary]\n", formatBytes(sum.MemoryBytes),
 		sum.Connections, sum.SendFail, sum.Timers, sum.TotalRequest, qps)
 	tw.Flush()
+	printTLSStatus(w, rep.Processes)
 	fmt.Fprintln(w, strings.Repeat("-", 112))
+}
+
+// printTLSStatus adds the TLS counters of the processes that had any TLS
+// traffic: failed handshakes are counted rather than logged, so this is
+// where an operator sees them.
+func printTLSStatus(w io.Writer, ps []master.ProcessStatus) {
+	var tw *tabwriter.Writer
+	for _, p := range ps {
+		c := p.Counters
+		if c.TLSHandshakes+c.TLSHandshakeErrors+c.TLSHandshakeTimeouts+c.TLSPlaintextRejected == 0 && c.TLSHandshakesInFlight == 0 {
+			continue
+		}
+		if tw == nil {
+			fmt.Fprintf(w, "%s TLS STATUS %s\n", strings.Repeat("-", 50), strings.Repeat("-", 50))
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "pid\tworker_name\tid\thandshakes\terrors\ttimeouts\tplaintext_rejected\tin_flight")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.PID, p.Worker, p.ID,
+			c.TLSHandshakes, c.TLSHandshakeErrors, c.TLSHandshakeTimeouts, c.TLSPlaintextRejected, c.TLSHandshakesInFlight)
+	}
+	if tw != nil {
+		tw.Flush()
+	}
 }
 
 func emptyAs(s, alt string) string {

@@ -185,6 +185,13 @@ func workerFromConfig(wc *config.Worker) (*Worker, error) {
 	if err := wc.WebSocket.Decode(&w.WebSocket); err != nil {
 		return nil, err
 	}
+	if wc.TLS != nil {
+		cfg, err := tlsFromConfig(wc, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		w.TLS, w.TLSHandshakeTimeout = cfg, wc.TLS.HandshakeTimeout.Duration
+	}
 	return w, nil
 }
 

@@ -179,6 +179,7 @@ func (p *Process) accept(i int) error {
 		MaxSendBuffer:  w.MaxSendBufferSize,
 		SendTimeout:    w.SendTimeout,
 		MaxConns:       w.MaxConnections,
+		TLS:            w.tlsServer(),
 		OnExpirer: func() {
 			p.sweeps[i].expiring = true
 			p.startSweep()
@@ -354,9 +355,7 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 		}
 		check := func() {
 			p.moveConnections()
-			if p.handover == nil {
-				p.closeBetweenRequests()
-			}
+			p.closeBetweenRequests(p.handover != nil)
 			open := 0
 			for _, w := range p.workers {
 				open += len(w.conns)
@@ -373,10 +372,15 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 // closeBetweenRequests closes the connections whose protocol says they are
 // between requests (a keep-alive HTTP connection waiting for the next one):
 // a graceful stop has nothing to wait for on them, as nginx closes idle
-// keep-alive connections when it shuts down. Loop-only.
-func (p *Process) closeBetweenRequests() {
+// keep-alive connections when it shuts down. With onlyUnmovable (the
+// connections that can move are handed over instead) it closes only those
+// that cannot move: TLS ones, whose state lives in crypto/tls. Loop-only.
+func (p *Process) closeBetweenRequests(onlyUnmovable bool) {
 	for _, w := range p.workers {
 		for _, c := range w.conns {
+			if onlyUnmovable && !c.nc.IsTLS() {
+				continue
+			}
 			m, ok := c.nc.Codec().(codec.Migrator)
 			if !ok || c.SendQueueSize() != 0 || c.RecvQueueSize() != 0 || c.nc.Unread() != 0 {
 				continue
@@ -408,8 +412,10 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 					// A connection whose protocol can move it is left to
 					// moveConnections: quiet may just mean its request is
 					// still being answered (an HTTP handler waiting on a
-					// backend), and once answered it moves instead.
-					if _, movable := c.nc.Codec().(codec.Migrator); movable && p.handover != nil {
+					// backend), and once answered it moves instead. A TLS
+					// connection never moves (its state is crypto/tls's):
+					// it drains here like any other.
+					if _, movable := c.nc.Codec().(codec.Migrator); movable && p.handover != nil && !c.nc.IsTLS() {
 						open++
 						continue
 					}

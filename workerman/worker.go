@@ -1,6 +1,7 @@
 package workerman
 
 import (
+	"crypto/tls"
 	"fmt"
 	"iter"
 	"net/netip"
@@ -29,10 +30,22 @@ type Worker struct {
 	// unix:///run/app.sock is a raw stream, text:///run/app.sock with
 	// Transport "unix" a protocol on one (see SocketPath).
 	ListenAddr string
-	// Transport is "tcp" (the default), "unix" (set by a unix:// ListenAddr) or
-	// "udp" (set by a udp:// ListenAddr; see SendTo for what a UDP worker's
-	// Connection is); ssl is not supported yet.
+	// Transport is "tcp" (the default), "ssl" (set by an https://, wss://
+	// or ssl:// ListenAddr, or by TLS: any stream protocol over TLS), "unix"
+	// (set by a unix:// ListenAddr) or "udp" (set by a udp:// ListenAddr; see
+	// SendTo for what a UDP worker's Connection is).
 	Transport string
+	// TLS makes the worker serve TLS (Transport "ssl"): certificates (the
+	// first for clients whose server name matches no other), versions
+	// (TLS 1.2 at least unless set), ALPN, client certificates. Required by
+	// Transport "ssl". A connection's OnConnect runs once its handshake
+	// succeeded; a failed one is counted (Stats.TLSHandshakeErrors), not
+	// logged, and its connection is never seen. TLS connections are not
+	// handed over on reload: the old process drains them.
+	TLS *tls.Config
+	// TLSHandshakeTimeout closes a TLS connection whose handshake has not
+	// finished that long after accept (DefaultTLSHandshakeTimeout when 0).
+	TLSHandshakeTimeout time.Duration
 	// IPv6Only keeps a listener on an IPv6 address to IPv6
 	// (IPV6_V6ONLY); by default [::] takes IPv4 connections too, as Linux
 	// does, and reports their peers as plain IPv4 addresses.
@@ -170,6 +183,9 @@ func (w *Worker) validate() error {
 	if err != nil {
 		return fmt.Errorf("worker %q: listen: %w", w.Name, err)
 	}
+	if err := w.resolveTLS(&a); err != nil {
+		return err
+	}
 	if err := w.resolveTransport(&a); err != nil {
 		return err
 	}
@@ -179,9 +195,7 @@ func (w *Worker) validate() error {
 	switch w.Transport {
 	case "", "tcp":
 		w.Transport = "tcp"
-	case "unix", "udp":
-	case "ssl":
-		return fmt.Errorf("worker %q: transport %q is not supported yet", w.Name, w.Transport)
+	case "unix", "udp", "ssl":
 	default:
 		return fmt.Errorf("worker %q: unknown transport %q (want tcp, ssl, udp or unix)", w.Name, w.Transport)
 	}

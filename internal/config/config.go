@@ -20,6 +20,7 @@ import (
 
 	"github.com/workermand/workermand/codec"
 	"github.com/workermand/workermand/internal/listenaddr"
+	"github.com/workermand/workermand/internal/tlsconfig"
 )
 
 //go:embed default.toml
@@ -91,8 +92,10 @@ type Worker struct {
 	Listen string
 	// Addr is Listen parsed; Addr.Scheme is the protocol.
 	Addr listenaddr.Addr
-	// Transport is tcp (the default) or unix (Addr.Path is then the socket
-	// file, and Addr.Scheme the protocol: tcp for unix:///path).
+	// Transport is tcp (the default), ssl (set by https://, wss:// and
+	// ssl://, whose Addr.Scheme is then http, websocket and tcp; see TLS),
+	// udp or unix (Addr.Path is then the socket file, and Addr.Scheme the
+	// protocol: tcp for unix:///path).
 	Transport string
 	// Count is the number of processes (default 1).
 	Count int
@@ -151,6 +154,13 @@ type Worker struct {
 	// HTTP and WebSocket are [worker.http] and [worker.websocket], accepted
 	// as they are and decoded by those protocols.
 	HTTP, WebSocket Table
+	// TLS is [worker.tls], set on a TLS worker (Transport "ssl") only. The
+	// certificates are read by whoever builds the server (Hooks.TLS, a
+	// child at start), not by Parse.
+	TLS *TLS
+
+	tlsKey      string    // the table's path, as in "worker[0].tls"
+	tlsWarnings []Problem // what Hooks.TLS found acceptable but suspect, for Check
 }
 
 // Key is the worker's path in problems, as in "worker[1]".
@@ -178,6 +188,12 @@ type Hooks struct {
 	// unknown keys (OnlyUnknownKeys), the rest of the table decoded and the
 	// hook may go on checking it. nil skips the check.
 	ProtocolTable func(scheme, table string, decode func(into any) error) error
+	// TLS reads and checks a TLS worker's certificates (tlsconfig.Load):
+	// each problem is reported at its key in [worker.tls], a warning is
+	// kept for Check. Parse reads no files itself, so a child, which loads
+	// them at start anyway, and tests of other keys need none. nil skips
+	// the check.
+	TLS func(s tlsconfig.Settings) []tlsconfig.Problem
 }
 
 // Parse reads a config file's text, applies defaults and validates

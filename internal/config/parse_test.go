@@ -132,7 +132,7 @@ func TestRules(t *testing.T) {
 		{"http over udp", "[[worker]]\nname = \"a\"\nlisten = \"http://0.0.0.0:1\"\ntransport = \"udp\"\n", "worker[0].listen", 3, "http:// cannot run over UDP"},
 		{"udp contradicted", "[[worker]]\nname = \"a\"\nlisten = \"udp://0.0.0.0:1\"\ntransport = \"tcp\"\n", "worker[0].transport", 4, "contradicts"},
 		{"unix path without transport", "[[worker]]\nname = \"a\"\nlisten = \"text:///tmp/a.sock\"\n", "worker[0].listen", 3, `set transport = "unix"`},
-		{"transport ssl", w0 + "transport = \"ssl\"\n", "worker[0].transport", 4, `transport "ssl" is not supported yet`},
+		{"transport ssl without certificates", w0 + "transport = \"ssl\"\n", "worker[0].transport", 4, "a TLS worker needs certificates, and worker[0].tls.certificates is missing"},
 		{"transport unknown", w0 + "transport = \"quic\"\n", "worker[0].transport", 4, "unknown transport"},
 		{"same listen", w0 + "[[worker]]\nname = \"b\"\nlisten = \"frame://0.0.0.0:2347\"\n", "worker[1].listen", 6, `already taken by worker[0] "w"`},
 		{"wildcard v6 covers v4", "[[worker]]\nname = \"a\"\nlisten = \"text://127.0.0.1:9\"\n[[worker]]\nname = \"b\"\nlisten = \"text://[::]:9\"\n", "worker[1].listen", 6, "already taken"},

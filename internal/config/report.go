@@ -82,6 +82,9 @@ func (c *Config) Check(warn func(string)) {
 			say(joinKey(k, "listen"), "port %d is below net.ipv4.ip_unprivileged_port_start (%d): binding it needs root or CAP_NET_BIND_SERVICE", p, unprivStart)
 		}
 		w.checkSocketFile(say)
+		for _, p := range w.tlsWarnings {
+			warn(p.String())
+		}
 		if !root && (w.UID >= 0 && w.UID != geteuid() || w.GID >= 0 && w.GID != getegid()) {
 			say(joinKey(k, "user"), "the master will not run as root, so its processes cannot switch to %s", w.userGroup())
 		}

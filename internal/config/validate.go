@@ -28,7 +28,7 @@ var (
 		"reloadable", "handler", "max_package_size", "max_send_buffer_size",
 		"max_connections", "max_requests", "idle_timeout", "send_timeout", "backlog", "memory_limit",
 		"proxy_protocol", "options", "http", "websocket",
-		"socket_mode", "socket_owner", "socket_group", "ipv6_only",
+		"socket_mode", "socket_owner", "socket_group", "ipv6_only", "tls",
 	}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"console", "json"}
@@ -92,6 +92,7 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 	}
 	for _, w := range c.Workers {
 		ck.protocolTables(w, hooks.ProtocolTable)
+		ck.loadTLS(w, hooks.TLS)
 	}
 	if len(ck.probs) > 0 {
 		sortProblems(ck.probs)
@@ -399,9 +400,7 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 
 	if t.str("transport", &w.Transport) {
 		switch w.Transport {
-		case "tcp", "unix", "udp":
-		case "ssl":
-			ck.add(t.key("transport"), "transport %q is not supported yet", w.Transport)
+		case "tcp", "unix", "udp", "ssl":
 		default:
 			ck.add(t.key("transport"), "unknown transport %q (want tcp, ssl, udp or unix)", w.Transport)
 		}
@@ -446,6 +445,7 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 	w.Options, optionsOK = t.sub("options", "option")
 	w.HTTP, _ = t.sub("http", "key")
 	w.WebSocket, _ = t.sub("websocket", "key")
+	ck.tlsTable(w, t)
 	t.unknown(workerKeys)
 
 	if ck.handlerOK == nil {
@@ -458,19 +458,12 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 // listen parses w.Listen into w.Addr and checks its protocol.
 func (ck *checker) listen(w *Worker, t *table) {
 	key := t.key("listen")
-	if scheme, _, ok := strings.Cut(w.Listen, "://"); ok {
-		switch scheme {
-		case "ssl":
-			ck.add(key, "transport %s is not supported yet (in %q)", scheme, w.Listen)
-			return
-		}
-	}
 	a, err := listenaddr.ParseListen(w.Listen)
 	if err != nil {
 		ck.add(key, "%v", err)
 		return
 	}
-	if !ck.unixTransport(w, &a, t) || !ck.udpTransport(w, &a, t) {
+	if !ck.sslTransport(w, &a, t) || !ck.unixTransport(w, &a, t) || !ck.udpTransport(w, &a, t) {
 		return
 	}
 	w.Addr = a

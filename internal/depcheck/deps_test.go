@@ -45,6 +45,8 @@ NONE < internal/counters, internal/listenaddr, internal/wsdeflate;
 # [worker.tls] into a crypto/tls config: the standard library only.
 NONE < internal/tlsconfig;
 NONE < internal/logging/logtest;
+# Certificates made by tests (a test CA, server pairs): tests only.
+NONE < internal/testcert;
 
 # The frame codec speaks the public close codes: one CloseCode type for
 # handlers and for the wire.
@@ -69,7 +71,7 @@ codec, http, internal/httpaccess, internal/logging
   < internal/protocol/httpproto;
 codec, http, websocket, internal/httpaccess, internal/wsframe,
 internal/wsdeflate < internal/protocol/wsproto;
-codec, internal/listenaddr < internal/config;
+codec, internal/listenaddr, internal/tlsconfig < internal/config;
 
 # The two ends of a child's channel, each on its own over internal/ipc.
 # internal/childentry is where workerman leaves a child's runtime for cli.
@@ -84,7 +86,7 @@ internal/child, internal/childentry, internal/config, internal/ipc,
 internal/listenaddr,
 internal/logging, internal/netloop, internal/protocol,
 internal/protocol/httpproto, internal/protocol/wsproto,
-internal/proxyproto, internal/sockets < workerman;
+internal/proxyproto, internal/sockets, internal/tlsconfig < workerman;
 
 # Handlers and helpers for them: written as a user's module would be
 # (asUser below keeps internal packages out of them).
@@ -100,7 +102,7 @@ workerman < workerman/workermantest;
 # It checks the [worker.http] and [worker.websocket] tables of a config.
 workerman, http, websocket, internal/childentry, internal/config,
 internal/ipc, internal/logging, internal/master, internal/pidfile,
-internal/sdnotify < cli;
+internal/sdnotify, internal/tlsconfig < cli;
 
 # Binaries: the stock one, and the integration tests' custom ones, each
 # cli.Main plus handler packages.
