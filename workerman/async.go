@@ -1,10 +1,8 @@
 package workerman
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -171,19 +169,12 @@ func (c *AsyncTcpConnection) Connect() {
 	}
 	attempt, host, port := c.attempt, c.addr.Host, c.addr.Port
 	deadline := time.Now().Add(timeout)
-	Async(c.loop, func() ([]net.IPAddr, error) {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		return net.DefaultResolver.LookupIPAddr(ctx, host)
-	}, func(ips []net.IPAddr, err error) {
+	lookupHost(c.loop, host, deadline, func(ip netip.Addr, err error) {
 		if attempt != c.attempt || c.nc.Status() != netloop.StatusInitial {
 			return // closed or restarted while the name was being looked up
 		}
-		if err == nil && len(ips) == 0 {
-			err = errors.New("no addresses")
-		}
 		if err != nil {
-			c.nc.FailConnect(fmt.Errorf("resolve %s: %w", host, err))
+			c.nc.FailConnect(err)
 			return
 		}
 		// One timeout covers the lookup and the connect together.
@@ -192,7 +183,6 @@ func (c *AsyncTcpConnection) Connect() {
 			c.nc.FailConnect(fmt.Errorf("connect %s: %w after %s", host, ErrConnectTimeout, timeout))
 			return
 		}
-		ip, _ := netipFromIP(ips[0].IP)
 		c.loop.l.Dial(&c.nc, netipAddrPort(ip, port), left)
 	})
 }

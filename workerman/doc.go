@@ -1,7 +1,7 @@
 // Package workerman is workermand's public Go API. It mirrors the Workerman
-// manual — Worker, Connection, AsyncTcpConnection, Timer — typed the Go way,
-// so Go programs can register handlers and build their own daemon binary
-// with the same CLI as the stock one.
+// manual — Worker, Connection, AsyncTcpConnection, AsyncUdpConnection,
+// Timer — typed the Go way, so Go programs can register handlers and build
+// their own daemon binary with the same CLI as the stock one.
 //
 // # The loop contract
 //

@@ -17,9 +17,11 @@ type Status uint8
 
 // Connection statuses, in order, as Workerman's STATUS_* constants.
 const (
-	// StatusInitial: an AsyncTcpConnection not connected yet.
+	// StatusInitial: an AsyncTcpConnection or AsyncUdpConnection not
+	// connected yet.
 	StatusInitial Status = iota
-	// StatusConnecting: an AsyncTcpConnection's connect is in progress.
+	// StatusConnecting: an async connection's connect (for UDP, its name
+	// lookup) is in progress.
 	StatusConnecting
 	// StatusEstablished: open; sends are written.
 	StatusEstablished
@@ -56,7 +58,8 @@ type ErrorCode int
 
 // OnError codes.
 const (
-	// ConnectFail: an AsyncTcpConnection could not connect.
+	// ConnectFail: an AsyncTcpConnection or AsyncUdpConnection could not
+	// connect.
 	ConnectFail ErrorCode = 1
 	// SendFail: a send was dropped or a write failed.
 	SendFail ErrorCode = 2
