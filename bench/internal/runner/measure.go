@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"context"
+
 	"github.com/workermand/workermand/bench/internal/proc"
 )
 
@@ -17,6 +19,20 @@ func Launch(name string, cpu int, argv func(addr string) (argv, env []string, er
 		return nil, err
 	}
 	return StartServer(name, cpu, a, env, addr)
+}
+
+// LaunchUDP is Launch for a datagram echo server on a fresh loopback UDP
+// port (see StartUDP).
+func LaunchUDP(name string, cpu int, argv func(addr string) (argv, env []string, err error)) (*Server, error) {
+	addr, err := FreeUDPAddr()
+	if err != nil {
+		return nil, err
+	}
+	a, env, err := argv(addr)
+	if err != nil {
+		return nil, err
+	}
+	return StartUDP(name, Pinned(context.Background(), cpu, a, env), addr)
 }
 
 // Meter reads, at the start and the end of a measured window, the CPU time

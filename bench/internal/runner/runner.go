@@ -80,6 +80,41 @@ func StartServer(name string, cpu int, argv, env []string, addr string) (*Server
 // swept up with it) and waits up to 10 s for addr to accept. Its output
 // goes to Out, and to cmd's own Stdout and Stderr where set.
 func Start(name string, cmd *exec.Cmd, addr string) (*Server, error) {
+	return startProbed(name, cmd, addr, func() error {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// StartUDP is Start for a datagram echo server on the UDP address addr: it
+// waits until a datagram sent there comes back, since UDP has no accept
+// to see.
+func StartUDP(name string, cmd *exec.Cmd, addr string) (*Server, error) {
+	return startProbed(name, cmd, addr, func() error { return probeUDP(addr) })
+}
+
+// probeUDP sends one datagram to addr and waits 200 ms for any answer.
+func probeUDP(addr string) error {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		return err
+	}
+	if _, err := c.Write([]byte("probe\n")); err != nil {
+		return err
+	}
+	_, err = c.Read(make([]byte, 64))
+	return err
+}
+
+// startProbed starts cmd as Start says, until probe succeeds.
+func startProbed(name string, cmd *exec.Cmd, addr string, probe func() error) (*Server, error) {
 	s := &Server{Name: name, Addr: addr, Cmd: cmd, Out: &Tail{}, exited: make(chan struct{})}
 	s.Cmd.Stdout, s.Cmd.Stderr = teeTo(s.Cmd.Stdout, s.Out), teeTo(s.Cmd.Stderr, s.Out)
 	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -91,9 +126,8 @@ func Start(name string, cmd *exec.Cmd, addr string) (*Server, error) {
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		err := probe()
 		if err == nil {
-			c.Close()
 			return s, nil
 		}
 		select {
@@ -142,6 +176,17 @@ func (s *Server) Alive() error {
 	default:
 		return nil
 	}
+}
+
+// FreeUDPAddr returns a loopback address whose UDP port was free a moment
+// ago.
+func FreeUDPAddr() (string, error) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return "", fmt.Errorf("find free udp port: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String(), nil
 }
 
 // FreeAddr returns a loopback address whose port was free a moment ago.

@@ -57,23 +57,32 @@ func (b *booting) OnBoot(eng gnet.Engine) gnet.Action {
 // Gnet runs h on a single gnet event loop, with TCP_NODELAY like the other
 // servers, on addr until ctx is done.
 func Gnet(ctx context.Context, addr string, h gnet.EventHandler, ready func()) error {
+	return runGnet(ctx, "tcp://"+addr, h, ready, gnet.WithTCPNoDelay(gnet.TCPNoDelay))
+}
+
+// GnetUDP runs h on a single gnet event loop bound to the UDP address addr
+// until ctx is done: each datagram is one OnTraffic.
+func GnetUDP(ctx context.Context, addr string, h gnet.EventHandler, ready func()) error {
+	return runGnet(ctx, "udp://"+addr, h, ready)
+}
+
+// runGnet runs a single-loop engine on url with opts until ctx is done.
+func runGnet(ctx context.Context, url string, h gnet.EventHandler, ready func(), opts ...gnet.Option) error {
 	b := &booting{EventHandler: h, booted: make(chan gnet.Engine, 1)}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- gnet.Run(b, "tcp://"+addr,
-			gnet.WithMulticore(false),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay))
+		errc <- gnet.Run(b, url, append([]gnet.Option{gnet.WithMulticore(false)}, opts...)...)
 	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("gnet run %s: %w", addr, err)
+		return fmt.Errorf("gnet run %s: %w", url, err)
 	case eng := <-b.booted:
 		if ready != nil {
 			ready()
 		}
 		select {
 		case err := <-errc:
-			return fmt.Errorf("gnet run %s: %w", addr, err)
+			return fmt.Errorf("gnet run %s: %w", url, err)
 		case <-ctx.Done():
 		}
 		stopCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
