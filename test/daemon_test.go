@@ -318,6 +318,11 @@ type procDoc struct {
 	QPS            float64 `json:"qps"`
 	Status         string  `json:"status"`
 	BusyForS       float64 `json:"busy_for_s"`
+
+	// TLS workers.
+	TLSHandshakes        uint64 `json:"tls_handshakes"`
+	TLSHandshakeErrors   uint64 `json:"tls_handshake_errors"`
+	TLSPlaintextRejected uint64 `json:"tls_plaintext_rejected"`
 }
 
 // status runs `status --json`; an exit other than 0 is an error.

@@ -271,25 +271,7 @@ func TestWSNodeClient(t *testing.T) {
 	t.Parallel()
 	node, nodePath := needNodeWS(t)
 	url := startWS(t, 1, "[worker.websocket]", `subprotocols = ["chat.v2", "chat.v1"]`)
-	script, err := filepath.Abs("testdata/ws/echo.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), slow(20*time.Second))
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, url)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.WaitDelay = 2 * time.Second
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if ctx.Err() != nil {
-		t.Fatalf("node %s: still running after the deadline\nstdout: %s\nstderr: %s", script, out, stderr.Bytes())
-	}
-	var r nodeResult
-	if jerr := json.Unmarshal(out, &r); jerr != nil {
-		t.Fatalf("node %s: %v, output not JSON (%v)\nstdout: %s\nstderr: %s", script, err, jerr, out, stderr.Bytes())
-	}
+	r, err := runNodeEcho(t, node, nodePath, url)
 	for _, e := range r.Errors {
 		t.Error("echo.js: " + e)
 	}
@@ -304,8 +286,38 @@ func TestWSNodeClient(t *testing.T) {
 		t.Errorf("subprotocol: %q, want the server's preferred chat.v2", r.Protocol)
 	}
 	if err != nil || !r.OK {
-		t.Errorf("node exited with %v, ok=%v\nstderr: %s", err, r.OK, stderr.Bytes())
+		t.Errorf("node exited with %v, ok=%v", err, r.OK)
 	}
+}
+
+// runNodeEcho runs testdata/ws/echo.js against url with the ws package
+// from nodePath (env is added to the environment) and returns what it
+// printed, and how it exited.
+func runNodeEcho(t *testing.T, node, nodePath, url string, env ...string) (nodeResult, error) {
+	t.Helper()
+	script, err := filepath.Abs("testdata/ws/echo.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), slow(20*time.Second))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, url)
+	cmd.Env = append(append(os.Environ(), "NODE_PATH="+nodePath), env...)
+	cmd.WaitDelay = 2 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		t.Fatalf("node %s: still running after the deadline\nstdout: %s\nstderr: %s", script, out, stderr.Bytes())
+	}
+	var r nodeResult
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		t.Fatalf("node %s: %v, output not JSON (%v)\nstdout: %s\nstderr: %s", script, err, jerr, out, stderr.Bytes())
+	}
+	if err != nil {
+		err = fmt.Errorf("%w (stderr: %s)", err, stderr.Bytes())
+	}
+	return r, err
 }
 
 // pageResult is what testdata/ws/page.html writes into its #result.

@@ -151,6 +151,13 @@ func (w *Worker) Timer() *Timer { return w.loop.Timer() }
 // listens on port 0. Valid once the process is created.
 func (w *Worker) Addr() netip.AddrPort { return w.bound }
 
+// Protocol is the protocol the worker speaks, its listen address's scheme
+// with the transport taken out: "http" for http:// and https://,
+// "websocket" for websocket:// and wss://, "tcp" for tcp://, ssl://,
+// unix:// and udp://. Valid once the process is created, so a Handler's
+// Attach can check it.
+func (w *Worker) Protocol() string { return w.addr.Scheme }
+
 // Connections yields the live connections of this worker in this process.
 // Loop-only; closing connections while iterating is allowed.
 func (w *Worker) Connections() iter.Seq[*Connection] {

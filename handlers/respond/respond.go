@@ -79,8 +79,8 @@ func (h *Handler) Validate() error {
 // Attach answers each request with the response. The response is shared:
 // encoding only reads it.
 func (h *Handler) Attach(w *workerman.Worker) error {
-	if !strings.HasPrefix(w.ListenAddr, "http://") {
-		return fmt.Errorf("the respond handler needs an http:// worker, not %q", w.ListenAddr)
+	if w.Protocol() != "http" {
+		return fmt.Errorf("the respond handler needs an http:// or https:// worker, not %q", w.ListenAddr)
 	}
 	if h.resp == nil {
 		if err := h.Validate(); err != nil {

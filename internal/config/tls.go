@@ -140,3 +140,11 @@ func (ck *checker) loadTLS(w *Worker, hook func(tlsconfig.Settings) []tlsconfig.
 		ck.add(key, "%s", strings.TrimSpace(p.Msg))
 	}
 }
+
+// ListenScheme is the scheme of the listen address as written ("https" for
+// https://…), which status shows with the bound port; Addr.Scheme is the
+// protocol spoken ("http").
+func (w *Worker) ListenScheme() string {
+	scheme, _, _ := strings.Cut(w.Listen, "://")
+	return scheme
+}

@@ -232,7 +232,7 @@ func (m *Master) status(done func(*StatusReport)) {
 		}
 		listen := w.Listen
 		if a, ok := addrs[w.Name]; ok {
-			listen = w.Addr.Scheme + "://" + a
+			listen = w.ListenScheme() + "://" + a
 		}
 		rep.Workers = append(rep.Workers, WorkerStatus{Name: w.Name, Listen: listen, Count: w.Count, ExitStatus: counts})
 	}
@@ -248,7 +248,7 @@ func (m *Master) status(done func(*StatusReport)) {
 				row := ProcessStatus{PID: p.pid, Worker: p.worker.Name, ID: p.id, Generation: p.gen,
 					Listen: p.worker.Listen, Status: "idle", QPS: qps[p.pid].rate}
 				if a, ok := addrs[p.worker.Name]; ok {
-					row.Listen = p.worker.Addr.Scheme + "://" + a
+					row.Listen = p.worker.ListenScheme() + "://" + a
 				}
 				s, err := p.askStatus(statusTimeout)
 				row.MemoryBytes, row.Counters = s.MemoryBytes, s.Counters
