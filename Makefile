@@ -13,7 +13,8 @@ FUZZTIME ?=
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workermand ./cmd/workermand
 
-# The README's main job: the embedded demo, a text echo server on :2347.
+# The README's main job: the embedded demo, a chat at http://127.0.0.1:8080/
+# and a text echo on 127.0.0.1:2347.
 run: build
 	./bin/workermand start
 

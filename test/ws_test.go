@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -331,92 +330,15 @@ type pageResult struct {
 }
 
 // chromiumPage loads url in headless Chromium and returns what the page
-// wrote into #result once its script finished. --dump-dom cannot wait for
-// it: virtual time runs ahead of websocket I/O, so the page would be dumped
-// (or its timeout fire) before the echoes come back. The test asks the page
-// over the DevTools protocol instead, in real time.
+// wrote into #result once its script finished.
 func chromiumPage(t *testing.T, bin, url string) pageResult {
 	t.Helper()
-	profile := tempDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), slow(30*time.Second))
 	defer cancel()
-	cmd := exec.Command(bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url)
-	// Its own process group, so that its helpers (zygote, renderer, GPU
-	// and network processes) end with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}()
-
-	// Chromium writes the port it chose into DevToolsActivePort.
-	var port string
-	waitFor(t, slow(15*time.Second), "chromium's DevToolsActivePort", func() (bool, string) {
-		select {
-		case <-exited:
-			t.Fatalf("chromium exited early\nstderr: %s", stderr.Bytes())
-		default:
-		}
-		b, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort"))
-		if err != nil {
-			return false, err.Error()
-		}
-		port, _, _ = strings.Cut(string(b), "\n")
-		return port != "", string(b)
-	})
-	var target string
-	waitFor(t, slow(10*time.Second), "the page's DevTools target", func() (bool, string) {
-		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		var list []struct{ Type, URL, WebSocketDebuggerURL string }
-		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-			return false, err.Error()
-		}
-		for _, l := range list {
-			if l.Type == "page" && l.URL == url {
-				target = l.WebSocketDebuggerURL
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("%+v", list)
-	})
-	cdp := dialWS(ctx, t, target)
-	var text string
-	id := 0
-	waitFor(t, slow(15*time.Second), "the page's #result", func() (bool, string) {
-		id++
-		req := fmt.Sprintf(`{"id":%d,"method":"Runtime.evaluate","params":{"expression":"document.getElementById('result') ? document.getElementById('result').textContent : 'pending'","returnByValue":true}}`, id)
-		if err := cdp.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
-			t.Fatalf("devtools: %v", err)
-		}
-		for {
-			_, b, err := cdp.Read(ctx)
-			if err != nil {
-				t.Fatalf("devtools: %v", err)
-			}
-			var r struct {
-				ID     int
-				Result struct{ Result struct{ Value string } }
-			}
-			if json.Unmarshal(b, &r) == nil && r.ID == id {
-				text = r.Result.Result.Value
-				return text != "pending", text
-			}
-		}
-	})
+	page := startChromium(t, bin, url).page(ctx, url)
+	text := page.waitEval(slow(15*time.Second), "the page's #result",
+		"document.getElementById('result') ? document.getElementById('result').textContent : 'pending'",
+		func(v string) bool { return v != "pending" })
 	var pr pageResult
 	if err := json.Unmarshal([]byte(text), &pr); err != nil {
 		t.Fatalf("#result is %q: %v", text, err)

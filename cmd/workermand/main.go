@@ -3,6 +3,7 @@ package main
 
 import (
 	"github.com/workermand/workermand/cli"
+	_ "github.com/workermand/workermand/handlers/demo"
 	_ "github.com/workermand/workermand/handlers/echo"
 	_ "github.com/workermand/workermand/handlers/respond"
 	_ "github.com/workermand/workermand/handlers/static"

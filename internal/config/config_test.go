@@ -47,9 +47,9 @@ var testHooks = config.Hooks{Handler: func(name string, decode func(any) error) 
 	case "panicky":
 		_ = decode(&struct{}{})
 		panic("boom")
-	case "respond", "static":
-		// The stock HTTP handlers of configs/*.toml; their options are
-		// checked by their own tests.
+	case "respond", "static", "demo":
+		// The stock HTTP handlers of configs/*.toml and the embedded
+		// default; their options are checked by their own tests.
 		return nil
 	}
 	return fmt.Errorf("unknown handler %q (registered: echo, greeter, panicky)", name)

@@ -410,24 +410,31 @@ func TestLoad(t *testing.T) {
 
 	// "" is the embedded default, validated with the hooks.
 	c, err = config.Load("", testHooks)
-	if err != nil || c.Path != "" || len(c.Workers) != 1 {
+	if err != nil || c.Path != "" || len(c.Workers) != 3 {
 		t.Fatalf("Load(\"\"): %+v, %v", c, err)
 	}
 	_, err = config.Load("", config.Hooks{Handler: func(string, func(any) error) error { return errors.New("no echo here") }})
-	if err == nil || err.Error() != "(embedded default):7: worker[0].handler: no echo here" {
+	if err == nil || !strings.HasPrefix(err.Error(), "(embedded default):11: worker[0].handler: no echo here\n") {
 		t.Errorf("embedded default with a failing hook: %v", err)
 	}
 }
 
 func TestDefault(t *testing.T) {
 	c := config.Default()
-	if c.Path != "" || len(c.Workers) != 1 {
+	if c.Path != "" || len(c.Workers) != 3 {
 		t.Fatalf("Default() = %+v", c)
 	}
-	w := c.Workers[0]
-	if w.Name != "echo" || w.Listen != "text://0.0.0.0:2347" || w.Handler != "echo" || w.Count != 1 ||
-		w.Addr.AddrPort() != netip.MustParseAddrPort("0.0.0.0:2347") {
-		t.Errorf("default worker %+v", w)
+	// The echo as it always was, and the demo; on the loopback only.
+	for i, want := range []struct{ name, scheme, addr, handler string }{
+		{"echo", "text", "127.0.0.1:2347", "echo"},
+		{"demo-page", "http", "127.0.0.1:8080", "demo"},
+		{"demo-chat", "websocket", "127.0.0.1:8081", "demo"},
+	} {
+		w := c.Workers[i]
+		if w.Name != want.name || w.Addr.Scheme != want.scheme || w.Addr.AddrPort() != netip.MustParseAddrPort(want.addr) ||
+			w.Handler != want.handler || w.Count != 1 {
+			t.Errorf("default worker %d: %+v, want %+v", i, w, want)
+		}
 	}
 	if string(c.Source) != string(config.DefaultSource()) {
 		t.Error("Source is not the embedded text")

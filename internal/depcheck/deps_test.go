@@ -91,8 +91,10 @@ internal/proxyproto, internal/sockets, internal/tlsconfig < workerman;
 # Handlers and helpers for them: written as a user's module would be
 # (asUser below keeps internal packages out of them).
 workerman, codec, http, websocket
-  < handlers/echo, handlers/respond, handlers/static, http/session;
-handlers/echo, handlers/respond, handlers/static, http/session < HANDLERS;
+  < handlers/demo, handlers/echo, handlers/respond, handlers/static,
+    http/session;
+handlers/demo, handlers/echo, handlers/respond, handlers/static,
+http/session < HANDLERS;
 
 # Tests of handlers run their workers with workermantest, as tests of
 # net/http handlers use net/http/httptest.
@@ -119,7 +121,7 @@ NONE < test, internal/depcheck;
 // builds from the public API alone.
 var asUser = []string{
 	"cmd/workermand",
-	"handlers/echo", "handlers/respond", "handlers/static",
+	"handlers/demo", "handlers/echo", "handlers/respond", "handlers/static",
 	"http/session",
 	"test/crashd", "test/handoverd", "test/httpd",
 }
