@@ -355,15 +355,19 @@ func (r *childRuntime) Status() ipc.ProcessStatus {
 func (r *childRuntime) Connections() []ipc.ConnectionRow {
 	var rows []ipc.ConnectionRow
 	_ = r.p.onLoopWait(loopAnswerWait, func() {
-		proto := r.w.addr.Scheme
-		for c := range r.w.Connections() {
-			rows = append(rows, ipc.ConnectionRow{
-				PID: os.Getpid(), Worker: r.w.Name, WorkerID: r.w.id, ID: c.ID(),
-				Transport: r.w.Transport, Protocol: proto,
-				Local: connLocal(c), Remote: connRemote(c),
-				RecvQ: c.RecvQueueSize(), SendQ: c.SendQueueSize(),
-				BytesRead: c.BytesRead(), BytesWritten: c.BytesWritten(), Status: c.Status().String(),
-			})
+		// Every worker of the process: the slot's, and those its code
+		// started with Listen, shown under their own names.
+		for _, w := range r.p.workers {
+			proto := w.addr.Scheme
+			for c := range w.Connections() {
+				rows = append(rows, ipc.ConnectionRow{
+					PID: os.Getpid(), Worker: w.Name, WorkerID: r.w.id, ID: c.ID(),
+					Transport: w.Transport, Protocol: proto,
+					Local: connLocal(c), Remote: connRemote(c),
+					RecvQ: c.RecvQueueSize(), SendQ: c.SendQueueSize(),
+					BytesRead: c.BytesRead(), BytesWritten: c.BytesWritten(), Status: c.Status().String(),
+				})
+			}
 		}
 	})
 	return rows

@@ -58,6 +58,9 @@ type Process struct {
 	// daemon's children inherit theirs, and the master removes them);
 	// removed once it stops listening.
 	unixFiles []sockets.UnixFile
+	// stopping is set once the process stops accepting: Listen refuses to
+	// add a listener then. Loop-only.
+	stopping bool
 }
 
 // expireEvery is how often connections whose codec has timeouts of its own
@@ -277,7 +280,9 @@ func (p *Process) Loop() *EventLoop { return p.loop }
 // listeners and every connection (OnClose runs for each).
 func (p *Process) Run(ctx context.Context) error {
 	l := p.loop.l
+	defer addRunning(p)()
 	l.BeforeShutdown = func() {
+		p.stopping = true
 		for _, w := range p.workers {
 			if w.OnWorkerStop != nil {
 				p.call("OnWorkerStop", w, w.OnWorkerStop)
@@ -295,6 +300,9 @@ func (p *Process) Run(ctx context.Context) error {
 		// connections already waiting in the backlog must not reach
 		// OnConnect before it.
 		for i, w := range p.workers {
+			if w.listened {
+				continue // Listen in OnWorkerStart: accepting already
+			}
 			if err := p.accept(i); err != nil {
 				startErr = errors.Join(startErr, err)
 				continue
@@ -374,11 +382,12 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 // a graceful stop has nothing to wait for on them, as nginx closes idle
 // keep-alive connections when it shuts down. With onlyUnmovable (the
 // connections that can move are handed over instead) it closes only those
-// that cannot move: TLS ones, whose state lives in crypto/tls. Loop-only.
+// that cannot move: TLS ones, whose state lives in crypto/tls, and a run-time
+// listener's (see moveIdle). Loop-only.
 func (p *Process) closeBetweenRequests(onlyUnmovable bool) {
 	for _, w := range p.workers {
 		for _, c := range w.conns {
-			if onlyUnmovable && !c.nc.IsTLS() {
+			if onlyUnmovable && !c.nc.IsTLS() && !w.listened {
 				continue
 			}
 			m, ok := c.nc.Codec().(codec.Migrator)
@@ -413,9 +422,10 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 					// moveConnections: quiet may just mean its request is
 					// still being answered (an HTTP handler waiting on a
 					// backend), and once answered it moves instead. A TLS
-					// connection never moves (its state is crypto/tls's):
-					// it drains here like any other.
-					if _, movable := c.nc.Codec().(codec.Migrator); movable && p.handover != nil && !c.nc.IsTLS() {
+					// connection never moves (its state is crypto/tls's),
+					// nor does a run-time listener's (see moveIdle): they
+					// drain here like any other.
+					if _, movable := c.nc.Codec().(codec.Migrator); movable && p.handover != nil && !c.nc.IsTLS() && !w.listened {
 						open++
 						continue
 					}
@@ -460,8 +470,11 @@ func (p *Process) handOver(send func(w *Worker, hs []netloop.Handover)) {
 // the loop turn. Loop-only.
 func (p *Process) moveIdle(nc *netloop.Conn) bool {
 	ev, ok := nc.Handler().(*connEvents)
-	if !ok || ev.worker == nil {
-		return false // an outbound connection: not the replacement's to serve
+	if !ok || ev.worker == nil || ev.worker.listened {
+		// An outbound connection, or one of a run-time listener, which the
+		// replacement has not among the workers the master knows: not the
+		// replacement's to serve.
+		return false
 	}
 	h, err := nc.Detach()
 	if err != nil {
@@ -497,6 +510,9 @@ func (p *Process) moveConnections() {
 	// Before a stop poll may end the loop: what moveIdle caught goes first.
 	p.flushMoving()
 	for _, w := range p.workers {
+		if w.listened {
+			continue // see moveIdle
+		}
 		var moved []netloop.Handover
 		for id, c := range w.conns {
 			h, err := c.nc.Detach()
@@ -513,6 +529,8 @@ func (p *Process) moveConnections() {
 }
 
 func (p *Process) closeListeners() {
+	p.stopping = true
+	p.acceptPendingRunTime()
 	for _, w := range p.workers {
 		if w.listener != nil {
 			w.listener.Close()

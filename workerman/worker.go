@@ -127,6 +127,9 @@ type Worker struct {
 	listener *netloop.Listener
 	bound    netip.AddrPort
 	conns    map[uint64]*Connection
+	// listened marks a worker started by Listen at run time, whose socket
+	// is this process's own and whose connections never move on reload.
+	listened bool
 	// openFile opens the files the protocol writes (the access log); in a
 	// child it takes the descriptors the master opened. nil: os.OpenFile.
 	openFile func(path string) (*os.File, error)
