@@ -13,8 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/codec"
 )
@@ -88,15 +91,28 @@ func TestTLSEcho(t *testing.T) {
 func TestTLSLargeEchoBackPressure(t *testing.T) {
 	var full, drained atomic.Int32
 	h := &handler{
+		// Small kernel buffers on both ends, so that the 4 MiB answer
+		// cannot all sit in them (loopback autotunes them to megabytes)
+		// and the backlog, the send queue, must build up.
+		open:    func(c *Conn) { _ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10) },
 		message: echo,
 		full:    func(c *Conn) { full.Add(1) },
 		drain:   func(c *Conn) { drained.Add(1) },
 	}
 	_, addr, ccfg := startTLSLoop(t, Config{}, "text", h, ListenerConfig{MaxSendBuffer: 256 << 10, MaxPackageSize: 8 << 20})
-	c := dialTLS(t, addr, ccfg)
+	d := &net.Dialer{Timeout: ioTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10) })
+	}}
+	c, err := tls.DialWithDialer(d, "tcp", addr, ccfg)
+	if err != nil {
+		t.Fatalf("tls.Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
 	line := strings.Repeat("x", 4<<20) + "\n"
 	go func() { _, _ = io.WriteString(c, line) }()
-	time.Sleep(200 * time.Millisecond) // let the server's queue fill
+	// The client reads only once the server's queue passed its limit.
+	waitFor(t, "OnBufferFull", func() bool { return full.Load() > 0 })
 	got, err := bufio.NewReaderSize(c, 64<<10).ReadString('\n')
 	if err != nil || got != line {
 		t.Fatalf("read %d bytes, %v; want %d", len(got), err, len(line))
