@@ -146,10 +146,13 @@ func (tl *testLoop) stats() Stats {
 func (tl *testLoop) waitStats(what string, cond func(Stats) bool) Stats {
 	tl.t.Helper()
 	var s Stats
-	waitFor(tl.t, what, func() bool {
-		s = tl.stats()
-		return cond(s)
-	})
+	deadline := time.Now().Add(waitTimeout)
+	for s = tl.stats(); !cond(s); s = tl.stats() {
+		if time.Now().After(deadline) {
+			tl.t.Fatalf("timed out after %v waiting for %s; stats %+v", waitTimeout, what, s)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	return s
 }
 

@@ -142,7 +142,10 @@ func TestTLSPlainHTTPGets400(t *testing.T) {
 func TestTLSHandshakeTimeoutAndErrors(t *testing.T) {
 	var closed atomic.Int32
 	h := &handler{close: func(c *Conn) { closed.Add(1) }}
-	tl, addr, ccfg := startTLSLoop(t, Config{}, "text", h, ListenerConfig{TLS: &TLSServer{HandshakeTimeout: 300 * time.Millisecond}})
+	// Long enough that the two failing handshakes below end in their
+	// errors, not in the timeout, on a machine starved by a parallel -race
+	// run (at 300 ms one was counted as a timeout in CI).
+	tl, addr, ccfg := startTLSLoop(t, Config{}, "text", h, ListenerConfig{TLS: &TLSServer{HandshakeTimeout: 1500 * time.Millisecond}})
 
 	// Silent: connects and says nothing. No goroutine, closed at the deadline.
 	silent := dial(t, addr)
