@@ -13,7 +13,7 @@ import (
 
 // DefaultTLSHandshakeTimeout is how long a TLS connection may take to
 // finish its handshake when Worker.TLSHandshakeTimeout is 0.
-const DefaultTLSHandshakeTimeout = netloop.DefaultTLSHandshakeTimeout
+const DefaultTLSHandshakeTimeout = 10 * time.Second
 
 // tlsSchemes are the shorthands for a protocol over TLS: https://,
 // wss:// and ssl:// (a raw stream), which Workerman writes http://,

@@ -43,6 +43,9 @@ func TestLoopErrorsHaveTheirPublicIdentity(t *testing.T) {
 	if DefaultMaxSendBufferSize != netloop.DefaultMaxSendBuffer {
 		t.Errorf("DefaultMaxSendBufferSize %d, the loop's default %d", DefaultMaxSendBufferSize, netloop.DefaultMaxSendBuffer)
 	}
+	if DefaultTLSHandshakeTimeout != netloop.DefaultTLSHandshakeTimeout {
+		t.Errorf("DefaultTLSHandshakeTimeout %s, the loop's default %s", DefaultTLSHandshakeTimeout, netloop.DefaultTLSHandshakeTimeout)
+	}
 	for _, c := range []struct{ loop, public error }{
 		{netloop.ErrSendBufferFull, ErrSendBufferFull},
 		{netloop.ErrPeerClosed, ErrPeerClosed},
