@@ -89,9 +89,14 @@ func (c *Conn) destroy() {
 	if c.tls != nil && !c.tls.opened {
 		// A TLS connection whose handshake did not succeed was never
 		// opened for its handler: no OnClose. A handshake still running
-		// is woken to fail.
-		c.tls.tr.Close()
-		return
+		// is woken to fail. A client's handler, which asked to connect,
+		// sees OnClose as after any failed connect.
+		if c.tls.tr != nil {
+			c.tls.tr.Close()
+		}
+		if !c.tls.client {
+			return
+		}
 	}
 	cd := c.codec
 	c.notifyClose()

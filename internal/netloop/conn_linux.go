@@ -46,7 +46,7 @@ type Conn struct {
 	lastRead     int64        // loop clock of the last read, for idle timeouts
 	ln           *Listener    // the listener that accepted it, nil for outbound
 	linger       *lingerState // set by Linger: how the coming close goes
-	tls          *tlsState    // nil unless accepted by a TLS listener (tls_linux.go)
+	tls          *tlsState    // nil unless accepted by a TLS listener or dialled with DialTLS (tls_linux.go)
 
 	fd     int
 	gen    uint32
@@ -203,6 +203,10 @@ func (c *Conn) notePaced() {
 func (c *Conn) handleEvents(ev uint32) {
 	defer c.loop.recoverPanic(c, "connection")
 	if c.status == StatusConnecting {
+		if c.tls != nil && c.tls.conn != nil {
+			c.tlsClientEvents(ev) // connected, handshaking
+			return
+		}
 		c.finishConnect()
 		return
 	}

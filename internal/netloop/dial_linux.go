@@ -1,6 +1,7 @@
 package netloop
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -29,8 +30,16 @@ func (c *Conn) PrepareOutbound(l *Loop, proto codec.Protocol) {
 // success; OnError(ConnectFail) then OnClose on failure, including when
 // timeout (if > 0) passes first. Loop-only.
 func (l *Loop) Dial(c *Conn, addr netip.AddrPort, timeout time.Duration) {
+	l.dial(c, addr, timeout, nil)
+}
+
+func (l *Loop) dial(c *Conn, addr netip.AddrPort, timeout time.Duration, tlsCfg *tls.Config) {
 	if c.status != StatusInitial || c.loop != l {
 		return
+	}
+	c.tls = nil // a reconnect starts a new session
+	if tlsCfg != nil {
+		c.tls = &tlsState{client: true, cfg: tlsCfg}
 	}
 	c.remote = addr
 	c.status = StatusConnecting
@@ -69,7 +78,13 @@ func (l *Loop) Dial(c *Conn, addr netip.AddrPort, timeout time.Duration) {
 	if timeout > 0 {
 		c.dialTimer = l.addInternalTimer(timeout, func() {
 			c.dialTimer = 0
-			if c.status == StatusConnecting {
+			switch {
+			case c.status != StatusConnecting:
+			case c.tls != nil && c.tls.conn != nil:
+				// The timeout covers a TLS client's handshake too.
+				l.stats.TLSHandshakeTimeouts++
+				c.connectFailed(fmt.Errorf("TLS handshake with %s: %w after %s", addr, ErrConnectTimeout, timeout))
+			default:
 				c.connectFailed(fmt.Errorf("connect %s: %w after %s", addr, ErrConnectTimeout, timeout))
 			}
 		})
@@ -94,11 +109,17 @@ func (c *Conn) finishConnect() {
 		c.connectFailed(fmt.Errorf("connect %s: %w", c.remote, err))
 		return
 	}
+	_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if c.tls != nil {
+		// Still connecting until the handshake is done; the dial timer
+		// keeps running.
+		c.tlsClientStart()
+		return
+	}
 	if c.dialTimer != 0 {
 		l.DelTimer(c.dialTimer)
 		c.dialTimer = 0
 	}
-	_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c.status = StatusEstablished
 	c.lastRead = l.tick
 	ev := uint32(readEvents)

@@ -88,6 +88,12 @@ type tlsState struct {
 	// queued for one); up: the handshake succeeded and the loop drives
 	// conn; opened: the handler saw OnOpen, so it must see OnClose.
 	started, queued, up, opened bool
+	// client: an outbound connection (DialTLS), configured by cfg, whose
+	// handshake records not yet taken by the socket wait in hsOut
+	// (tls_client_linux.go).
+	client bool
+	cfg    *tls.Config
+	hsOut  []byte
 }
 
 // initTLS makes the just-accepted c a TLS connection waiting for its
@@ -245,6 +251,10 @@ func (c *Conn) tlsHandshook(st *tlsState, err error) {
 	l.tlsInFlight--
 	l.stats.TLSHandshakesInFlight = l.tlsInFlight
 	l.startWaitingHandshakes()
+	if st.client {
+		c.tlsClientHandshook(st, err)
+		return
+	}
 	if c.tls != st || c.status != StatusEstablished {
 		return // destroyed meanwhile (timeout, shutdown, write failure)
 	}

@@ -126,7 +126,15 @@ func (t *tlsTransport) Write(p []byte) (int, error) {
 	}
 	c, st := t.c, t.c.tls
 	t.loop.Post(func() {
-		if c.tls == st && c.status == StatusEstablished {
+		switch {
+		case c.tls != st:
+		case st.client:
+			// A client's handshake runs while it is still connecting,
+			// with the handler's output held in the queue.
+			if c.status == StatusConnecting {
+				c.tlsClientWrite(b)
+			}
+		case c.status == StatusEstablished:
 			c.writeWireQuiet(b)
 		}
 	})
