@@ -1,6 +1,7 @@
 package workerman
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -22,7 +23,10 @@ const DefaultConnectTimeout = 10 * time.Second
 // (Workerman's AsyncTcpConnection): "text://host:port", "frame://…",
 // "tcp://…" (no framing), "ws://host:port/path?query" (a websocket client:
 // messages arrive with KindText or KindBinary, SendValue takes the websocket
-// package's values). It embeds Connection, whose callbacks and methods
+// package's values), and over TLS "ssl://host:port" (no framing) and
+// "wss://host[:port]/path?query" (ws:// over TLS, port 443 by default), or
+// any of the others with Transport "ssl". The server's certificate is
+// verified (see TLS); OnConnect runs once the TLS handshake is done. It embeds Connection, whose callbacks and methods
 // it shares; output sent before the connection is up is queued and written
 // once it is. All its methods and fields are loop-only, except the
 // Connection methods that say otherwise.
@@ -37,9 +41,22 @@ type AsyncTcpConnection struct {
 	// OnConnect runs when the connection is established, and again after
 	// every successful reconnect.
 	OnConnect func(c *AsyncTcpConnection)
-	// ConnectTimeout bounds each connect attempt (DefaultConnectTimeout when
-	// zero).
+	// ConnectTimeout bounds each connect attempt, name lookup and TLS
+	// handshake included (DefaultConnectTimeout when zero).
 	ConnectTimeout time.Duration
+	// Transport "ssl" runs the protocol over TLS, as Workerman's
+	// $connection->transport = 'ssl' (so ws://host:443 with "ssl" is
+	// wss://host). ssl:// and wss:// addresses set it, and a non-nil TLS
+	// implies it; "" or "tcp" is plain TCP. Read at every connect.
+	Transport string
+	// TLS configures the client side of a TLS connection, read at every
+	// connect. nil verifies the server's certificate against the system's
+	// roots for the address's host, which is also sent as SNI. A config of
+	// one's own (RootCAs trusting a private CA, a client certificate, ALPN)
+	// is copied at each connect, with ServerName set to the address's host
+	// when empty and ClientSessionCache to the connection's own when nil, so
+	// that a reconnect resumes the TLS session.
+	TLS *tls.Config
 	// WebSocket holds the handshake of a ws:// connection, read at every
 	// connect: Path and Host start as the address's, and Header and
 	// Subprotocols may be added. Ignored by other protocols.
@@ -51,6 +68,9 @@ type AsyncTcpConnection struct {
 	attempt     uint64 // tells a current name lookup from a stale one
 	reconnectID TimerID
 	expireID    TimerID // asks the codec about its timeouts while connected
+	// sessions is the TLS session cache kept across reconnects when TLS
+	// brings none.
+	sessions tls.ClientSessionCache
 }
 
 type asyncEvents struct{ AsyncTcpConnection }
@@ -70,12 +90,18 @@ func (h *asyncEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error
 // starts it. Loop-only (or before the loop runs).
 func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection, error) {
 	hostPort, target := splitTarget(remote)
-	a, err := listenaddr.Parse(hostPort, false)
+	a, err := listenaddr.Parse(withDefaultPort(hostPort), false)
 	if err != nil {
 		return nil, fmt.Errorf("async connection: %w", err)
 	}
+	transport := ""
 	switch a.Scheme {
-	case "websocket", "http":
+	case "ssl", "wss":
+		// The TLS shorthands name the protocol they carry as the server's
+		// do (tlsSchemes), except that a client speaks ws, not websocket.
+		transport = "ssl"
+		a.Scheme = map[string]string{"ssl": "tcp", "wss": "ws"}[a.Scheme]
+	case "websocket", "http", "https":
 		return nil, fmt.Errorf("async connection %q: %s:// is a server protocol and cannot connect out", remote, a.Scheme)
 	}
 	proto, ok := codec.Lookup(a.Scheme)
@@ -98,8 +124,9 @@ func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection,
 		c.WebSocket = websocket.ClientOptions{Host: host + ":" + strconv.Itoa(int(a.Port)), Path: target}
 		proto = wsproto.NewClient(&c.WebSocket)
 	} else if target != "" {
-		return nil, fmt.Errorf("async connection %q: only ws:// addresses take a path", remote)
+		return nil, fmt.Errorf("async connection %q: only ws:// and wss:// addresses take a path", remote)
 	}
+	c.Transport = transport
 	c.async = c
 	c.loop = loop
 	c.addr = a
@@ -107,6 +134,65 @@ func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection,
 	c.nc.SetHandler(h)
 	c.nc.PrepareOutbound(loop.l, proto)
 	return c, nil
+}
+
+// withDefaultPort adds 443 to a wss:// address written without a port, as
+// a browser would: wss:// addresses are often copied from a web page's
+// code. ws:// keeps requiring one, as it did before wss:// existed.
+func withDefaultPort(hostPort string) string {
+	scheme, rest, _ := strings.Cut(hostPort, "://")
+	if scheme != "wss" || rest == "" {
+		return hostPort
+	}
+	const port = "443"
+	if colon := strings.LastIndexByte(rest, ':'); colon >= 0 && colon > strings.LastIndexByte(rest, ']') {
+		return hostPort // has a port (or is an unbracketed IPv6 address, which Parse refuses)
+	}
+	return hostPort + ":" + port
+}
+
+// tlsClientConfig is the TLS configuration of the next connect, nil for
+// plain TCP (see Transport and TLS).
+func (c *AsyncTcpConnection) tlsClientConfig() (*tls.Config, error) {
+	switch c.Transport {
+	case "ssl":
+	case "":
+		if c.TLS == nil {
+			return nil, nil
+		}
+	case "tcp":
+		if c.TLS != nil {
+			return nil, fmt.Errorf("async connection to %s: TLS is set but Transport is \"tcp\" (TLS needs transport \"ssl\")", c.addr.Host)
+		}
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("async connection to %s: unknown transport %q (want \"tcp\" or \"ssl\")", c.addr.Host, c.Transport)
+	}
+	var cfg *tls.Config
+	if c.TLS != nil {
+		cfg = c.TLS.Clone() // the caller may share or change theirs
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = c.addr.Host
+	}
+	if cfg.ClientSessionCache == nil {
+		if c.sessions == nil {
+			c.sessions = tls.NewLRUClientSessionCache(0)
+		}
+		cfg.ClientSessionCache = c.sessions
+	}
+	return cfg, nil
+}
+
+// dial starts the connect to addr, with TLS when tlsCfg is set.
+func (c *AsyncTcpConnection) dial(addr netip.AddrPort, timeout time.Duration, tlsCfg *tls.Config) {
+	if tlsCfg != nil {
+		c.loop.l.DialTLS(&c.nc, addr, timeout, tlsCfg)
+		return
+	}
+	c.loop.l.Dial(&c.nc, addr, timeout)
 }
 
 // splitTarget cuts the path and query off a ws://host:port/path?query
@@ -163,11 +249,21 @@ func (c *AsyncTcpConnection) Connect() {
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
-	if c.addr.IP.IsValid() {
-		c.loop.l.Dial(&c.nc, c.addr.AddrPort(), timeout)
+	attempt, host, port := c.attempt, c.addr.Host, c.addr.Port
+	tlsCfg, err := c.tlsClientConfig()
+	if err != nil {
+		// Reported on a later turn, as every connect failure is.
+		c.loop.l.Post(func() {
+			if attempt == c.attempt && c.nc.Status() == netloop.StatusInitial {
+				c.nc.FailConnect(err)
+			}
+		})
 		return
 	}
-	attempt, host, port := c.attempt, c.addr.Host, c.addr.Port
+	if c.addr.IP.IsValid() {
+		c.dial(c.addr.AddrPort(), timeout, tlsCfg)
+		return
+	}
 	deadline := time.Now().Add(timeout)
 	lookupHost(c.loop, host, deadline, func(ip netip.Addr, err error) {
 		if attempt != c.attempt || c.nc.Status() != netloop.StatusInitial {
@@ -183,7 +279,7 @@ func (c *AsyncTcpConnection) Connect() {
 			c.nc.FailConnect(fmt.Errorf("connect %s: %w after %s", host, ErrConnectTimeout, timeout))
 			return
 		}
-		c.loop.l.Dial(&c.nc, netipAddrPort(ip, port), left)
+		c.dial(netipAddrPort(ip, port), left, tlsCfg)
 	})
 }
 

@@ -326,6 +326,8 @@ func TestNewAsyncTcpConnectionRejectsBadAddresses(t *testing.T) {
 	for _, tc := range []struct{ remote, want string }{
 		{"websocket://127.0.0.1:80", "server protocol"},
 		{"http://127.0.0.1:80", "server protocol"},
+		{"https://127.0.0.1:443", "server protocol"},
+		{"ssl://127.0.0.1:443/path", "take a path"},
 		{"nope://127.0.0.1:80", `unknown protocol "nope"`},
 		{"text://127.0.0.1", "missing port"},
 		{"127.0.0.1:80", "scheme"},

@@ -61,3 +61,21 @@ func TestLoopErrorsHaveTheirPublicIdentity(t *testing.T) {
 		t.Error("publicError changed an error the loop has no public name for")
 	}
 }
+
+// wss:// written without a port gets 443; others are left for the parser
+// to judge.
+func TestWithDefaultPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"wss://example.test":      "wss://example.test:443",
+		"ws://example.test":       "ws://example.test",
+		"wss://example.test:8443": "wss://example.test:8443",
+		"wss://[::1]":             "wss://[::1]:443",
+		"wss://[::1]:8443":        "wss://[::1]:8443",
+		"ssl://example.test":      "ssl://example.test",
+		"text://example.test":     "text://example.test",
+	} {
+		if got := withDefaultPort(in); got != want {
+			t.Errorf("withDefaultPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
