@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,9 +147,19 @@ func TestRunTimeListener(t *testing.T) {
 	waitGone(t, slow(10*time.Second), "the old processes", old...)
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("during reload: %d connections served", served.Load())
-	if failed.Load() != 0 || served.Load() == 0 {
-		t.Errorf("during reload: %d served, %d failed (last: %v)", served.Load(), failed.Load(), lastErr.Load())
+	t.Logf("during reload: %d connections served, %d failed", served.Load(), failed.Load())
+	// A run-time listener is the process's own SO_REUSEPORT socket: the
+	// kernel resets a connection that lands in a closing one's queue
+	// between its last accept and its close, unless tcp_migrate_req moves
+	// it to a sibling (Linux ≥ 5.14; README says so). With it, nothing may
+	// fail; without it, that window may cost a connection now and then.
+	allowed := int64(0)
+	if !migrateReq() {
+		allowed = served.Load()/100 + 1
+	}
+	if failed.Load() > allowed || served.Load() == 0 {
+		t.Errorf("during reload: %d served, %d failed, at most %d allowed with tcp_migrate_req=%v (last: %v)",
+			served.Load(), failed.Load(), allowed, migrateReq(), lastErr.Load())
 	}
 
 	// After the reload only the new processes answer.
@@ -181,4 +192,11 @@ func pidsOf(ps []procDoc) []int {
 		out = append(out, p.PID)
 	}
 	return out
+}
+
+// migrateReq reports whether the kernel moves the connections queued on a
+// closing SO_REUSEPORT listener to a sibling (net.ipv4.tcp_migrate_req).
+func migrateReq() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }

@@ -74,9 +74,11 @@ func tlsFromConfig(wc *config.Worker, now time.Time) (*tls.Config, error) {
 }
 
 // TLSConnectionState reports the TLS parameters of the connection (version,
-// cipher suite, the server name the client asked for, the ALPN protocol,
-// client certificates); ok is false for a connection without TLS. OnConnect
-// runs after the handshake, so they are known from then on. Loop-only.
+// cipher suite, the ALPN protocol, the server name the client asked for and
+// the client's certificates on a worker's connection, the server's
+// certificates and whether the session resumed on an AsyncTcpConnection's);
+// ok is false for a connection without TLS. OnConnect runs after the
+// handshake, so they are known from then on. Loop-only.
 func (c *Connection) TLSConnectionState() (state tls.ConnectionState, ok bool) {
 	return c.nc.TLSConnectionState()
 }
