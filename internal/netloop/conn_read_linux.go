@@ -11,18 +11,24 @@ import (
 	"github.com/workermand/workermand/codec"
 )
 
+// resumeBuffered frames the input kept while paused, which comes before
+// anything read now, the peer's FIN included. It reports whether reading
+// may go on (c is still open and not paused again).
+func (c *Conn) resumeBuffered() bool {
+	if c.flags&flagResumeQueued == 0 {
+		return true
+	}
+	c.processBuffered()
+	return c.status == StatusEstablished && c.flags&flagPaused == 0
+}
+
 func (c *Conn) readable(ev uint32) {
 	if c.tls != nil {
 		c.tlsReadable(ev)
 		return
 	}
-	if c.flags&flagResumeQueued != 0 {
-		// Input kept while paused comes before anything read now, the
-		// peer's FIN included.
-		c.processBuffered()
-		if c.status != StatusEstablished || c.flags&flagPaused != 0 {
-			return
-		}
+	if !c.resumeBuffered() {
+		return
 	}
 	l := c.loop
 	n, err := readRaw(c.fd, l.rbuf)

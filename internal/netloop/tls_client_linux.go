@@ -182,17 +182,6 @@ func (c *Conn) tlsClientHandshook(st *tlsState, err error) {
 		return
 	}
 	// The server's first records (a TLS 1.3 session ticket, an early
-	// answer) may have come with its last handshake flight: in the
-	// transport (rest) or in the tls.Conn's buffer. Nothing else would wake
-	// the loop for them.
-	plain, eof := c.tlsOpen(rest)
-	if c.status != StatusEstablished {
-		return
-	}
-	if len(plain) > 0 {
-		c.deliver(plain)
-	}
-	if eof && c.status == StatusEstablished {
-		c.peerEOF()
-	}
+	// answer) may have come with its last handshake flight.
+	c.tlsDeliverEarly(rest)
 }

@@ -134,13 +134,8 @@ func (c *Conn) IsTLS() bool { return c.tls != nil }
 // during the handshake, records after it.
 func (c *Conn) tlsReadable(ev uint32) {
 	st := c.tls
-	if st.up {
-		if c.flags&flagResumeQueued != 0 {
-			c.processBuffered()
-			if c.status != StatusEstablished || c.flags&flagPaused != 0 {
-				return
-			}
-		}
+	if st.up && !c.resumeBuffered() {
+		return
 	}
 	l := c.loop
 	n, err := readRaw(c.fd, l.rbuf)
@@ -277,9 +272,14 @@ func (c *Conn) tlsHandshook(st *tlsState, err error) {
 	if c.status != StatusEstablished {
 		return
 	}
-	// The client's first records may have come with its Finished: in the
-	// transport (rest) or already in the tls.Conn's buffer. Nothing else
-	// would wake the loop for them.
+	// The client's first records may have come with its Finished.
+	c.tlsDeliverEarly(rest)
+}
+
+// tlsDeliverEarly delivers the records that came with the peer's last
+// handshake flight, in the transport (rest) or already in the tls.Conn's
+// buffer: nothing else would wake the loop for them.
+func (c *Conn) tlsDeliverEarly(rest []byte) {
 	plain, eof := c.tlsOpen(rest)
 	if c.status != StatusEstablished {
 		return

@@ -87,16 +87,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			if cfg.Mode != Idle {
 				return c, OpenOK
 			}
-			mismatch, err := ping(c, cfg, id)
-			switch {
-			case err != nil:
-				c.Close()
-				return nil, ExchangeFailed
-			case mismatch:
-				c.Close()
-				return nil, Mismatched
-			}
-			return c, OpenOK
+			return checkedOpen(c, cfg, id)
 		},
 		Start: func(id int, c net.Conn) (Exchange, int) {
 			out := makeLines(cfg.Size, batch, id)
@@ -145,6 +136,20 @@ func stamp(line []byte, seq uint64) {
 }
 
 // ping sends one line and checks its echo.
+// checkedOpen keeps c only if one exchange on it comes back right.
+func checkedOpen(c net.Conn, cfg Config, id int) (net.Conn, Opened) {
+	mismatch, err := ping(c, cfg, id)
+	switch {
+	case err != nil:
+		c.Close()
+		return nil, ExchangeFailed
+	case mismatch:
+		c.Close()
+		return nil, Mismatched
+	}
+	return c, OpenOK
+}
+
 func ping(c net.Conn, cfg Config, id int) (mismatch bool, err error) {
 	out := makeLines(cfg.Size, 1, id)
 	if err := c.SetDeadline(time.Now().Add(cfg.DialTimeout)); err != nil {

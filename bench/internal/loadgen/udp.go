@@ -39,16 +39,7 @@ func RunUDP(ctx context.Context, cfg Config) (Result, error) {
 			if err != nil {
 				return nil, DialFailed
 			}
-			mismatch, err := ping(c, cfg, id)
-			switch {
-			case err != nil:
-				c.Close()
-				return nil, ExchangeFailed
-			case mismatch:
-				c.Close()
-				return nil, Mismatched
-			}
-			return c, OpenOK
+			return checkedOpen(c, cfg, id)
 		},
 		Start: func(id int, c net.Conn) (Exchange, int) {
 			out := makeLines(cfg.Size, 1, id)
