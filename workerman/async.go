@@ -26,9 +26,12 @@ const DefaultConnectTimeout = 10 * time.Second
 // package's values), and over TLS "ssl://host:port" (no framing) and
 // "wss://host[:port]/path?query" (ws:// over TLS, port 443 by default), or
 // any of the others with Transport "ssl". The server's certificate is
-// verified (see TLS); OnConnect runs once the TLS handshake is done. It embeds Connection, whose callbacks and methods
-// it shares; output sent before the connection is up is queued and written
-// once it is. All its methods and fields are loop-only, except the
+// verified (see TLS); OnConnect runs once the TLS handshake is done. On a
+// Unix socket the address is written as a worker's: "unix:///run/app.sock"
+// (no framing), or "text:///run/app.sock" and the like with Transport
+// "unix". It embeds Connection, whose callbacks and methods it shares;
+// output sent before the connection is up is queued and written once it
+// is. All its methods and fields are loop-only, except the
 // Connection methods that say otherwise.
 //
 // On failure it reports OnError(ConnectFail) and then OnClose. Callbacks
@@ -47,7 +50,8 @@ type AsyncTcpConnection struct {
 	// Transport "ssl" runs the protocol over TLS, as Workerman's
 	// $connection->transport = 'ssl' (so ws://host:443 with "ssl" is
 	// wss://host). ssl:// and wss:// addresses set it, and a non-nil TLS
-	// implies it; "" or "tcp" is plain TCP. Read at every connect.
+	// implies it; "" or "tcp" is plain TCP. "unix" goes with a socket
+	// path (unix:/// addresses set it). Read at every connect.
 	Transport string
 	// TLS configures the client side of a TLS connection, read at every
 	// connect. nil verifies the server's certificate against the system's
@@ -89,12 +93,29 @@ func (h *asyncEvents) OnError(_ *netloop.Conn, code netloop.ErrorCode, err error
 // NewAsyncTcpConnection prepares a connection to remote on loop; Connect
 // starts it. Loop-only (or before the loop runs).
 func NewAsyncTcpConnection(loop *EventLoop, remote string) (*AsyncTcpConnection, error) {
-	hostPort, target := splitTarget(remote)
-	a, err := listenaddr.Parse(withDefaultPort(hostPort), false)
+	var a listenaddr.Addr
+	var target string
+	var err error
+	if _, rest, _ := strings.Cut(remote, "://"); strings.HasPrefix(rest, "/") {
+		// A socket path, written as a worker's: unix:///run/app.sock, or
+		// text:///run/app.sock with Transport "unix".
+		a, err = listenaddr.ParseListen(remote)
+	} else {
+		var hostPort string
+		hostPort, target = splitTarget(remote)
+		a, err = listenaddr.Parse(withDefaultPort(hostPort), false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("async connection: %w", err)
 	}
 	transport := ""
+	switch {
+	case a.IsPath() && a.Scheme == "unix":
+		transport, a.Scheme = "unix", "tcp"
+	case a.IsPath() && (a.Scheme == "ssl" || a.Scheme == "wss" || a.Scheme == "ws"):
+		// A ws:// path is the request's; the socket's would be ambiguous.
+		return nil, fmt.Errorf("async connection %q: %s:// connects to host:port, not to a Unix socket", remote, a.Scheme)
+	}
 	switch a.Scheme {
 	case "ssl", "wss":
 		// The TLS shorthands name the protocol they carry as the server's
@@ -154,6 +175,17 @@ func withDefaultPort(hostPort string) string {
 // tlsClientConfig is the TLS configuration of the next connect, nil for
 // plain TCP (see Transport and TLS).
 func (c *AsyncTcpConnection) tlsClientConfig() (*tls.Config, error) {
+	if c.addr.IsPath() {
+		// As a worker on a socket path: the transport says so, and says
+		// nothing else.
+		switch {
+		case c.Transport != "unix":
+			return nil, fmt.Errorf("async connection to %s: a socket path needs Transport \"unix\", not %q", c.addr.Path, c.Transport)
+		case c.TLS != nil:
+			return nil, fmt.Errorf("async connection to %s: TLS over a Unix socket is not supported", c.addr.Path)
+		}
+		return nil, nil
+	}
 	switch c.Transport {
 	case "ssl":
 	case "":
@@ -165,8 +197,10 @@ func (c *AsyncTcpConnection) tlsClientConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("async connection to %s: TLS is set but Transport is \"tcp\" (TLS needs transport \"ssl\")", c.addr.Host)
 		}
 		return nil, nil
+	case "unix":
+		return nil, fmt.Errorf("async connection to %s: transport \"unix\" connects to a socket path, as in text:///run/app.sock", c.addr.Host)
 	default:
-		return nil, fmt.Errorf("async connection to %s: unknown transport %q (want \"tcp\" or \"ssl\")", c.addr.Host, c.Transport)
+		return nil, fmt.Errorf("async connection to %s: unknown transport %q (want \"tcp\", \"ssl\" or \"unix\")", c.addr.Host, c.Transport)
 	}
 	var cfg *tls.Config
 	if c.TLS != nil {
@@ -230,8 +264,14 @@ func (c *AsyncTcpConnection) WebSocketSubprotocol() string {
 	return ""
 }
 
-// RemoteHost is the host the connection was created for, as written.
-func (c *AsyncTcpConnection) RemoteHost() string { return c.addr.Host }
+// RemoteHost is the host the connection was created for, as written, or
+// the socket path of a Unix socket address.
+func (c *AsyncTcpConnection) RemoteHost() string {
+	if c.addr.IsPath() {
+		return c.addr.Path
+	}
+	return c.addr.Host
+}
 
 // Connect starts connecting; it does nothing while connecting or connected.
 // Host names are resolved off the loop. The outcome is reported through
@@ -258,6 +298,10 @@ func (c *AsyncTcpConnection) Connect() {
 				c.nc.FailConnect(err)
 			}
 		})
+		return
+	}
+	if c.addr.IsPath() {
+		c.loop.l.DialUnix(&c.nc, c.addr.Path, timeout)
 		return
 	}
 	if c.addr.IP.IsValid() {

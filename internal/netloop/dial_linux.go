@@ -42,6 +42,28 @@ func (l *Loop) dial(c *Conn, addr netip.AddrPort, timeout time.Duration, tlsCfg 
 		c.tls = &tlsState{client: true, cfg: tlsCfg}
 	}
 	c.remote = addr
+	domain := unix.AF_INET
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		domain = unix.AF_INET6
+	}
+	l.connect(c, domain, sockets.AddrPortToSockaddr(addr), addr.String(), timeout)
+}
+
+// DialUnix is Dial to the Unix stream socket at path. The connection has
+// no remote address (RemoteAddr is the zero value), as an accepted Unix
+// one. Loop-only.
+func (l *Loop) DialUnix(c *Conn, path string, timeout time.Duration) {
+	if c.status != StatusInitial || c.loop != l {
+		return
+	}
+	c.tls = nil
+	c.remote = netip.AddrPort{}
+	l.connect(c, unix.AF_UNIX, &unix.SockaddrUnix{Name: path}, path, timeout)
+}
+
+// connect opens a socket of domain and connects it to sa; name is the
+// peer in error messages.
+func (l *Loop) connect(c *Conn, domain int, sa unix.Sockaddr, name string, timeout time.Duration) {
 	c.status = StatusConnecting
 	fail := func(err error) {
 		// Report on the next turn, so callers never see callbacks from Dial.
@@ -51,19 +73,18 @@ func (l *Loop) dial(c *Conn, addr netip.AddrPort, timeout time.Duration, tlsCfg 
 			}
 		})
 	}
-	domain := unix.AF_INET
-	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
-		domain = unix.AF_INET6
-	}
 	fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		fail(os.NewSyscallError("socket", err))
 		return
 	}
-	err = unix.Connect(fd, sockets.AddrPortToSockaddr(addr))
+	// A Unix socket connects at once or fails: its EAGAIN means the
+	// listener's backlog is full, not in progress, and is reported as the
+	// failure it is.
+	err = unix.Connect(fd, sa)
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) && !errors.Is(err, unix.EINTR) {
 		unix.Close(fd)
-		fail(fmt.Errorf("connect %s: %w", addr, err))
+		fail(fmt.Errorf("connect %s: %w", name, err))
 		return
 	}
 	c.fd = fd
@@ -83,9 +104,9 @@ func (l *Loop) dial(c *Conn, addr netip.AddrPort, timeout time.Duration, tlsCfg 
 			case c.tls != nil && c.tls.conn != nil:
 				// The timeout covers a TLS client's handshake too.
 				l.stats.TLSHandshakeTimeouts++
-				c.connectFailed(fmt.Errorf("TLS handshake with %s: %w after %s", addr, ErrConnectTimeout, timeout))
+				c.connectFailed(fmt.Errorf("TLS handshake with %s: %w after %s", name, ErrConnectTimeout, timeout))
 			default:
-				c.connectFailed(fmt.Errorf("connect %s: %w after %s", addr, ErrConnectTimeout, timeout))
+				c.connectFailed(fmt.Errorf("connect %s: %w after %s", name, ErrConnectTimeout, timeout))
 			}
 		})
 	}
