@@ -26,15 +26,16 @@ type chromium struct {
 	port string // the DevTools HTTP port
 }
 
-// startChromium starts headless Chromium (bin) on url; the test's cleanup
-// kills it and its helper processes.
-func startChromium(t *testing.T, bin, url string) *chromium {
+// startChromium starts headless Chromium (bin) on url, with extra flags;
+// the test's cleanup kills it and its helper processes.
+func startChromium(t *testing.T, bin, url string, flags ...string) *chromium {
 	t.Helper()
 	profile := tempDir(t)
-	cmd := exec.Command(bin,
+	args := append([]string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", url)
+		"--user-data-dir=" + profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"}, flags...)
+	cmd := exec.Command(bin, append(args, url)...)
 	// Its own process group, so that its helpers (zygote, renderer, GPU
 	// and network processes) end with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

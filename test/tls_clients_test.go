@@ -1,16 +1,24 @@
 package test
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"encoding/xml"
 	"fmt"
+	neturl "net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // More real clients against the stock binary's TLS workers: sslscan's
-// audit of what the server offers.
+// audit of what the server offers, and a browser on https and wss.
 
 // sslscanReport is the part of `sslscan --xml=-` the tests read.
 type sslscanReport struct {
@@ -157,5 +165,76 @@ func TestTLSSSLScan(t *testing.T) {
 	r, rep := sslscan(t, st.addr("web"), "other.test")
 	if certs := rep.Tests[0].Certs; len(certs) != 1 || certs[0].Subject != "other.test" || rep.Tests[0].SNI != "other.test" {
 		t.Errorf("with SNI other.test: %+v\n%s", certs, r)
+	}
+}
+
+// spkiHash is Chromium's name for a certificate's key: the base64 SHA-256
+// of its SubjectPublicKeyInfo.
+func spkiHash(t *testing.T, certFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s: no PEM block", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Headless Chromium loads a page from an https:// static worker; its
+// script opens a wss:// socket to an echo worker that only allows that
+// page's origin, sends text, binary and 1 MiB messages and shows each echo
+// in the page. Chromium trusts the test certificate's key alone
+// (--ignore-certificate-errors-spki-list), so the TLS it runs is its own,
+// certificate check included.
+func TestTLSChromium(t *testing.T) {
+	t.Parallel()
+	bin := needTool(t, "chromium")
+	root := tempDir(t)
+	page, err := os.ReadFile("testdata/ws/page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "page.html"), string(page))
+	d := newDaemon(t, stockBin)
+	f := newTLSFiles(t, d.dir)
+	// The page's origin is what the websocket worker allows, so its port
+	// must be known before the config is written.
+	origin := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	d.writeConfig(
+		worker("web", origin, "static", 1, append(f.table(), "[worker.options]", "root = "+strconv.Quote(root))...),
+		worker("wss", "wss://127.0.0.1:0", "echo", 1, append(f.table(), "[worker.websocket]",
+			"allowed_origins = ["+strconv.Quote(origin)+"]", `subprotocols = ["chat.v1"]`)...),
+	)
+	d.start()
+	d.waitReady("web", 1)
+	st := d.waitReady("wss", 1)
+
+	start := time.Now()
+	url := origin + "/page.html?ws=" + neturl.QueryEscape("wss://"+st.addr("wss")+"/echo")
+	r := chromiumPage(t, bin, url, "--ignore-certificate-errors-spki-list="+spkiHash(t, f.siteCert))
+	t.Logf("chromium page finished in %s", time.Since(start).Round(time.Millisecond))
+	for _, e := range r.Errors {
+		t.Error("page: " + e)
+	}
+	if want := "text,binary,large"; strings.Join(r.Echoes, ",") != want {
+		t.Errorf("echoes shown in the page: %q, want %s", r.Echoes, want)
+	}
+	if r.CloseCode != 4000 || r.Protocol != "chat.v1" || r.Origin != origin || !r.OK {
+		t.Errorf("page result %+v; want close code 4000 echoed, protocol chat.v1, origin %s", r, origin)
+	}
+	// Both workers saw TLS handshakes, from the browser.
+	after := d.mustStatus()
+	for _, name := range []string{"web", "wss"} {
+		if c := tlsProc(t, after, name); c.Handshakes == 0 {
+			t.Errorf("%s: no TLS handshake counted: %+v", name, c)
+		}
 	}
 }

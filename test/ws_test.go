@@ -329,13 +329,13 @@ type pageResult struct {
 	Origin    string   `json:"origin"`
 }
 
-// chromiumPage loads url in headless Chromium and returns what the page
-// wrote into #result once its script finished.
-func chromiumPage(t *testing.T, bin, url string) pageResult {
+// chromiumPage loads url in headless Chromium (with extra flags) and
+// returns what the page wrote into #result once its script finished.
+func chromiumPage(t *testing.T, bin, url string, flags ...string) pageResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), slow(30*time.Second))
 	defer cancel()
-	page := startChromium(t, bin, url).page(ctx, url)
+	page := startChromium(t, bin, url, flags...).page(ctx, url)
 	text := page.waitEval(slow(15*time.Second), "the page's #result",
 		"document.getElementById('result') ? document.getElementById('result').textContent : 'pending'",
 		func(v string) bool { return v != "pending" })
