@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +242,104 @@ func TestTLSReloadCertificates(t *testing.T) {
 	// check says the same, at the key.
 	if r := d.run("check"); r.code != 2 || !strings.Contains(r.err, "worker[0].tls.certificates[0]: ") {
 		t.Fatalf("check: %s", r)
+	}
+}
+
+// sClientHTTP runs openssl s_client with an HTTP/1.0 request on its input
+// and -ign_eof, so that it reads until the server closes after answering:
+// a TLS 1.3 session ticket, which the server sends after the handshake,
+// is then always read (and saved by -sess_out) before s_client exits,
+// where with no input it may quit first. -ignore_unexpected_eof: the
+// server closes without a close_notify alert, which OpenSSL 3 counts as
+// a failure.
+func sClientHTTP(t *testing.T, f *tlsFiles, addr string, extra ...string) toolResult {
+	t.Helper()
+	bin := needTool(t, "openssl")
+	args := append([]string{"s_client", "-connect", addr, "-servername", "site.test", "-CAfile", f.caFile,
+		"-verify_return_error", "-ign_eof", "-ignore_unexpected_eof"}, extra...)
+	timeout := slow(20 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\nHost: site.test\r\n\r\n")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	r := toolResult{args: append([]string{"openssl"}, args...), out: out.String(), errOut: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		t.Fatalf("%s: still running after %s", strings.Join(r.args, " "), timeout)
+	case errors.As(err, &ee) && ee.Exited():
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("%s: %v", strings.Join(r.args, " "), err)
+	}
+	if r.code != 0 || !strings.Contains(r.out, helloBody) {
+		t.Fatalf("no answer over TLS\n%s", r)
+	}
+	return r
+}
+
+// TLS session resumption across the children of a worker and across a
+// reload: the master hands every child the same session-ticket keys. One
+// session is saved (-sess_out) per TLS version, then offered (-sess_in) on
+// new connections that the kernel spreads over the four children's
+// reuse_port sockets; each must resume, and status must show that more
+// than the child that issued the ticket took them. After a reload, whose
+// new children get the keys the master kept, the same sessions resume.
+func TestTLSSessionResumptionAcrossChildren(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, stockBin)
+	f := newTLSFiles(t, d.dir)
+	// reuse_port: one socket per child, the kernel choosing by the
+	// client's port, so connections reach several children for sure;
+	// children sharing one socket may well take turns unevenly. A port
+	// of its own: with :0 each reuse_port socket would get another one.
+	lines := append([]string{"reuse_port = true"}, f.table()...)
+	lines = append(lines, "[worker.options]", "status = 200", `body = "Hello, World!"`)
+	d.writeConfig(worker("web", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)), "respond", 4, lines...))
+	d.start()
+	addr := d.waitReady("web", 4).addr("web")
+
+	const resumptions = 12
+	sessions := map[string]string{}
+	for _, version := range []string{"-tls1_2", "-tls1_3"} {
+		sess := filepath.Join(d.dir, "session"+version)
+		sessions[version] = sess
+		if r := sClientHTTP(t, f, addr, version, "-sess_out", sess); !strings.Contains(r.out, "\nNew, TLSv1.") {
+			t.Fatalf("%s: the first connection is not a new session\n%s", version, r)
+		}
+		for i := range resumptions {
+			if r := sClientHTTP(t, f, addr, version, "-sess_in", sess); !strings.Contains(r.out, "\nReused, TLSv1.") {
+				t.Fatalf("%s: connection %d did not resume the session\n%s", version, i+1, r)
+			}
+		}
+	}
+	accepted := map[int]uint64{} // pid → connections accepted
+	var total uint64
+	for _, p := range d.mustStatus().procs("web") {
+		if p.Accepted > 0 {
+			accepted[p.PID] = p.Accepted
+		}
+		total += p.Accepted
+	}
+	if want := uint64(2 * (1 + resumptions)); len(accepted) < 2 || total != want {
+		t.Fatalf("connections accepted by pid %v (%d in all, want %d): resumption across children is not shown", accepted, total, want)
+	}
+
+	d.mustRun(0, "reload")
+	after := d.waitReady("web", 4)
+	for _, p := range after.procs("web") {
+		if _, old := accepted[p.PID]; old {
+			t.Fatalf("child %d still serves after the reload", p.PID)
+		}
+	}
+	for version, sess := range sessions {
+		if r := sClientHTTP(t, f, addr, version, "-sess_in", sess); !strings.Contains(r.out, "\nReused, TLSv1.") {
+			t.Fatalf("%s: no resumption after the reload\n%s", version, r)
+		}
 	}
 }

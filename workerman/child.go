@@ -156,6 +156,7 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.ticketKeys = newSessionTicketKeys(st.TicketKeys)
 	r.p = p
 	return r, nil
 }
@@ -284,6 +285,10 @@ func (r *childRuntime) Reload() {
 		}
 	})
 }
+
+// SetTicketKeys reaches the TLS configs already serving as well as those
+// a later Listen adds.
+func (r *childRuntime) SetTicketKeys(keys []ipc.TicketKey) { r.p.ticketKeys.set(keys) }
 
 func (r *childRuntime) Reopen(log *os.File, files map[string]*os.File) {
 	r.filesMu.Lock()

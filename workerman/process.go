@@ -61,6 +61,9 @@ type Process struct {
 	// stopping is set once the process stops accepting: Listen refuses to
 	// add a listener then. Loop-only.
 	stopping bool
+	// ticketKeys are the TLS session-ticket keys of a daemon child's
+	// servers, from its master; nil otherwise (ticketkeys.go).
+	ticketKeys *sessionTicketKeys
 }
 
 // expireEvery is how often connections whose codec has timeouts of its own
@@ -182,7 +185,7 @@ func (p *Process) accept(i int) error {
 		MaxSendBuffer:  w.MaxSendBufferSize,
 		SendTimeout:    w.SendTimeout,
 		MaxConns:       w.MaxConnections,
-		TLS:            w.tlsServer(),
+		TLS:            w.tlsServer(p.ticketKeys),
 		OnExpirer: func() {
 			p.sweeps[i].expiring = true
 			p.startSweep()

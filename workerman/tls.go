@@ -53,12 +53,14 @@ func (w *Worker) resolveTLS(a *listenaddr.Addr) error {
 	return nil
 }
 
-// tlsServer is what the loop needs of a TLS worker, nil for others.
-func (w *Worker) tlsServer() *netloop.TLSServer {
+// tlsServer is what the loop needs of a TLS worker, nil for others. In a
+// daemon child, keys (else nil) give its config the session-ticket keys
+// the master shares among the worker's children.
+func (w *Worker) tlsServer(keys *sessionTicketKeys) *netloop.TLSServer {
 	if w.Transport != "ssl" {
 		return nil
 	}
-	return &netloop.TLSServer{Config: w.TLS, HandshakeTimeout: w.TLSHandshakeTimeout}
+	return &netloop.TLSServer{Config: keys.serverConfig(w, w.TLS), HandshakeTimeout: w.TLSHandshakeTimeout}
 }
 
 // tlsFromConfig builds a TLS worker's server config from its [worker.tls]

@@ -136,6 +136,9 @@ type Controller interface {
 	Reopen(log *os.File, files map[string]*os.File)
 	Status() ipc.ProcessStatus
 	Connections() []ipc.ConnectionRow
+	// SetTicketKeys replaces the TLS session-ticket keys after the
+	// master rotated them (the first ones come in Setup.TicketKeys).
+	SetTicketKeys(keys []ipc.TicketKey)
 }
 
 // Serve runs the command loop until the channel closes. A closed channel
@@ -158,6 +161,8 @@ func (s *Session) Serve(c Controller) {
 			}
 		case ipc.TypeReload:
 			c.Reload()
+		case ipc.TypeTicketKeys:
+			c.SetTicketKeys(m.TicketKeys)
 		case ipc.TypeReopen:
 			// A descriptor before the named ones is the main log (a
 			// master of the version before named files sends only that).

@@ -28,6 +28,9 @@ const (
 	// Retiring child → master → its replacement: established connections
 	// to adopt, one descriptor each, described in Handovers (same order).
 	TypeHandover = "handover"
+	// Master → child: the TLS session-ticket keys (TicketKeys) after a
+	// rotation; a child's first keys come with its Setup.
+	TypeTicketKeys = "ticket_keys"
 )
 
 // How a child stops (Message.Mode). All three stop accepting at once.
@@ -65,6 +68,8 @@ type Message struct {
 	// before them is the new main log file.
 	Files       []string        `json:"files,omitempty"`
 	Connections []ConnectionRow `json:"connections,omitempty"`
+	// TicketKeys (with TypeTicketKeys): the current key first.
+	TicketKeys []TicketKey `json:"ticket_keys,omitempty"`
 }
 
 // Handover describes one connection moving between children; its socket
@@ -92,6 +97,10 @@ type Setup struct {
 	Files     []string `json:"files,omitempty"`
 	LogLevel  string   `json:"log_level"`
 	LogFormat string   `json:"log_format"`
+	// TicketKeys are the TLS session-ticket keys every TLS server of the
+	// daemon shares, the current one first (see TicketKey). None from a
+	// master that predates them: the child keeps crypto/tls's own.
+	TicketKeys []TicketKey `json:"ticket_keys,omitempty"`
 }
 
 // ProcessStatus is a child's line in `status`.

@@ -47,6 +47,9 @@ type Options struct {
 	BackoffMin   time.Duration // first delay of a crash-looping slot (100 ms)
 	BackoffMax   time.Duration // longest delay (10 s)
 	StableAfter  time.Duration // a child that lived this long resets its slot's backoff (5 s)
+	// TicketKeyRotation is how often the TLS session-ticket keys rotate
+	// (DefaultTicketKeyRotation); tests shorten it.
+	TicketKeyRotation time.Duration
 }
 
 // Master supervises the children of one configuration.
@@ -70,6 +73,9 @@ type Master struct {
 	stopDone    chan struct{}
 	reloading   *reloadOp
 	qps         map[int]qpsSample
+	// ticketKeys are the TLS session-ticket keys, kept for the master's
+	// life so that a reload keeps sessions resumable (ticketkeys.go).
+	ticketKeys *ticketKeyRing
 }
 
 type sockKey struct {
@@ -95,6 +101,9 @@ func New(cfg *config.Config, opts Options) *Master {
 	if opts.StableAfter <= 0 {
 		opts.StableAfter = 5 * time.Second
 	}
+	if opts.TicketKeyRotation <= 0 {
+		opts.TicketKeyRotation = DefaultTicketKeyRotation
+	}
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stderr
 	}
@@ -115,6 +124,7 @@ func New(cfg *config.Config, opts Options) *Master {
 		childEvents: make(chan childEvent, 16),
 		requests:    make(chan *request),
 		done:        make(chan struct{}),
+		ticketKeys:  newTicketKeyRing(),
 	}
 }
 
@@ -215,6 +225,8 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 	}
 	qps := time.NewTicker(time.Second)
 	defer qps.Stop()
+	rotate := time.NewTicker(m.opts.TicketKeyRotation)
+	defer rotate.Stop()
 	for {
 		if m.stopping && len(m.children()) == 0 {
 			m.closeSockets(nil)
@@ -241,6 +253,8 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 			if isInit {
 				m.reapOrphans()
 			}
+		case <-rotate.C:
+			m.rotateTicketKeys()
 		}
 		if startup != nil {
 			if err := startup.check(m); err != nil || startup.done {

@@ -63,6 +63,12 @@ type proc struct {
 	// when: what `status` shows, as busy, while the child does not answer.
 	lastStatus   ipc.ProcessStatus
 	lastStatusAt time.Time
+
+	// keysMu orders the TLS session-ticket keys a child gets: its setup
+	// and rotations (sendTicketKeys). setupSent: the setup went out, so
+	// the child reads other messages now.
+	keysMu    sync.Mutex
+	setupSent bool
 }
 
 // askStatus requests the child's counters. It remembers an answer fresh
@@ -292,7 +298,11 @@ func (m *Master) converse(p *proc, fd int) {
 		setup.Files = append(setup.Files, f.Name())
 		fds = append(fds, int(f.Fd()))
 	}
+	p.keysMu.Lock()
+	setup.TicketKeys = m.ticketKeys.current()
 	err = p.ch.Send(&ipc.Message{Type: ipc.TypeSetup, Version: ipc.Version, Setup: setup}, fds...)
+	p.setupSent = err == nil
+	p.keysMu.Unlock()
 	closeFiles(written)
 	if err != nil {
 		report(childEvent{p: p, err: fmt.Errorf("handshake: %w", err)})

@@ -1,0 +1,138 @@
+package master
+
+import (
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/ipc"
+	"github.com/workermand/workermand/internal/testcert"
+)
+
+// rawKeys is what a TLS server gets from the ring.
+func rawKeys(r *ticketKeyRing) [][32]byte {
+	var out [][32]byte
+	for _, k := range r.current() {
+		out = append(out, [32]byte(k))
+	}
+	return out
+}
+
+// handshake runs one TLS handshake over a pipe and reports whether it
+// resumed; the client reads a byte, so a TLS 1.3 ticket (sent after the
+// handshake) reaches its cache.
+func handshake(t *testing.T, srv, cli *tls.Config) bool {
+	t.Helper()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	a.SetDeadline(deadline)
+	b.SetDeadline(deadline)
+	done := make(chan error, 1)
+	go func() {
+		s := tls.Server(a, srv)
+		if err := s.Handshake(); err != nil {
+			done <- err
+			return
+		}
+		_, err := s.Write([]byte{1})
+		done <- err
+	}()
+	c := tls.Client(b, cli)
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	return c.ConnectionState().DidResume
+}
+
+// A ticket sealed with a key resumes while the key is among the four kept:
+// through three rotations, and no longer after the fourth. Both TLS 1.2
+// tickets and TLS 1.3 PSKs. The rotation is driven by hand, as the master's
+// ticker would every 12 hours.
+func TestTicketKeyRotationKeepsFourKeys(t *testing.T) {
+	pair := testcert.SelfSigned(t, testcert.Options{Names: []string{"site.test"}})
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			ring := newTicketKeyRing()
+			if n := len(ring.current()); n != 1 {
+				t.Fatalf("a new ring holds %d keys, want 1", n)
+			}
+			// A fresh server config per connection, as a new child has:
+			// what resumes is what the keys decrypt, nothing cached.
+			server := func() *tls.Config {
+				c := &tls.Config{Certificates: []tls.Certificate{pair.Cert}, MinVersion: version, MaxVersion: version}
+				c.SetSessionTicketKeys(rawKeys(ring))
+				return c
+			}
+			cache := tls.NewLRUClientSessionCache(4)
+			client := &tls.Config{RootCAs: pair.Pool(), ServerName: "site.test", ClientSessionCache: cache,
+				MinVersion: version, MaxVersion: version}
+			if handshake(t, server(), client) {
+				t.Fatal("the first connection resumed")
+			}
+			// The session the first connection got, offered again each
+			// time: a resumed TLS 1.3 connection gets a new ticket, sealed
+			// with the newest key, which would hide the old key's fate.
+			ticket, ok := cache.Get("site.test")
+			if !ok {
+				t.Fatal("no session ticket after the first connection")
+			}
+			first := ring.current()[0]
+			for rotations := 1; rotations <= ticketKeysKept; rotations++ {
+				ring.rotate()
+				keys := ring.current()
+				if keys[0] == first || len(keys) != min(rotations+1, ticketKeysKept) {
+					t.Fatalf("after %d rotations: %d keys, the current one new: %v", rotations, len(keys), keys[0] != first)
+				}
+				cache.Put("site.test", ticket)
+				resumed := handshake(t, server(), client)
+				if want := rotations < ticketKeysKept; resumed != want {
+					t.Fatalf("after %d rotations: resumed %v, want %v", rotations, resumed, want)
+				}
+			}
+			for _, k := range ring.current() {
+				if k == first {
+					t.Fatal("the first key is still in the ring after 4 rotations")
+				}
+			}
+		})
+	}
+}
+
+// A rotation reaches the children that have their setup, and not one
+// still waiting for it, whose setup carries the new keys instead (a
+// message before the setup would fail its start).
+func TestTicketKeyRotationReachesChildren(t *testing.T) {
+	m := newTestMaster(t, zap.NewNop())
+	s := m.slotFor("w", 0)
+	s.worker = &config.Worker{Name: "w", Count: 1}
+	ready, readyEnd := fakeProc(t, s, stateReady)
+	ready.setupSent = true
+	starting, startingEnd := fakeProc(t, s, stateStarting)
+	s.current, s.next = ready, starting
+	before := m.ticketKeys.current()
+
+	m.rotateTicketKeys()
+	msg, _, err := readyEnd.Recv(time.Now().Add(5 * time.Second))
+	if err != nil {
+		t.Fatalf("the ready child got no keys: %v", err)
+	}
+	want := m.ticketKeys.current()
+	if msg.Type != ipc.TypeTicketKeys || len(msg.TicketKeys) != 2 || msg.TicketKeys[0] != want[0] || msg.TicketKeys[1] != before[0] {
+		t.Fatalf("got %q with %d keys, want the new key then the old one", msg.Type, len(msg.TicketKeys))
+	}
+	if m, _, err := startingEnd.Recv(time.Now().Add(200 * time.Millisecond)); err == nil {
+		t.Fatalf("a child without its setup got %q", m.Type)
+	}
+}
