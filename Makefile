@@ -1,7 +1,7 @@
 # workermand — build, test, lint, bench.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/workermand/workermand/cli.Version=$(VERSION)
+LDFLAGS  := -X github.com/workermand/workermand/internal/cliapp.Version=$(VERSION)
 # The fuzz smoke run (CI) shares FUZZBUDGET seconds evenly among the fuzz
 # targets, so more targets do not lengthen it; each gets at least a second.
 # FUZZTIME (e.g. 30s) gives every target that much instead.

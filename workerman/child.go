@@ -18,16 +18,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workermand/workermand/internal/child"
-	"github.com/workermand/workermand/internal/childentry"
 	"github.com/workermand/workermand/internal/config"
 	"github.com/workermand/workermand/internal/ipc"
 	"github.com/workermand/workermand/internal/logging"
 	"github.com/workermand/workermand/internal/netloop"
 )
-
-// A child's life is not part of the API: the command line starts it (see
-// internal/childentry).
-func init() { childentry.Run = runChild }
 
 // loopAnswerWait is how long a status or connections request waits for
 // the loop; a loop stuck in a callback past it shows as busy. The master
@@ -35,9 +30,10 @@ func init() { childentry.Run = runChild }
 // second whatever the children do.
 const loopAnswerWait = 400 * time.Millisecond
 
-// runChild runs the worker the master hands this process and returns the
-// process exit code.
-func runChild() int {
+// runChild runs the worker the master hands this process, from the config
+// it sends or among the program's own (RunAll), and returns the process
+// exit code.
+func runChild(code map[string]*Worker, tables []map[string]any) int {
 	// First thing: own the signals, so Go's default SIGQUIT goroutine dump
 	// never shows up as a crash.
 	sigs := make(chan os.Signal, 4)
@@ -52,7 +48,7 @@ func runChild() int {
 		return 1
 	}
 	defer s.Close()
-	r, err := newChildRuntime(s)
+	r, err := newChildRuntime(s, code, tables)
 	if err != nil {
 		s.Fail(err)
 		fmt.Fprintf(os.Stderr, "workermand child: %v\n", err)
@@ -100,22 +96,23 @@ type childRuntime struct {
 	unansweredSince atomic.Int64
 }
 
-func newChildRuntime(s *child.Session) (*childRuntime, error) {
+func newChildRuntime(s *child.Session, code map[string]*Worker, tables []map[string]any) (*childRuntime, error) {
 	st := s.Setup
-	cfg, err := config.Parse(st.Config, st.ConfigPath, config.Hooks{})
+	cfg, err := config.Parse(st.Config, st.ConfigPath, config.Hooks{Code: tables})
 	if err != nil {
 		return nil, fmt.Errorf("config from master: %w", err)
 	}
 	var wc *config.Worker
 	for _, w := range cfg.Workers {
-		if w.Name == st.Worker {
+		if w.Name == st.Worker && !w.Code {
 			wc = w
 		}
 	}
-	if wc == nil {
-		return nil, fmt.Errorf("worker %q is not in the config the master sent", st.Worker)
+	cw := code[st.Worker]
+	if wc == nil && cw == nil {
+		return nil, fmt.Errorf("worker %q %w: a worker defined in code that the new binary no longer defines needs `restart`", st.Worker, errNotInProgram)
 	}
-	fields := []zap.Field{zap.Int("pid", os.Getpid()), zap.String("role", "child"), zap.String("worker", wc.Name), zap.Int("id", st.ID), zap.Int("gen", st.Generation)}
+	fields := []zap.Field{zap.Int("pid", os.Getpid()), zap.String("role", "child"), zap.String("worker", st.Worker), zap.Int("id", st.ID), zap.Int("gen", st.Generation)}
 	var log *zap.Logger
 	var out *logging.Output
 	if s.LogFile != nil {
@@ -126,19 +123,21 @@ func newChildRuntime(s *child.Session) (*childRuntime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logger: %w", err)
 	}
-	if wc.MemoryLimit > 0 {
-		debug.SetMemoryLimit(int64(wc.MemoryLimit))
-	}
-	w, err := workerFromConfig(wc)
-	if err != nil {
-		return nil, err
+	w := cw // the program's own worker, with its callbacks
+	if wc != nil {
+		if wc.MemoryLimit > 0 {
+			debug.SetMemoryLimit(int64(wc.MemoryLimit))
+		}
+		if w, err = workerFromConfig(wc); err != nil {
+			return nil, err
+		}
+		h, err := NewHandler(wc.Handler, wc.DecodeOptions)
+		if err != nil {
+			return nil, err
+		}
+		w.Handler = h
 	}
 	w.id = st.ID
-	h, err := NewHandler(wc.Handler, wc.DecodeOptions)
-	if err != nil {
-		return nil, err
-	}
-	w.Handler = h
 	r := &childRuntime{s: s, w: w, log: log, out: out, graceful: cfg.GracefulTimeout.Duration, files: s.Files}
 	w.openFile = r.takeFile
 	p, err := NewProcess(ProcessOptions{

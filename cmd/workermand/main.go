@@ -2,11 +2,11 @@
 package main
 
 import (
-	"github.com/workermand/workermand/cli"
 	_ "github.com/workermand/workermand/handlers/demo"
 	_ "github.com/workermand/workermand/handlers/echo"
 	_ "github.com/workermand/workermand/handlers/respond"
 	_ "github.com/workermand/workermand/handlers/static"
+	"github.com/workermand/workermand/workerman"
 )
 
-func main() { cli.Main() }
+func main() { workerman.RunAll() }

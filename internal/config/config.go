@@ -70,7 +70,13 @@ type Config struct {
 	// wait forever, as Workerman does).
 	GracefulTimeout Duration
 
-	// Workers are the [[worker]] tables in file order.
+	// Program is the name of a code-first program (workerman.RunAll with
+	// workers): its runtime files are named after it rather than after
+	// the file. "" for a daemon configured by its file alone.
+	Program string
+
+	// Workers are the [[worker]] tables in file order, then the workers the
+	// program defines in code (AddCode).
 	Workers []*Worker
 
 	file  string    // the file as named by the caller, for problems
@@ -80,7 +86,7 @@ type Config struct {
 // Worker is one [[worker]] table.
 type Worker struct {
 	// Index is the worker's position in the file, from 0: the N of
-	// worker[N] in problems.
+	// worker[N] in problems (of RunAll[N] for a worker defined in code).
 	Index int
 	// Line is the line of the worker's [[worker]] header (0 if unknown).
 	Line int
@@ -117,6 +123,10 @@ type Worker struct {
 	// SocketUID and SocketGID are the socket file's owner and group
 	// resolved, -1 to keep the master's.
 	SocketUID, SocketGID int
+	// Code marks a worker the program defines in code (AddCode): its
+	// callbacks, TLS config and protocol options live in the program, which
+	// each child re-runs, so Handler is "" and TLS nil.
+	Code bool
 	// Reloadable workers are restarted by reload (default true); others
 	// only get OnWorkerReload.
 	Reloadable bool
@@ -164,7 +174,14 @@ type Worker struct {
 }
 
 // Key is the worker's path in problems, as in "worker[1]".
-func (w *Worker) Key() string { return indexKey("worker", w.Index) }
+// A worker defined in code is "RunAll[i]", its place among RunAll's
+// arguments.
+func (w *Worker) Key() string {
+	if w.Code {
+		return indexKey("RunAll", w.Index)
+	}
+	return indexKey("worker", w.Index)
+}
 
 // DecodeOptions decodes [worker.options] strictly into into, usually a
 // pointer to the handler's options struct: unknown keys and wrong types are
@@ -194,6 +211,14 @@ type Hooks struct {
 	// them at start anyway, and tests of other keys need none. nil skips
 	// the check.
 	TLS func(s tlsconfig.Settings) []tlsconfig.Problem
+	// Code are the workers the program defines in code (workerman.RunAll),
+	// each a table of the [[worker]] keys the master needs (name, listen,
+	// transport, count, user, group, reuse_port, reloadable, ipv6_only):
+	// the program keeps the rest (callbacks, handler, TLS config, protocol
+	// options). They come after the file's workers (Worker.Code set) and
+	// are checked as those are, in "(program)" at RunAll[i]; with them the
+	// file may have no [[worker]] table.
+	Code []map[string]any
 }
 
 // Parse reads a config file's text, applies defaults and validates

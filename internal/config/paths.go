@@ -101,8 +101,12 @@ const maxSocketPath = 107
 
 // BaseName is the name runtime files are named after: the config file's name
 // without its extension ("app" for /etc/workermand/app.toml), or
-// "workermand" for the embedded default.
+// "workermand" for the embedded default; a code-first program's name
+// (Program) before either.
 func (c *Config) BaseName() string {
+	if c.Program != "" {
+		return c.Program
+	}
 	if c.Path == "" {
 		return "workermand"
 	}

@@ -21,7 +21,10 @@ var (
 func (c *Config) Summary() string {
 	var b strings.Builder
 	name := c.Path
-	if name == "" {
+	switch {
+	case name == "" && c.Program != "":
+		name = "none (the workers of " + c.Program + ")"
+	case name == "":
 		name = embeddedName
 	}
 	fmt.Fprintf(&b, "config: %s\n", name)
@@ -34,7 +37,11 @@ func (c *Config) Summary() string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tLISTEN\tPROTOCOL\tCOUNT\tHANDLER\tUSER")
 	for _, w := range c.Workers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", w.Name, w.Listen, w.Addr.Scheme, w.Count, w.Handler, w.userGroup())
+		handler := w.Handler
+		if w.Code {
+			handler = "(code)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", w.Name, w.Listen, w.Addr.Scheme, w.Count, handler, w.userGroup())
 	}
 	tw.Flush()
 	return b.String()

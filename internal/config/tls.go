@@ -81,6 +81,9 @@ func (ck *checker) sslTransport(w *Worker, a *listenaddr.Addr, t *table) bool {
 // tlsTable reads [worker.tls]: required, with certificates, on a TLS
 // worker, and refused elsewhere, where it would silently do nothing.
 func (ck *checker) tlsTable(w *Worker, t *table) {
+	if w.Code {
+		return // the program holds its *tls.Config
+	}
 	tb, ok := t.sub("tls", "key")
 	if !ok {
 		return

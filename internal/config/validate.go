@@ -75,7 +75,7 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 	top.oneOf("log_format", &c.LogFormat, "a log format", logFormats)
 	top.duration("stop_timeout", &c.StopTimeout)
 	top.duration("graceful_timeout", &c.GracefulTimeout)
-	for i, m := range top.workerTables() {
+	for i, m := range top.workerTables(len(hooks.Code) > 0) {
 		if m != nil {
 			c.Workers = append(c.Workers, ck.worker(i, m))
 		}
@@ -83,9 +83,10 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 	top.unknown(globalKeys)
 
 	ck.crossCheck(c.Workers)
+	ck.probs = append(ck.probs, c.addCode(hooks.Code)...)
 	if hooks.Handler != nil {
 		for _, w := range c.Workers {
-			if ck.handlerOK[w.Index] {
+			if !w.Code && ck.handlerOK[w.Index] {
 				ck.runHandlerHook(w, hooks.Handler)
 			}
 		}
@@ -167,6 +168,7 @@ type checker struct {
 	lines     lineIndex
 	probs     []Problem
 	handlerOK map[int]bool // workers whose handler hook can run
+	code      bool         // checking workers defined in code (AddCode)
 }
 
 func (ck *checker) add(key, format string, args ...any) {
@@ -325,10 +327,12 @@ func (t *table) sub(k, noun string) (Table, bool) {
 
 // workerTables returns the [[worker]] tables; an element that is not a
 // table is reported and nil.
-func (t *table) workerTables() []map[string]any {
+func (t *table) workerTables(optional bool) []map[string]any {
 	v, ok := t.get("worker")
 	if !ok {
-		t.ck.add("worker", "no [[worker]] tables: there is nothing to run")
+		if !optional {
+			t.ck.add("worker", "no [[worker]] tables: there is nothing to run")
+		}
 		return nil
 	}
 	var list []map[string]any
@@ -348,7 +352,7 @@ func (t *table) workerTables() []map[string]any {
 		t.wrongType("worker", "an array of tables ([[worker]])", v)
 		return nil
 	}
-	if len(list) == 0 {
+	if len(list) == 0 && !optional {
 		t.ck.add("worker", "no [[worker]] tables: there is nothing to run")
 	}
 	return list
@@ -371,6 +375,7 @@ func (t *table) unknown(known []string) {
 func (ck *checker) worker(i int, m map[string]any) *Worker {
 	w := &Worker{
 		Index:             i,
+		Code:              ck.code,
 		Transport:         DefaultTransport,
 		Count:             1,
 		Reloadable:        true,
@@ -582,15 +587,15 @@ func (ck *checker) crossCheck(ws []*Worker) {
 		if w.Name == "" {
 			continue
 		}
-		if first, dup := names[w.Name]; dup {
+		if first, dup := names[w.Name]; dup && w.Code == ck.code {
 			ck.add(joinKey(w.Key(), "name"), "duplicate worker name %q (also %s%s)", w.Name, first.Key(), lineNote(first.Line))
 			continue
 		}
 		names[w.Name] = w
 	}
 	for j, b := range ws {
-		if !b.Addr.IP.IsValid() && !b.Addr.IsPath() {
-			continue
+		if !b.Addr.IP.IsValid() && !b.Addr.IsPath() || b.Code != ck.code {
+			continue // (the file's workers are checked without the program's)
 		}
 		for _, a := range ws[:j] {
 			taken := b.Addr.AddrPort().String()

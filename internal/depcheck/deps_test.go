@@ -74,15 +74,22 @@ internal/wsdeflate < internal/protocol/wsproto;
 codec, internal/listenaddr, internal/tlsconfig < internal/config;
 
 # The two ends of a child's channel, each on its own over internal/ipc.
-# internal/childentry is where workerman leaves a child's runtime for cli.
-internal/ipc < internal/child, internal/childentry;
+internal/ipc < internal/child;
 internal/config, internal/ipc, internal/logging,
 internal/sockets < internal/master;
+
+# The command line: the master, or a child's slot (run by the caller). It
+# checks the [worker.http] and [worker.websocket] tables of a config; what
+# only the public API knows (handlers, workers defined in code, a child's
+# runtime) it is handed by workerman.RunAll, its one caller.
+http, websocket, internal/config, internal/ipc, internal/logging,
+internal/master, internal/pidfile, internal/sdnotify,
+internal/tlsconfig < internal/cliapp;
 
 # The public API: one process's workers on one loop. The supervisor
 # (internal/master) is not below it; only the command line reaches that.
 codec, http, websocket,
-internal/child, internal/childentry, internal/config, internal/ipc,
+internal/child, internal/cliapp, internal/config, internal/ipc,
 internal/listenaddr,
 internal/logging, internal/netloop, internal/protocol,
 internal/protocol/httpproto, internal/protocol/wsproto,
@@ -100,15 +107,9 @@ http/session < HANDLERS;
 # net/http handlers use net/http/httptest.
 workerman < workerman/workermantest;
 
-# The command line: the master, or a child's runtime (internal/childentry).
-# It checks the [worker.http] and [worker.websocket] tables of a config.
-workerman, http, websocket, internal/childentry, internal/config,
-internal/ipc, internal/logging, internal/master, internal/pidfile,
-internal/sdnotify, internal/tlsconfig < cli;
-
 # Binaries: the stock one, and the integration tests' custom ones, each
-# cli.Main plus handler packages.
-cli, HANDLERS, workerman, codec, http, websocket
+# workerman.RunAll plus handler packages.
+HANDLERS, workerman, codec, http, websocket
   < cmd/workermand, test/crashd, test/handoverd, test/httpd;
 
 # Packages of tests only.
@@ -314,7 +315,7 @@ func TestImportRules(t *testing.T) {
 	// The rules below are only as good as the graph: make sure it is the
 	// module's, with its edges.
 	for _, edge := range [][2]string{
-		{"cmd/workermand", "cli"},
+		{"cmd/workermand", "workerman"},
 		{"workerman", "internal/netloop"},
 		{"internal/netloop", "codec"},
 	} {

@@ -51,6 +51,8 @@ type MasterStatus struct {
 	UptimeS   float64 `json:"uptime_s"`
 	Version   string  `json:"version"`
 	Config    string  `json:"config"`
+	// Program names a code-first program (workerman.RunAll with workers).
+	Program string `json:"program,omitempty"`
 }
 
 // WorkerStatus describes one worker and how its children ended.
@@ -222,7 +224,7 @@ func (m *Master) status(done func(*StatusReport)) {
 	rep := &StatusReport{
 		Schema: 1,
 		Master: MasterStatus{PID: os.Getpid(), StartTime: m.started.Format(time.RFC3339),
-			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path},
+			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path, Program: m.cfg.Program},
 	}
 	addrs := m.Addrs()
 	for _, w := range m.cfg.Workers {

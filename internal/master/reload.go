@@ -31,7 +31,9 @@ func (m *Master) reload(graceful bool, done func(error)) error {
 	if m.reloading != nil {
 		return errors.New("a reload is already in progress")
 	}
-	if m.opts.Load == nil || m.cfg.Path == "" {
+	// A code-first program without a file reloads its code: the children
+	// re-run the binary.
+	if m.opts.Load == nil || m.cfg.Path == "" && m.cfg.Program == "" {
 		return &ConfigError{errors.New("the embedded default config cannot be reloaded; start with -c FILE")}
 	}
 	next, err := m.opts.Load(m.cfg.Path)
@@ -148,7 +150,7 @@ func (op *reloadOp) finish(m *Master, err error) {
 		}
 		m.closeSockets(func(k sockKey) bool {
 			w := workerNamed(m.cfg, k.worker)
-			return w != nil && w.Listen == k.listen && (k.id < 0 || k.id < w.Count)
+			return w != nil && w.Listen == k.listen && socketKind(w) == k.kind && (k.id < 0 || k.id < w.Count)
 		})
 		m.log.Info("reload complete")
 	} else {

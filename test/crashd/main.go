@@ -28,7 +28,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/workermand/workermand/cli"
 	_ "github.com/workermand/workermand/handlers/echo"
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/workerman"
@@ -42,7 +41,7 @@ func init() {
 	workerman.RegisterHandler("introspect", func() workerman.Handler { return introspect{} })
 }
 
-func main() { cli.Main() }
+func main() { workerman.RunAll() }
 
 func echo(c *workerman.Connection, m workerman.Message) { c.Send(m.Data) }
 

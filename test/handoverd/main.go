@@ -6,10 +6,10 @@ package main
 
 import (
 	"bytes"
+	"github.com/workermand/workermand/workerman"
 	"os"
 	"strconv"
 
-	"github.com/workermand/workermand/cli"
 	"github.com/workermand/workermand/codec"
 	_ "github.com/workermand/workermand/handlers/echo"
 )
@@ -49,4 +49,4 @@ func (s *seqCodec) Resume(state []byte) error {
 	return err
 }
 
-func main() { cli.Main() }
+func main() { workerman.RunAll() }

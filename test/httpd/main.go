@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/workermand/workermand/cli"
 	_ "github.com/workermand/workermand/handlers/echo"
 	_ "github.com/workermand/workermand/handlers/respond"
 	"github.com/workermand/workermand/http"
@@ -34,7 +33,7 @@ func init() {
 	workerman.RegisterHandler("async", func() workerman.Handler { return async{} })
 }
 
-func main() { cli.Main() }
+func main() { workerman.RunAll() }
 
 // request is the message's request, or nil when the worker is not http://.
 func request(m workerman.Message) *http.Request {

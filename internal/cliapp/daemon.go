@@ -1,4 +1,4 @@
-package cli
+package cliapp
 
 import (
 	"bufio"
@@ -25,7 +25,6 @@ import (
 	"github.com/workermand/workermand/internal/pidfile"
 	"github.com/workermand/workermand/internal/sdnotify"
 	"github.com/workermand/workermand/websocket"
-	"github.com/workermand/workermand/workerman"
 )
 
 // Exit codes, one table for every command (see docs/cli.md).
@@ -37,10 +36,12 @@ const (
 	exitNoMaster   = 7 // reload, connections, reopen: not running
 )
 
-// streams carries the command's outputs and the shared -c flag.
+// streams carries the command's outputs, the shared -c flag and the
+// program.
 type streams struct {
 	out, err io.Writer
 	config   *string
+	prog     *Program
 }
 
 // envDaemon marks the re-executed daemon of `start -d`; it inherits the
@@ -52,11 +53,9 @@ const (
 	daemonReadyFD = 4
 )
 
-// handlerHook validates handler names and options against the registry.
-func handlerHook(name string, decode func(any) error) error {
-	_, err := workerman.NewHandler(name, decode)
-	return err
-}
+// UsageError makes err end the command with the exit code of a usage or
+// config error.
+func UsageError(err error) error { return &exitError{code: exitUsage, err: err} }
 
 // checkProtocolTable validates a worker's [worker.http] and
 // [worker.websocket] tables (config.Hooks.ProtocolTable), so that a bad
@@ -93,16 +92,33 @@ func checkProtocolTable(scheme, table string, decode func(into any) error) error
 	return errors.Join(err, verr)
 }
 
+// find decides which file to read: the one -c names, or as config.Find
+// does. A code-first program reads one only when -c names it: none is
+// needed, and the embedded demo is not its daemon. none reports that
+// there is no file.
+func (st streams) find() (path string, none, embedded bool, err error) {
+	if st.prog.Name != "" && *st.config == "" {
+		return "", true, false, nil
+	}
+	path, embedded, err = config.Find(*st.config)
+	return path, false, embedded, err
+}
+
 // loadConfig finds, parses, validates and resolves the config.
-func loadConfig(flagPath string) (*config.Config, error) {
-	path, embedded, err := config.Find(flagPath)
+func (st streams) loadConfig() (*config.Config, error) {
+	path, none, embedded, err := st.find()
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
-	if embedded {
+	if none || embedded {
 		path = "" // Load validates the embedded default like any file
 	}
-	return loadConfigFile(path)
+	return st.loadConfigWith(path, none, st.handlerHook)
+}
+
+// handlerHook validates handler names and options against the registry.
+func (st streams) handlerHook(name string, decode func(any) error) error {
+	return st.prog.CheckHandler(name, decode)
 }
 
 // locateMaster is the config of the control verbs that only address a
@@ -111,13 +127,13 @@ func loadConfig(flagPath string) (*config.Config, error) {
 // refused reload leaves behind, must not keep them from the master: when the
 // full load fails, those keys (and the stop timeouts) are read leniently,
 // with a warning. If even that fails, the validation error stands.
-func locateMaster(flagPath string, stderr io.Writer) (*config.Config, error) {
-	cfg, loadErr := loadConfig(flagPath)
+func (st streams) locateMaster() (*config.Config, error) {
+	cfg, loadErr := st.loadConfig()
 	if loadErr == nil {
 		return cfg, nil
 	}
-	path, embedded, err := config.Find(flagPath)
-	if err != nil || embedded {
+	path, none, embedded, err := st.find()
+	if err != nil || none || embedded {
 		return nil, loadErr
 	}
 	data, err := os.ReadFile(path)
@@ -156,40 +172,69 @@ func locateMaster(flagPath string, stderr io.Writer) (*config.Config, error) {
 			}
 		}
 	}
-	cfg = &config.Config{Path: path, PidFile: keys.PidFile, ControlSocket: keys.ControlSocket,
+	cfg = &config.Config{Path: path, Program: st.prog.Name, PidFile: keys.PidFile, ControlSocket: keys.ControlSocket,
 		StopTimeout: keys.StopTimeout, GracefulTimeout: keys.GracefulTimeout}
+	if cfg.PidFile == "" {
+		cfg.PidFile = st.prog.Defaults.PidFile
+	}
 	if err := cfg.Resolve(); err != nil {
 		return nil, loadErr
 	}
-	fmt.Fprintf(stderr, "warning: %s has errors (workermand check lists them); using its pid_file and control_socket\n", path)
+	fmt.Fprintf(st.err, "warning: %s has errors (workermand check lists them); using its pid_file and control_socket\n", path)
 	return cfg, nil
-}
-
-func loadConfigFile(path string) (*config.Config, error) {
-	return loadConfigWith(path, handlerHook)
 }
 
 // reloadHandlerHook is handlerHook for a reload. The running master checks
 // handler names against the binary it was started from, not the one on
 // disk: a handler added by rebuilding the binary passes `check` (the new
 // binary) and is unknown here until a restart, so say that.
-func reloadHandlerHook(name string, decode func(any) error) error {
-	err := handlerHook(name, decode)
-	if errors.Is(err, workerman.ErrUnknownHandler) {
+func (st streams) reloadHandlerHook(name string, decode func(any) error) error {
+	err := st.handlerHook(name, decode)
+	if errors.Is(err, st.prog.UnknownHandler) {
 		return fmt.Errorf("%w; the running daemon was started from a binary without it: a handler added to a rebuilt binary needs `restart`, since reload keeps the master", err)
 	}
 	return err
 }
 
-func loadConfigWith(path string, handler func(string, func(any) error) error) (*config.Config, error) {
-	cfg, err := config.Load(path, config.Hooks{Handler: handler, ProtocolTable: checkProtocolTable, TLS: checkTLS})
+// loadConfigWith reads the file at path (none: no file; "": the embedded
+// default), adds the program's workers and settings, and resolves it.
+func (st streams) loadConfigWith(path string, none bool, handler func(string, func(any) error) error) (*config.Config, error) {
+	hooks := config.Hooks{Handler: handler, ProtocolTable: checkProtocolTable, TLS: checkTLS, Code: st.prog.Code}
+	var cfg *config.Config
+	var err error
+	if none {
+		cfg, err = config.Parse(nil, "", hooks)
+	} else {
+		cfg, err = config.Load(path, hooks)
+	}
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
+	st.addProgram(cfg)
 	if err := cfg.Resolve(); err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return cfg, nil
+}
+
+// addProgram adds what the program defines in code to cfg (its workers
+// came with the hooks): its name and its global settings where the file
+// is silent.
+func (st streams) addProgram(cfg *config.Config) {
+	p := st.prog
+	cfg.Program = p.Name
+	for _, d := range []struct {
+		key, value string
+		dst        *string
+	}{
+		{"pid_file", p.Defaults.PidFile, &cfg.PidFile},
+		{"log_file", p.Defaults.LogFile, &cfg.LogFile},
+		{"stdout_file", p.Defaults.StdoutFile, &cfg.StdoutFile},
+	} {
+		if d.value != "" && !cfg.Sets(d.key) {
+			*d.dst = d.value
+		}
+	}
 }
 
 type startOptions struct {
@@ -211,7 +256,7 @@ func newStartCommand(st streams) *cobra.Command {
 }
 
 func runStart(ctx context.Context, st streams, o startOptions) error {
-	cfg, err := loadConfig(*st.config)
+	cfg, err := st.loadConfig()
 	if err != nil {
 		return err
 	}
@@ -233,7 +278,7 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 		}
 		return &exitError{code: exitFailed, err: err}
 	}
-	if o.daemon && !isDaemon && !underSystemd {
+	if (o.daemon || st.prog.Defaults.Daemonize) && !isDaemon && !underSystemd {
 		return daemonize(st, cfg, lock)
 	}
 	defer lock.Release()
@@ -241,6 +286,9 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 }
 
 func configName(cfg *config.Config) string {
+	if cfg.Path == "" && cfg.Program != "" {
+		return "none, the workers of " + cfg.Program
+	}
 	if cfg.Path == "" {
 		return "embedded default"
 	}
@@ -391,8 +439,10 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 			}
 			return out.Reopen()
 		},
-		Stdout:     stdout,
-		Load:       func(path string) (*config.Config, error) { return loadConfigWith(path, reloadHandlerHook) },
+		Stdout: stdout,
+		Load: func(path string) (*config.Config, error) {
+			return st.loadConfigWith(path, path == "" && st.prog.Name != "", st.reloadHandlerHook)
+		},
 		Daemonized: isDaemon,
 		Notify:     notify,
 		Version:    Version,
@@ -460,7 +510,7 @@ func newStopCommand(st streams) *cobra.Command {
 		Short: "Stop the master and its workers (-g: let connections finish)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := locateMaster(*st.config, st.err)
+			cfg, err := st.locateMaster()
 			if err != nil {
 				return err
 			}
@@ -519,7 +569,7 @@ func newRestartCommand(st streams) *cobra.Command {
 		Short: "Stop, then start (-d: in the background, -g: stop gracefully)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := st.loadConfig()
 			if err != nil {
 				return err
 			}
@@ -541,7 +591,7 @@ func newReloadCommand(st streams) *cobra.Command {
 		Short: "Re-read the config and replace the workers' processes, new before old (-g: drain old ones)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := st.loadConfig()
 			if err != nil {
 				return err
 			}
@@ -566,7 +616,7 @@ func newReopenCommand(st streams) *cobra.Command {
 		Short: "Reopen the log files (after logrotate moved them)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := locateMaster(*st.config, st.err)
+			cfg, err := st.locateMaster()
 			if err != nil {
 				return err
 			}
@@ -585,7 +635,7 @@ func newCheckCommand(st streams) *cobra.Command {
 		Short: "Validate the config and list its workers (like nginx -t)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*st.config)
+			cfg, err := st.loadConfig()
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package cli
+package cliapp
 
 import (
 	"bufio"
@@ -53,7 +53,7 @@ func newStatusCommand(st streams) *cobra.Command {
 		Short: "Show the master and every process (-d: refresh every second)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := locateMaster(*st.config, st.err)
+			cfg, err := st.locateMaster()
 			if err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func printStatus(w io.Writer, rep *master.StatusReport) {
 	fmt.Fprintf(w, "%s WORKERMAND STATUS %s\n", line, line)
 	fmt.Fprintf(w, "workermand version: %-12s master pid: %d\n", rep.Master.Version, rep.Master.PID)
 	fmt.Fprintf(w, "start time: %s   run %s\n", rep.Master.StartTime, formatUptime(rep.Master.UptimeS))
-	fmt.Fprintf(w, "load average: %s   config: %s\n", loadAverage(), emptyAs(rep.Master.Config, "embedded default"))
+	fmt.Fprintf(w, "load average: %s   config: %s\n", loadAverage(), configLabel(rep.Master))
 	fmt.Fprintf(w, "%d workers       %d processes\n", len(rep.Workers), len(rep.Processes))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "worker_name\texit_status\texit_count")
@@ -226,7 +226,7 @@ func newConnectionsCommand(st streams) *cobra.Command {
 		Short: "List every connection of every process",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := locateMaster(*st.config, st.err)
+			cfg, err := st.locateMaster()
 			if err != nil {
 				return err
 			}
@@ -254,4 +254,15 @@ func newConnectionsCommand(st streams) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the connections as JSON")
 	return cmd
+}
+
+// configLabel is how status names the master's config.
+func configLabel(m master.MasterStatus) string {
+	switch {
+	case m.Config != "":
+		return m.Config
+	case m.Program != "":
+		return "none (" + m.Program + ")"
+	}
+	return "embedded default"
 }
