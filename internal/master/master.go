@@ -78,10 +78,36 @@ type Master struct {
 	ticketKeys *ticketKeyRing
 }
 
+// sockKey is a listening socket's identity across reloads: a reload keeps
+// the socket whose key the new config still has. The kind is part of it
+// because one listen address may name a TCP or a UDP socket (transport =
+// "udp"), and a socket's type cannot change: a worker moved between them
+// needs a new socket.
 type sockKey struct {
 	worker string
 	listen string
-	id     int // slot for reuse_port sockets, -1 when shared
+	kind   string // socketKind
+	id     int    // slot for reuse_port sockets, -1 when shared
+}
+
+// socketKind is the type of socket the master binds for w.
+func socketKind(w *config.Worker) string {
+	switch {
+	case w.Transport == "udp":
+		return "udp"
+	case w.Addr.IsPath():
+		return "unix"
+	}
+	return "tcp"
+}
+
+// sockKeyFor is the key of w's socket for slot id.
+func sockKeyFor(w *config.Worker, id int) sockKey {
+	k := sockKey{worker: w.Name, listen: w.Listen, kind: socketKind(w), id: -1}
+	if w.ReusePort {
+		k.id = id
+	}
+	return k
 }
 
 // New prepares a master for cfg; Run starts it.
@@ -141,11 +167,11 @@ func (m *Master) Bind() error {
 }
 
 func (m *Master) bindWorker(w *config.Worker) error {
-	keys := []sockKey{{worker: w.Name, listen: w.Listen, id: -1}}
+	keys := []sockKey{sockKeyFor(w, -1)}
 	if w.ReusePort {
 		keys = keys[:0]
 		for id := range w.Count {
-			keys = append(keys, sockKey{worker: w.Name, listen: w.Listen, id: id})
+			keys = append(keys, sockKeyFor(w, id))
 		}
 	}
 	for _, k := range keys {
@@ -166,11 +192,7 @@ func (m *Master) bindWorker(w *config.Worker) error {
 
 // socketFor is the listening socket a worker's slot gets.
 func (m *Master) socketFor(w *config.Worker, id int) (int, bool) {
-	k := sockKey{worker: w.Name, listen: w.Listen, id: -1}
-	if w.ReusePort {
-		k.id = id
-	}
-	fd, ok := m.sockets[k]
+	fd, ok := m.sockets[sockKeyFor(w, id)]
 	return fd, ok
 }
 
