@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/httpserver"
+	"github.com/workermand/workermand/bench/internal/nginx"
 	"github.com/workermand/workermand/bench/internal/proc"
 	"github.com/workermand/workermand/bench/internal/runner"
 	"github.com/workermand/workermand/bench/internal/wrk"
@@ -70,13 +71,10 @@ type bench struct {
 	clkTck    int64
 	tmp       string // removed at the end of the run
 	staticDir string
-	somaxconn int
 	script    string // path of the pipelined Lua script
 
-	nginxVersion string
-	nginxTemps   []string
-	nginxUser    string
-	notes        []string // shown under the table
+	ng    *nginx.Nginx // nil until probed
+	notes []string     // shown under the table
 
 	cells  map[string]map[string]*cell // test → server → results
 	starts int                         // servers started so far, to name their dirs
@@ -93,7 +91,7 @@ func (b *bench) cell(t, s string) *cell {
 }
 
 func run(ctx context.Context, o options) (ok bool, err error) {
-	b := &bench{options: o, clkTck: proc.ClockTicks(), somaxconn: somaxconn(), cells: map[string]map[string]*cell{}}
+	b := &bench{options: o, clkTck: proc.ClockTicks(), cells: map[string]map[string]*cell{}}
 	if b.self, err = os.Executable(); err != nil {
 		return false, fmt.Errorf("find own executable: %w", err)
 	}
@@ -179,9 +177,11 @@ func (b *bench) preflight() error {
 				b.notes = append(b.notes, note)
 				continue
 			}
-			if err := b.probeNginx(); err != nil {
+			ng, err := nginx.Probe(b.nginx)
+			if err != nil {
 				return err
 			}
+			b.ng = ng
 		case "workermand":
 			for _, static := range []bool{false, true} {
 				argv, _, err := b.command(s, static, "127.0.0.1:1", "")
@@ -276,62 +276,27 @@ func (b *bench) wrkArgv(t test, addr string, d time.Duration) []string {
 	return append(argv, "http://"+addr+t.path)
 }
 
-// measure runs an unmeasured warm-up, then the measured wrk run, reading
-// the server's CPU time just before wrk starts and just after it exits.
-// The window thus also holds wrk's connects and closes, a few thousand
-// events against the hundreds of thousands of requests.
+// measure runs one warm-up and one measured wrk run of t against s.
 func (b *bench) measure(ctx context.Context, s *runner.Server, t test) (sample, error) {
-	var smp sample
-	runner.WaitQuiet(ctx, b.quietWait, b.clkTck, b.ServerCPU, b.LoadCPU)
-	if b.Warmup > 0 {
-		wctx, cancel := context.WithTimeout(ctx, b.Warmup+30*time.Second)
-		_, err := runWrk(wctx, b.LoadCPU, b.wrkArgv(t, s.Addr, b.Warmup))
-		cancel()
-		if err != nil {
-			return smp, fmt.Errorf("warm-up: %w", err)
-		}
-	}
-	mctx, cancel := context.WithTimeout(ctx, b.Duration+30*time.Second)
-	defer cancel()
-	m := &runner.Meter{Pid: s.Pid(), ClkTck: b.clkTck, CPUs: []int{b.ServerCPU, b.LoadCPU}}
-	if err := m.Start(); err != nil {
-		return smp, err
-	}
-	began := time.Now()
-	run, err := runWrk(mctx, b.LoadCPU, b.wrkArgv(t, s.Addr, b.Duration))
-	wall := time.Since(began)
-	terr := m.Stop()
+	w, err := wrk.Measure(ctx, wrk.Window{
+		Server: s, ClkTck: b.clkTck, ServerCPU: b.ServerCPU, LoadCPU: b.LoadCPU,
+		QuietWait: b.quietWait, Warmup: b.Warmup, Duration: b.Duration,
+		Argv: func(d time.Duration) []string { return b.wrkArgv(t, s.Addr, d) },
+	})
 	if err != nil {
-		return smp, err
+		return sample{}, err
 	}
-	if terr != nil {
-		return smp, terr
+	smp := sample{
+		reqPerSec:  w.RequestsPerSec,
+		mibPerSec:  w.TransferPerSec / (1 << 20),
+		cpuPerReq:  w.CPUPerReq,
+		serverBusy: w.ServerBusy,
+		wrkBusy:    w.WrkBusy,
+		others:     w.Others,
 	}
-	if err := s.Alive(); err != nil {
-		return smp, err
-	}
-	res, err := wrk.Parse(run.stdout)
-	if err != nil {
-		return smp, err
-	}
-	if res.Failures() > 0 {
-		return smp, fmt.Errorf("%s (%d requests)", res.FailureText(), res.Requests)
-	}
-	if res.Requests == 0 {
-		return smp, fmt.Errorf("no request completed")
-	}
-	cpu := m.Server()
-	smp = sample{
-		reqPerSec:  res.RequestsPerSec,
-		mibPerSec:  res.TransferPerSec / (1 << 20),
-		cpuPerReq:  cpu * 1e6 / float64(res.Requests),
-		serverBusy: 100 * cpu / wall.Seconds(),
-		wrkBusy:    100 * run.cpu.Seconds() / wall.Seconds(),
-		others:     max(0, m.Other(wall.Seconds(), run.cpu.Seconds())),
-	}
-	if res.HasPercentiles {
-		smp.p50 = float64(res.P50) / float64(time.Microsecond)
-		smp.p99 = float64(res.P99) / float64(time.Microsecond)
+	if w.HasPercentiles {
+		smp.p50 = float64(w.P50) / float64(time.Microsecond)
+		smp.p99 = float64(w.P99) / float64(time.Microsecond)
 	}
 	return smp, nil
 }

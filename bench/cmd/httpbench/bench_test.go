@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/workermand/workermand/bench/internal/nginx"
 )
 
 func TestNginxConfigPassesNginxCheck(t *testing.T) {
@@ -16,8 +18,8 @@ func TestNginxConfigPassesNginxCheck(t *testing.T) {
 	if _, err := exec.LookPath(o.nginx); err != nil {
 		t.Skipf("no nginx: %v", err)
 	}
-	b := &bench{options: o, somaxconn: somaxconn(), staticDir: t.TempDir()}
-	if err := b.probeNginx(); err != nil {
+	b := &bench{options: o, staticDir: t.TempDir()}
+	if b.ng, err = nginx.Probe(o.nginx); err != nil {
 		t.Fatal(err)
 	}
 	for _, static := range []bool{false, true} {

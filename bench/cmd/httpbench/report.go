@@ -115,8 +115,8 @@ func (b *bench) value(t test, server string, m metric) (string, float64) {
 
 func (b *bench) toolVersions() string {
 	parts := []string{"wrk " + wrkVersion(b.wrk)}
-	if b.nginxVersion != "" {
-		parts = append(parts, b.nginxVersion)
+	if b.ng != nil {
+		parts = append(parts, b.ng.Version)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -121,15 +121,13 @@ func (b *bench) echo(ctx context.Context, server string) error {
 		return err
 	}
 	defer p.Stop()
-	m := &runner.Meter{Pid: p.Pid(), ClkTck: b.clkTck, CPUs: []int{b.ServerCPU, b.LoadCPU}}
-	argv := append([]string{b.self, "udpload", "-size", fmt.Sprint(b.size)},
-		loadgen.WindowArgs(p.Addr, loadgen.ReqResp, b.conns, b.Warmup, b.Duration)...)
-	res, err := loadgen.Window(ctx, p, b.LoadCPU, argv, b.Warmup, b.Duration, m)
+	res, err := loadgen.Bench{ClkTck: b.clkTck, ServerCPU: b.ServerCPU, LoadCPU: b.LoadCPU,
+		Warmup: b.Warmup, Duration: b.Duration}.Measure(ctx, p, []string{b.self, "udpload", "-size", fmt.Sprint(b.size)}, loadgen.ReqResp, b.conns)
 	if err != nil {
 		return err
 	}
-	cpuSec := m.Server()
-	perDatagram := cpuSec * 1e6 / float64(res.Msgs)
+	cpuSec := res.CPU
+	perDatagram := res.PerMsg()
 	b.Add(server, rate, res.MsgsPerSec)
 	b.Add(server, p50, res.P50us)
 	b.Add(server, p99, res.P99us)

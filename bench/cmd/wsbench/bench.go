@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/workermand/workermand/bench/internal/loadgen"
 	"github.com/workermand/workermand/bench/internal/proc"
 	"github.com/workermand/workermand/bench/internal/runner"
+	"github.com/workermand/workermand/bench/internal/wsserver"
 )
 
 // Metric keys, in table order.
@@ -74,73 +71,11 @@ func (b *bench) start(server string) (*runner.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := verify(s.Addr); err != nil {
+	if err := wsserver.Verify("ws://"+s.Addr+"/", nil); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("echo check: %w; output: %s", err, s.Out)
 	}
 	return s, nil
-}
-
-// verify checks through gorilla's client, an implementation independent
-// of the generator, that the server echoes text and binary messages with
-// their type and bytes, including a payload with a 16-bit length and
-// bytes that are not UTF-8, and answers a ping with its pong.
-func verify(addr string) error {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, _, err := d.Dial("ws://"+addr+"/", nil)
-	if err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	bin := make([]byte, 300)
-	for i := range bin {
-		bin[i] = byte(i)
-	}
-	msgs := []struct {
-		typ  int
-		data []byte
-	}{
-		{websocket.TextMessage, []byte("héllo, workermand")},
-		{websocket.BinaryMessage, bin},
-		{websocket.TextMessage, bytes.Repeat([]byte("x"), 200)},
-		{websocket.BinaryMessage, []byte{0xff, 0x00, 0xfe}},
-	}
-	for i, m := range msgs {
-		if err := c.WriteMessage(m.typ, m.data); err != nil {
-			return fmt.Errorf("message %d: write: %w", i+1, err)
-		}
-		typ, got, err := c.ReadMessage()
-		if err != nil {
-			return fmt.Errorf("message %d: read: %w", i+1, err)
-		}
-		if typ != m.typ || !bytes.Equal(got, m.data) {
-			return fmt.Errorf("message %d: got type %d, %d bytes %.40q; want type %d, %d bytes %.40q",
-				i+1, typ, len(got), got, m.typ, len(m.data), m.data)
-		}
-	}
-	pong := make(chan string, 1)
-	c.SetPongHandler(func(data string) error { pong <- data; return nil })
-	if err := c.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second)); err != nil {
-		return fmt.Errorf("ping: %w", err)
-	}
-	// Reading drives the pong handler; one more echo proves the order.
-	if err := c.WriteMessage(websocket.TextMessage, []byte("after ping")); err != nil {
-		return fmt.Errorf("after ping: write: %w", err)
-	}
-	if _, got, err := c.ReadMessage(); err != nil || string(got) != "after ping" {
-		return fmt.Errorf("after ping: read %q: %v", got, err)
-	}
-	select {
-	case p := <-pong:
-		if p != "p1" {
-			return fmt.Errorf("pong carries %q, want \"p1\"", p)
-		}
-	default:
-		return fmt.Errorf("no pong before the next echo")
-	}
-	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	return nil
 }
 
 // generator is the generator's command: this program's wsload, with the
@@ -153,13 +88,6 @@ func (b *bench) generator() []string {
 	return argv
 }
 
-// echoSample is one measured echo window.
-type echoSample struct {
-	res    loadgen.Result
-	cpu    float64 // server CPU seconds in the window
-	others float64 // % of a core used by other work on the two cores; -1 if unknown
-}
-
 // throughput runs the echo test against a fresh server: msgs/s, latency,
 // and the server's CPU per message between the generator's START and END.
 func (b *bench) throughput(ctx context.Context, server string) error {
@@ -168,39 +96,33 @@ func (b *bench) throughput(ctx context.Context, server string) error {
 		return err
 	}
 	defer s.Stop()
-	smp, err := runner.Quietest(b.maxOther, func() (echoSample, error) { return b.measure(ctx, s) },
-		func(smp echoSample) float64 { return smp.others },
-		func(smp echoSample) {
-			runner.Logf("%-10s echo: other work used %.0f%% of a core (over -max-other %.0f): measuring again", server, smp.others, b.maxOther)
+	smp, err := runner.Quietest(b.maxOther, func() (loadgen.Sample, error) { return b.measure(ctx, s) },
+		func(smp loadgen.Sample) float64 { return smp.Others },
+		func(smp loadgen.Sample) {
+			runner.Logf("%-10s echo: other work used %.0f%% of a core (over -max-other %.0f): measuring again", server, smp.Others, b.maxOther)
 		})
 	if err != nil {
 		return err
 	}
-	res, cpu := smp.res, smp.cpu
+	res, cpu := smp.Result, smp.CPU
 	b.Add(server, mRate, res.MsgsPerSec)
 	b.Add(server, mP50, res.P50us)
 	b.Add(server, mP99, res.P99us)
 	b.Add(server, mCPU, cpu*1e6/float64(res.Msgs))
 	b.Add(server, mBusy, 100*cpu/res.Seconds)
 	b.Add(server, mLoad, res.CPUBusy)
-	if smp.others >= 0 {
-		b.Add(server, mOther, smp.others)
+	if smp.Others >= 0 {
+		b.Add(server, mOther, smp.Others)
 	}
 	runner.Logf("%-10s echo %9.0f msgs/s, p99 %.0fµs, server %.3f µs/msg, CPU busy: server %.0f%%, generator %.0f%%, other %.0f%%",
-		server, res.MsgsPerSec, res.P99us, cpu*1e6/float64(res.Msgs), 100*cpu/res.Seconds, res.CPUBusy, smp.others)
+		server, res.MsgsPerSec, res.P99us, cpu*1e6/float64(res.Msgs), 100*cpu/res.Seconds, res.CPUBusy, smp.Others)
 	return nil
 }
 
 // measure waits for quiet cores, then runs one echo window on s.
-func (b *bench) measure(ctx context.Context, s *runner.Server) (echoSample, error) {
-	runner.WaitQuiet(ctx, b.quietWait, b.clkTck, b.ServerCPU, b.LoadCPU)
-	m := &runner.Meter{Pid: s.Pid(), ClkTck: b.clkTck, CPUs: []int{b.ServerCPU, b.LoadCPU}}
-	argv := append(b.generator(), loadgen.WindowArgs(s.Addr, loadgen.ReqResp, b.conns, b.Warmup, b.Duration)...)
-	res, err := loadgen.Window(ctx, s, b.LoadCPU, argv, b.Warmup, b.Duration, m)
-	if err != nil {
-		return echoSample{others: -1}, err
-	}
-	return echoSample{res: res, cpu: m.Server(), others: m.Other(res.Seconds, res.CPUBusy*res.Seconds/100)}, nil
+func (b *bench) measure(ctx context.Context, s *runner.Server) (loadgen.Sample, error) {
+	return loadgen.Bench{ClkTck: b.clkTck, ServerCPU: b.ServerCPU, LoadCPU: b.LoadCPU, QuietWait: b.quietWait,
+		Warmup: b.Warmup, Duration: b.Duration}.Measure(ctx, s, b.generator(), loadgen.ReqResp, b.conns)
 }
 
 // idle measures resident memory per idle websocket on a fresh server: RSS

@@ -85,3 +85,38 @@ func IdleRSS(ctx context.Context, s *runner.Server, cpu int, argv []string, conn
 	}
 	return base, loaded, connected, nil
 }
+
+// Bench says where a driver runs its servers and generators.
+type Bench struct {
+	ClkTck             int64
+	ServerCPU, LoadCPU int
+	QuietWait          time.Duration // see runner.WaitQuiet; 0 to not wait
+	Warmup, Duration   time.Duration
+}
+
+// Sample is one measured window against a server.
+type Sample struct {
+	Result
+	CPU    float64 // the server's CPU seconds in the window
+	Others float64 // % of one core other work used on the two cores; -1 if unknown
+}
+
+// PerMsg is the server's CPU µs per message.
+func (s Sample) PerMsg() float64 { return s.CPU * 1e6 / float64(s.Msgs) }
+
+// Busy is the server's CPU use over the window, in % of one core.
+func (s Sample) Busy() float64 { return 100 * s.CPU / s.Seconds }
+
+// Measure waits for quiet cores, then runs one measured window of the
+// generator gen (its command without the window's flags) against s with
+// conns connections in mode.
+func (b Bench) Measure(ctx context.Context, s *runner.Server, gen []string, mode string, conns int) (Sample, error) {
+	runner.WaitQuiet(ctx, b.QuietWait, b.ClkTck, b.ServerCPU, b.LoadCPU)
+	m := &runner.Meter{Pid: s.Pid(), ClkTck: b.ClkTck, CPUs: []int{b.ServerCPU, b.LoadCPU}}
+	argv := append(slices.Clip(gen), WindowArgs(s.Addr, mode, conns, b.Warmup, b.Duration)...)
+	res, err := Window(ctx, s, b.LoadCPU, argv, b.Warmup, b.Duration, m)
+	if err != nil {
+		return Sample{Others: -1}, err
+	}
+	return Sample{Result: res, CPU: m.Server(), Others: m.Other(res.Seconds, res.CPUBusy*res.Seconds/100)}, nil
+}

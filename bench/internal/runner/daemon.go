@@ -32,6 +32,11 @@ type DaemonConfig struct {
 	// without, they go to the master's own output.
 	LogFiles    bool
 	StopTimeout string // e.g. "2s"; the default when empty
+	// Worker, when set, replaces the text echo worker: the TOML of one
+	// [[worker]] table (Count and ReusePort do not apply), with {addr}
+	// standing for the free loopback host:port found for it.
+	Worker string
+	UDP    bool // the worker listens on UDP: find a free UDP port
 }
 
 // Status is the part of `status --json` (schema 1) that the drivers read.
@@ -67,7 +72,11 @@ func NewDaemon(bin, prefix string, c DaemonConfig) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := FreeAddr()
+	free := FreeAddr
+	if c.UDP {
+		free = FreeUDPAddr
+	}
+	addr, err := free()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -81,8 +90,12 @@ func NewDaemon(bin, prefix string, c DaemonConfig) (*Daemon, error) {
 	if c.StopTimeout != "" {
 		fmt.Fprintf(&sb, "stop_timeout = %q\n", c.StopTimeout)
 	}
-	fmt.Fprintf(&sb, "\n[[worker]]\nname = \"echo\"\nlisten = \"text://%s\"\nhandler = \"echo\"\ncount = %d\nreuse_port = %t\n",
-		addr, c.Count, c.ReusePort)
+	if c.Worker != "" {
+		sb.WriteString("\n" + strings.ReplaceAll(c.Worker, "{addr}", addr))
+	} else {
+		fmt.Fprintf(&sb, "\n[[worker]]\nname = \"echo\"\nlisten = \"text://%s\"\nhandler = \"echo\"\ncount = %d\nreuse_port = %t\n",
+			addr, c.Count, c.ReusePort)
+	}
 	if err := os.WriteFile(d.Config, []byte(sb.String()), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

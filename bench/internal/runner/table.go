@@ -80,22 +80,36 @@ func (c *Comparison) Add(server, metric string, v float64) {
 
 // Run runs each test against every server, round after round, then
 // writes report's table (see Report) and says whether every measurement
-// passed. Servers alternate within a round so slow drifts in machine
-// noise (thermal, other tenants) hit all of them alike. A test's error
-// fails that measurement and is logged; only an interruption ends the run
-// early.
+// passed. See RunGroups.
 func (c *Comparison) Run(ctx context.Context, rounds int, out string, report func() string,
 	tests ...func(context.Context, string) error) (ok bool, err error) {
+	return RunGroups(ctx, rounds, out, report, Group{c, tests})
+}
+
+// Group is a Comparison with the tests run against its servers each round.
+type Group struct {
+	*Comparison
+	Tests []func(context.Context, string) error
+}
+
+// RunGroups runs every group's tests against its servers, round after
+// round, then writes report's table and says whether every measurement
+// passed. Servers alternate within a round so slow drifts in machine noise
+// (thermal, other tenants) hit all of them alike. A test's error fails
+// that measurement and is logged; only an interruption ends the run early.
+func RunGroups(ctx context.Context, rounds int, out string, report func() string, groups ...Group) (ok bool, err error) {
 	start := time.Now()
 	for r := 1; r <= rounds; r++ {
-		for _, test := range tests {
-			for _, s := range c.Servers {
-				if ctx.Err() != nil {
-					return false, fmt.Errorf("interrupted: %w", ctx.Err())
-				}
-				if err := test(ctx, s); err != nil {
-					c.failed[s]++
-					Logf("round %d/%d %s: FAILED: %v", r, rounds, s, err)
+		for _, g := range groups {
+			for _, test := range g.Tests {
+				for _, s := range g.Servers {
+					if ctx.Err() != nil {
+						return false, fmt.Errorf("interrupted: %w", ctx.Err())
+					}
+					if err := test(ctx, s); err != nil {
+						g.failed[s]++
+						Logf("round %d/%d %s: FAILED: %v", r, rounds, s, err)
+					}
 				}
 			}
 		}
@@ -104,7 +118,17 @@ func (c *Comparison) Run(ctx context.Context, rounds int, out string, report fun
 	if err := Report(report(), out); err != nil {
 		return false, err
 	}
-	return !c.Failed(), nil
+	for _, g := range groups {
+		if g.Failed() {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Median is the median of a server's values of a metric (NaN if none).
+func (c *Comparison) Median(server, metric string) float64 {
+	return Median(c.samples[server][metric])
 }
 
 // Failed reports whether any measurement failed.

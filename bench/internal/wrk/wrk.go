@@ -1,6 +1,6 @@
-// Package wrk runs nothing: it writes the Lua script for wrk's pipelined
-// mode and parses the report wrk prints, so the benchmark can use the
-// stock Debian wrk (4.x) as its load generator.
+// Package wrk runs the stock Debian wrk (4.x) as the HTTP load generator:
+// one measured run pinned next to a server (Measure), the Lua script of
+// its pipelined mode, and the parsing of the report wrk prints.
 package wrk
 
 import (

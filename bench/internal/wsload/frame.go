@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -127,18 +128,24 @@ func readFrame(r *bufio.Reader, buf []byte) (op byte, fin bool, payload []byte, 
 	return h[0] & 0x0f, h[0]&0x80 != 0, buf, nil
 }
 
-// dial opens a TCP connection to addr and completes the websocket
-// handshake within timeout.
-func dial(addr string, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// dial opens a TCP connection to addr, over TLS when tcfg is set, and
+// completes the websocket handshake within timeout. raw is the TCP
+// connection under c.
+func dial(addr string, tcfg *tls.Config, timeout time.Duration) (c net.Conn, raw *net.TCPConn, err error) {
+	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	raw = nc.(*net.TCPConn)
+	c = nc
+	if tcfg != nil {
+		c = tls.Client(nc, tcfg)
 	}
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	if err := handshake(c, addr); err != nil {
 		c.Close()
-		return c, err // non-nil conn: connected, but the handshake failed
+		return c, raw, err // non-nil conn: connected, but the handshake failed
 	}
 	_ = c.SetDeadline(time.Time{})
-	return c, nil
+	return c, raw, nil
 }

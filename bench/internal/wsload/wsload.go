@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -34,20 +35,22 @@ const (
 // payload's bytes per message; Batch is not used) and the message type.
 type Config struct {
 	loadgen.Config
-	Text bool // text frames (else binary)
+	Text bool        // text frames (else binary)
+	TLS  *tls.Config // wss:// when set
 }
 
 // conn is one websocket client connection with its reused buffers.
 type conn struct {
 	c   net.Conn
+	raw *net.TCPConn // under c, which may be TLS
 	r   *bufio.Reader
 	out []byte // the frame being sent
 	in  []byte // the payload last read
 	rng *rand.PCG
 }
 
-func newConn(c net.Conn, seed uint64) *conn {
-	return &conn{c: c, r: bufio.NewReaderSize(c, 512), rng: rand.NewPCG(seed, 0x9e3779b97f4a7c15)}
+func newConn(c net.Conn, raw *net.TCPConn, seed uint64) *conn {
+	return &conn{c: c, raw: raw, r: bufio.NewReaderSize(c, 512), rng: rand.NewPCG(seed, 0x9e3779b97f4a7c15)}
 }
 
 func (w *conn) SetDeadline(t time.Time) error { return w.c.SetDeadline(t) }
@@ -110,14 +113,14 @@ func Run(ctx context.Context, cfg Config) (loadgen.Result, error) {
 	}
 	return loadgen.Drive(ctx, cfg.Config, loadgen.Protocol[*conn]{
 		Open: func(_ context.Context, id int) (*conn, loadgen.Opened) {
-			c, err := dial(cfg.Addr, cfg.DialTimeout)
+			c, raw, err := dial(cfg.Addr, cfg.TLS, cfg.DialTimeout)
 			switch {
 			case err != nil && c == nil:
 				return nil, loadgen.DialFailed
 			case err != nil:
 				return nil, loadgen.ExchangeFailed // dial closed it
 			}
-			w := newConn(c, uint64(id)+uint64(time.Now().UnixNano()))
+			w := newConn(c, raw, uint64(id)+uint64(time.Now().UnixNano()))
 			if cfg.Mode != Idle {
 				return w, loadgen.OpenOK
 			}
@@ -152,8 +155,8 @@ func Run(ctx context.Context, cfg Config) (loadgen.Result, error) {
 // send a close frame first, as a polite client does.
 func closeAll(conns []*conn, reset bool) {
 	for _, w := range conns {
-		if tc, ok := w.c.(*net.TCPConn); ok && reset {
-			_ = tc.SetLinger(0)
+		if reset {
+			_ = w.raw.SetLinger(0)
 		} else {
 			_ = w.c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			_, _ = w.c.Write(appendFrame(nil, OpClose, []byte{0x03, 0xe8}, [4]byte{1, 2, 3, 4}))

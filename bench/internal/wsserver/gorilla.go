@@ -46,13 +46,26 @@ func echo(w http.ResponseWriter, r *http.Request) {
 // ServeGorilla runs the gorilla echo server on addr until ctx is done.
 // ready, if not nil, is called once it accepts.
 func ServeGorilla(ctx context.Context, addr string, ready func()) error {
+	return serveGorilla(ctx, addr, "", "", ready)
+}
+
+// serveGorilla is ServeGorilla, over crypto/tls (wss://) when cert and
+// key name PEM files: net/http's own TLS server, as a Go service would
+// run it.
+func serveGorilla(ctx context.Context, addr, cert, key string, ready func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cert != "" {
+			errc <- srv.ServeTLS(ln, cert, key)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	if ready != nil {
 		ready()
 	}

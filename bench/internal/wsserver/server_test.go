@@ -7,6 +7,7 @@ import (
 
 	"github.com/workermand/workermand/bench/internal/loadgen"
 	"github.com/workermand/workermand/bench/internal/serve"
+	"github.com/workermand/workermand/bench/internal/tlsload"
 	"github.com/workermand/workermand/bench/internal/wsload"
 )
 
@@ -62,4 +63,31 @@ func FuzzParseFrame(f *testing.F) {
 			t.Fatalf("incomplete frame claims %d bytes", n)
 		}
 	})
+}
+
+// TestGorillaTLSUnderGenerator runs gorilla over TLS (wss://) with the
+// generator's TLS client and gorilla's own, both trusting only the
+// run-time certificate.
+func TestGorillaTLSUnderGenerator(t *testing.T) {
+	cert, key, err := tlsload.WriteCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve.InTest(t, "gorilla-tls", func(ctx context.Context, addr string, ready func()) error {
+		return serveGorilla(ctx, addr, cert, key, ready)
+	})
+	tcfg, err := tlsload.ClientConfig(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify("wss://"+addr+"/", tcfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg := wsload.Config{TLS: tcfg, Config: loadgen.Config{Addr: addr, Mode: wsload.ReqResp, Conns: 4, Size: 64,
+		Warmup: 20 * time.Millisecond, Duration: 100 * time.Millisecond,
+		DialTimeout: 2 * time.Second, IOTimeout: 2 * time.Second, DialParallel: 4, ConnectIn: 5 * time.Second}}
+	res, err := wsload.Run(context.Background(), cfg)
+	if err != nil || res.Errors+res.Mismatches+uint64(res.DialErrors) > 0 || res.Msgs == 0 || res.Conns != 4 {
+		t.Fatalf("wss echo: %+v, %v", res, err)
+	}
 }
