@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"testing"
@@ -134,5 +135,38 @@ func TestTicketKeyRotationReachesChildren(t *testing.T) {
 	}
 	if m, _, err := startingEnd.Recv(time.Now().Add(200 * time.Millisecond)); err == nil {
 		t.Fatalf("a child without its setup got %q", m.Type)
+	}
+}
+
+// The master's loop rotates on its own timer (Options.TicketKeyRotation,
+// 12 h unless a test shortens it), and keeps 4 keys however many times.
+func TestMasterRotatesTicketKeysOnItsTimer(t *testing.T) {
+	m := New(&config.Config{}, Options{Logger: zap.NewNop(), TicketKeyRotation: 5 * time.Millisecond})
+	first := m.ticketKeys.current()[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		keys := m.ticketKeys.current()
+		if len(keys) == ticketKeysKept && keys[len(keys)-1] != first {
+			return // rotated at least 4 times, the first key dropped
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d keys, the first still kept: %v", len(keys), keys[len(keys)-1] == first)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestDefaultTicketKeyRotation(t *testing.T) {
+	if m := New(&config.Config{}, Options{}); m.opts.TicketKeyRotation != 12*time.Hour || ticketKeysKept != 4 {
+		t.Fatalf("rotation every %s keeping %d keys, want 12h and 4", m.opts.TicketKeyRotation, ticketKeysKept)
 	}
 }
