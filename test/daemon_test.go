@@ -286,6 +286,7 @@ type statusDoc struct {
 		UptimeS   float64 `json:"uptime_s"`
 		Version   string  `json:"version"`
 		Config    string  `json:"config"`
+		Program   string  `json:"program"`
 	} `json:"master"`
 	Workers   []workerDoc `json:"workers"`
 	Processes []procDoc   `json:"processes"`

@@ -156,6 +156,11 @@ func newChildRuntime(s *child.Session, code map[string]*Worker, tables []map[str
 		return nil, err
 	}
 	p.ticketKeys = newSessionTicketKeys(st.TicketKeys)
+	p.stopDaemon = func() {
+		if err := s.StopAll(false); err != nil {
+			log.Error("cannot ask the master to stop", zap.Error(err))
+		}
+	}
 	r.p = p
 	return r, nil
 }

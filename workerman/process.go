@@ -54,6 +54,10 @@ type Process struct {
 	sweepEvery time.Duration
 	sweeps     []workerSweep // by worker index
 
+	// stopDaemon, set in a daemon's child, asks the master to stop the
+	// whole daemon (StopAll).
+	stopDaemon func()
+
 	// unixFiles are the Unix socket files this process bound itself (a
 	// daemon's children inherit theirs, and the master removes them);
 	// removed once it stops listening.

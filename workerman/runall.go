@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -170,3 +171,20 @@ func serve(ctx context.Context, s cliapp.ServeSpec) error {
 }
 
 var errNotInProgram = errors.New("is neither in the config the master sent nor among this program's workers")
+
+// StopAll stops the daemon, as `stop` does and as Workerman's
+// Worker::stopAll(): in a process RunAll started, the master stops every
+// process and exits; in a program running Processes itself, each of them
+// stops. It may be called from any goroutine and returns at once.
+func StopAll() {
+	running.mu.Lock()
+	ps := slices.Clone(running.ps)
+	running.mu.Unlock()
+	for _, p := range ps {
+		if p.stopDaemon != nil {
+			p.stopDaemon()
+			continue
+		}
+		p.Stop()
+	}
+}

@@ -100,6 +100,16 @@ func (s *Session) Retire() error {
 	return s.ch.Send(&ipc.Message{Type: ipc.TypeRetire, PID: os.Getpid()})
 }
 
+// StopAll asks the master to stop the daemon: every child, then itself,
+// letting connections finish when graceful.
+func (s *Session) StopAll(graceful bool) error {
+	mode := ipc.StopNow
+	if graceful {
+		mode = ipc.StopDrain
+	}
+	return s.ch.Send(&ipc.Message{Type: ipc.TypeStopAll, PID: os.Getpid(), Mode: mode})
+}
+
 // HandOver sends connections to the master for the replacement of this
 // child, in batches that fit a message. The caller keeps and closes the
 // files afterwards.

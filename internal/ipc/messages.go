@@ -15,6 +15,9 @@ const (
 	// Child → master: replace me (max_requests reached). The master starts
 	// the replacement, then stops this child gracefully.
 	TypeRetire = "retire"
+	// Child → master: stop the whole daemon as `stop` does, gracefully with
+	// Mode StopDrain (workerman.StopAll, Workerman's Worker::stopAll()).
+	TypeStopAll = "stop_all"
 	// Master → child: stop (see Mode; TimeoutMS bounds it); reload for a
 	// worker that is not reloadable (runs OnWorkerReload only); reopen: use
 	// the attached log file and worker files (Message.Files) from now on

@@ -375,6 +375,12 @@ func (m *Master) onChildEvent(ev childEvent) {
 		m.recycle(p)
 		return
 	}
+	if ev.stopAll != "" {
+		m.log.Info("a child asked to stop the daemon", zap.String("worker", p.worker.Name), zap.Int("id", p.id),
+			zap.Int("child_pid", p.pid), zap.String("mode", ev.stopAll))
+		m.stop(ev.stopAll == ipc.StopDrain)
+		return
+	}
 	if ev.handover != nil {
 		m.passOn(p, ev.handover, ev.files)
 		return

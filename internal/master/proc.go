@@ -160,6 +160,7 @@ type childEvent struct {
 	p        *proc
 	ready    bool
 	retire   bool
+	stopAll  string // the stop mode a child asked the daemon to stop with
 	handover *ipc.Message // connections to pass on, with files
 	files    []*os.File
 	err      error // setup failure or handshake error
@@ -358,6 +359,8 @@ func (m *Master) route(p *proc, report func(childEvent)) {
 			report(childEvent{p: p, ready: true})
 		case ipc.TypeRetire:
 			report(childEvent{p: p, retire: true})
+		case ipc.TypeStopAll:
+			report(childEvent{p: p, stopAll: msg.Mode})
 		case ipc.TypeSetupFailed:
 			report(childEvent{p: p, err: errors.New(msg.Error)})
 		default:

@@ -1,0 +1,48 @@
+// Command codefirst is a code-first program as a user writes one: workers
+// built in Go, then workerman.RunAll. The integration tests build it in its
+// own module (a replace points at the checkout), twice: variant "b", set
+// with -ldflags "-X main.variant=b", no longer defines the echo worker, as
+// a new release that drops one would.
+package main
+
+import (
+	"os"
+
+	_ "github.com/workermand/workermand/handlers/echo"
+	"github.com/workermand/workermand/http"
+	"github.com/workermand/workermand/workerman"
+)
+
+var variant = "a"
+
+func main() {
+	api := workerman.NewWorker(os.Getenv("CODEFIRST_API"))
+	api.Name = "api"
+	api.Count = 2
+	api.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+		req := m.Value.(*http.Request)
+		switch req.Path() {
+		case "/stop":
+			// Workerman's Worker::stopAll() from a request handler.
+			c.SendValue(http.Text(200, "stopping"))
+			workerman.StopAll()
+		default:
+			resp, err := http.JSON(200, map[string]any{"pid": os.Getpid(), "variant": variant, "worker": api.ID()})
+			if err != nil {
+				resp = http.Text(500, err.Error())
+			}
+			c.SendValue(resp)
+		}
+	}
+	workers := []*workerman.Worker{api}
+	if variant == "a" {
+		echo := workerman.NewWorker(os.Getenv("CODEFIRST_ECHO"))
+		echo.Name = "echo"
+		echo.OnConnect = func(c *workerman.Connection) {
+			c.SendString("hello from " + variant) // the text protocol adds the "\n"
+		}
+		echo.OnMessage = func(c *workerman.Connection, m workerman.Message) { c.Send(m.Data) }
+		workers = append(workers, echo)
+	}
+	workerman.Daemon{PidFile: os.Getenv("CODEFIRST_PID"), Daemonize: os.Getenv("CODEFIRST_DAEMONIZE") != ""}.RunAll(workers...)
+}
