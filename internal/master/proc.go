@@ -160,7 +160,7 @@ type childEvent struct {
 	p        *proc
 	ready    bool
 	retire   bool
-	stopAll  string // the stop mode a child asked the daemon to stop with
+	stopAll  string       // the stop mode a child asked the daemon to stop with
 	handover *ipc.Message // connections to pass on, with files
 	files    []*os.File
 	err      error // setup failure or handshake error
