@@ -8,10 +8,15 @@ LDFLAGS  := -X github.com/workermand/workermand/internal/cliapp.Version=$(VERSIO
 FUZZBUDGET ?= 60
 FUZZTIME ?=
 
-.PHONY: build run test test-race test-norace test-race-binary verify-unit fuzz-smoke lint bench clean
+PREFIX ?= /usr/local
+
+.PHONY: build install run test test-race test-norace test-race-binary verify-unit fuzz-smoke lint bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workermand ./cmd/workermand
+
+install: build
+	install -D -m 0755 bin/workermand $(DESTDIR)$(PREFIX)/bin/workermand
 
 # The README's main job: the embedded demo, a chat at http://127.0.0.1:8080/
 # and a text echo on 127.0.0.1:2347.
