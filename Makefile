@@ -84,13 +84,16 @@ fuzz-smoke:
 		done; \
 	done
 
-# gofmt, vet, and a build for macOS, which must fail with internal/linuxonly's
-# one error (workermand needs Linux) and nothing else: a Linux-only package
-# without the guard would bury that under undefined names.
+# gofmt, vet (of bench/ and examples/ too, modules of their own: examples/
+# builds as a user's program would, through a replace), and a build for
+# macOS, which must fail with internal/linuxonly's one error (workermand
+# needs Linux) and nothing else: a Linux-only package without the guard
+# would bury that under undefined names.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd examples && $(GO) vet ./...
 	@out=$$(GOOS=darwin GOARCH=arm64 $(GO) build ./... 2>&1); \
 	if [ -z "$$out" ] || echo "$$out" | grep -v '^#' | grep -qv 'undefined: workermand_runs_on_Linux_only__its_event_loop_is_epoll$$'; then \
 		echo "GOOS=darwin go build ./... should fail with internal/linuxonly's error alone; it gave:"; echo "$${out:-nothing}"; exit 1; \

@@ -1,0 +1,17 @@
+module github.com/workermand/workermand/examples
+
+go 1.26.0
+
+require github.com/workermand/workermand v0.0.0
+
+require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/cobra v1.10.2 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+	go.uber.org/zap v1.28.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+replace github.com/workermand/workermand => ../
