@@ -51,6 +51,9 @@ func (c *Conn) closeNow() {
 // finishClose ends a closing connection whose output is all written: at
 // once, or after lingering (Linger).
 func (c *Conn) finishClose() {
+	if c.tlsCloseNotify() {
+		return // the alert waits for the socket; writable finishes
+	}
 	if c.linger != nil && !c.linger.active && c.fd >= 0 {
 		c.startLinger()
 		return

@@ -94,6 +94,8 @@ type tlsState struct {
 	client bool
 	cfg    *tls.Config
 	hsOut  []byte
+	// notified: the close_notify alert was sealed (tlsCloseNotify).
+	notified bool
 }
 
 // initTLS makes the just-accepted c a TLS connection waiting for its
