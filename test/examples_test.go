@@ -61,6 +61,25 @@ func startExample(t *testing.T, name string, env ...string) *daemon {
 	return d
 }
 
+// stopExample runs stop, which must succeed, and checks that the master
+// and its processes are gone and every one of addrs is free again.
+func stopExample(t *testing.T, d *daemon, addrs ...string) {
+	t.Helper()
+	st := d.mustStatus()
+	if r := d.mustRun(0, "stop"); !strings.Contains(r.out, "stopped") {
+		t.Errorf("stop said %q", r.out)
+	}
+	checkStopped(t, d, st, addrs[0])
+	for _, a := range addrs[1:] {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Errorf("%s still taken after stop: %v", a, err)
+			continue
+		}
+		ln.Close()
+	}
+}
+
 // loopback is 127.0.0.1 with a port free a moment ago.
 func loopback(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -195,14 +214,7 @@ func TestExampleChat(t *testing.T) {
 	}
 	chat("after reload")
 
-	r := d.mustRun(0, "stop")
-	if !strings.Contains(r.out, "stopped") {
-		t.Errorf("stop said %q", r.out)
-	}
-	checkStopped(t, d, st, pageAddr)
-	if ok, detail := dialRefused(wsAddr); !ok {
-		t.Errorf("the chat's port after stop: %s", detail)
-	}
+	stopExample(t, d, pageAddr, wsAddr)
 }
 
 // examples/httpapi through Go's HTTP client: the routes, JSON in and out,
@@ -269,6 +281,8 @@ func TestExampleHTTPAPI(t *testing.T) {
 	if code, h, v := do("DELETE", "/sum", "", ""); code != 405 || h.Get("Allow") != "POST" || v["error"] == nil {
 		t.Errorf("DELETE /sum: %d, Allow %q, %v; want 405, Allow POST", code, h.Get("Allow"), v)
 	}
+	cl.CloseIdleConnections()
+	stopExample(t, d, addr)
 }
 
 // examples/timers: the process-wide timer ticks to every connection; a
@@ -339,6 +353,7 @@ func TestExampleTimers(t *testing.T) {
 	if took := time.Since(start); took < idle-200*time.Millisecond {
 		t.Errorf("silent client closed after %s, before the idle limit %s", took, idle)
 	}
+	stopExample(t, d, addr)
 }
 
 // examples/senduid: two websocket clients log in by their first message;
@@ -422,6 +437,8 @@ func TestExampleSendUID(t *testing.T) {
 	if got := wsRead(ctx, t, carol); got != "after reload" {
 		t.Errorf("carol got %q", got)
 	}
+	// The inner port closes with the process that listened.
+	stopExample(t, d, wsAddr, innerAddr)
 }
 
 // examples/broadcast: three text clients, each welcomed with its id; a
@@ -453,6 +470,7 @@ func TestExampleBroadcast(t *testing.T) {
 			}
 		}
 	}
+	stopExample(t, d, addr)
 }
 
 // examples/proxy in front of an echo server of the test's: lines and 4 MiB
@@ -514,12 +532,14 @@ func TestExampleProxy(t *testing.T) {
 	if took, data, err := c.waitEOF(slow(5 * time.Second)); err != nil || data != "" {
 		t.Errorf("with the backend gone: %q, %v after %s; want the client closed", data, err, took)
 	}
+	stopExample(t, d, addr)
 }
 
 // examples/wsclient against a websocket server of the test's: it connects
 // and says hello, a line sent to its text port reaches the server, what the
 // server sends is printed (the daemon's stdout_file), and when the server
-// closes the connection it reconnects and says hello again.
+// closes the connection it reconnects and says hello again; stop closes
+// it for good.
 func TestExampleWSClient(t *testing.T) {
 	t.Parallel()
 	type conn struct {
@@ -606,6 +626,17 @@ func TestExampleWSClient(t *testing.T) {
 		}
 		return true, ""
 	})
-	second.c.CloseNow()
+
+	// stop closes the client, and it does not reconnect: its OnClose
+	// knows the process is stopping.
+	stopExample(t, d, addr)
+	if _, _, err := second.c.Read(ctx); err == nil {
+		t.Error("the server read a message after stop, want the connection closed")
+	}
 	close(second.done)
+	select {
+	case c := <-conns:
+		t.Errorf("a connection after stop, saying %q", c.hello)
+	case <-time.After(1500 * time.Millisecond): // past the reconnect delay
+	}
 }
