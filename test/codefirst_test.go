@@ -53,8 +53,11 @@ func TestCodeFirstProgram(t *testing.T) {
 	bin := filepath.Join(tempDir(t), "codefirst")
 	buildCodeFirst(t, bin, "a")
 	d := newDaemon(t, bin)
-	apiPort, echoPort, filePort := freePort(t), freePort(t), freePort(t)
+	apiPort, echoPort, filePort, httpsPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	f := newTLSFiles(t, d.dir)
 	d.env = append(d.env,
+		"CODEFIRST_HTTPS=https://127.0.0.1:"+strconv.Itoa(httpsPort),
+		"CODEFIRST_TLS_CERT="+f.siteCert, "CODEFIRST_TLS_KEY="+f.siteKey,
 		"CODEFIRST_API=http://127.0.0.1:"+strconv.Itoa(apiPort),
 		"CODEFIRST_ECHO=text://127.0.0.1:"+strconv.Itoa(echoPort),
 		"CODEFIRST_PID="+d.pidFile)
@@ -72,6 +75,7 @@ func TestCodeFirstProgram(t *testing.T) {
 	st := d.waitReady("api", 2)
 	d.waitReady("echo", 1)
 	d.waitReady("from-file", 1)
+	d.waitReady("secure", 2)
 	if st.Master.Program != "codefirst" {
 		t.Errorf("status names the program %q, want codefirst", st.Master.Program)
 	}
@@ -93,6 +97,29 @@ func TestCodeFirstProgram(t *testing.T) {
 	}
 	c.mustEcho(t, "ping")
 	dial(t, "127.0.0.1:"+strconv.Itoa(filePort)).mustEcho(t, "from the file's worker")
+	// A worker with the program's own *tls.Config, served by 2 processes
+	// that share session tickets (the master's keys).
+	httpsAddr := "127.0.0.1:" + strconv.Itoa(httpsPort)
+	if r := curl(t, "--cacert", f.caFile, "--resolve", "site.test:"+strconv.Itoa(httpsPort)+":127.0.0.1",
+		"https://site.test:"+strconv.Itoa(httpsPort)+"/"); r.out != helloBody {
+		t.Errorf("https worker defined in code answered %q", r.out)
+	}
+	sess := filepath.Join(d.dir, "sess.pem")
+	sClientHTTP(t, f, httpsAddr, "-tls1_3", "-sess_out", sess)
+	for i := range 12 {
+		if r := sClientHTTP(t, f, httpsAddr, "-tls1_3", "-sess_in", sess); !strings.Contains(r.out, "Reused") {
+			t.Fatalf("resumption %d on the code worker's TLS config failed:\n%s", i, r.out)
+		}
+	}
+	accepting := 0
+	for _, p := range d.mustStatus().procs("secure") {
+		if p.Accepted > 0 {
+			accepting++
+		}
+	}
+	if accepting < 2 {
+		t.Errorf("the resumed sessions all went to one process: resumption across processes is not shown")
+	}
 	if r := d.mustRun(0, "connections"); !strings.Contains(r.out, " echo ") || !strings.Contains(r.out, " from-file ") {
 		t.Errorf("connections does not list the echo and from-file clients: %s", r)
 	}

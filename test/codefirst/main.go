@@ -6,6 +6,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"os"
 
 	_ "github.com/workermand/workermand/handlers/echo"
@@ -43,6 +44,23 @@ func main() {
 		}
 		echo.OnMessage = func(c *workerman.Connection, m workerman.Message) { c.Send(m.Data) }
 		workers = append(workers, echo)
+	}
+	if cert := os.Getenv("CODEFIRST_TLS_CERT"); cert != "" {
+		// A TLS worker with the program's own *tls.Config: the master
+		// binds its port, each child loads the pair.
+		pair, err := tls.LoadX509KeyPair(cert, os.Getenv("CODEFIRST_TLS_KEY"))
+		if err != nil {
+			panic(err)
+		}
+		secure := workerman.NewWorker(os.Getenv("CODEFIRST_HTTPS"))
+		secure.Name = "secure"
+		secure.Count = 2
+		secure.ReusePort = true // the kernel spreads connections over both
+		secure.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+		secure.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+			c.SendValue(http.Text(200, "Hello, World!")) // what the TLS tests' s_client helper expects
+		}
+		workers = append(workers, secure)
 	}
 	workerman.Daemon{PidFile: os.Getenv("CODEFIRST_PID"), Daemonize: os.Getenv("CODEFIRST_DAEMONIZE") != ""}.RunAll(workers...)
 }
