@@ -203,6 +203,17 @@ func TestExampleChat(t *testing.T) {
 	}
 	chat("before reload")
 
+	// A page open during the reload: its websocket is closed (websocket
+	// connections are not handed over, and a plain reload closes them
+	// once quiet), which is when the page reconnects.
+	ctx, cancel := context.WithTimeout(context.Background(), slow(20*time.Second))
+	defer cancel()
+	held := dialWS(ctx, t, "ws://"+wsAddr+"/")
+	wsWrite(ctx, t, held, "held")
+	if got := wsRead(ctx, t, held); got != "held" {
+		t.Fatalf("held connection: got %q", got)
+	}
+
 	master, old := st.Master.PID, st.pids()
 	if r := d.mustRun(0, "reload"); !strings.Contains(r.out, "reloaded") {
 		t.Errorf("reload said %q", r.out)
@@ -211,6 +222,11 @@ func TestExampleChat(t *testing.T) {
 	st = d.waitReplaced("page", 2, old, master)
 	if len(intersect(st.pids(), old)) > 0 || len(st.Processes) != 3 {
 		t.Errorf("after reload: pids %v, before %v: want 3 new ones", st.pids(), old)
+	}
+	if typ, b, err := held.Read(ctx); err == nil {
+		t.Errorf("the connection open during reload got a %v message %q, want it closed", typ, b)
+	} else {
+		t.Logf("the connection open during reload: %v", err)
 	}
 	chat("after reload")
 
