@@ -140,9 +140,9 @@ func TestTLSReloadDrainsWSS(t *testing.T) {
 // served until graceful_timeout, then closed.
 func TestTLSReloadDrainUntilGracefulTimeout(t *testing.T) {
 	t.Parallel()
-	const graceful = 2 * time.Second
+	const graceful = 3 * time.Second
 	d := newDaemon(t, stockBin)
-	d.globals["graceful_timeout"] = `"2s"`
+	d.globals["graceful_timeout"] = `"3s"`
 	f := newTLSFiles(t, d.dir)
 	d.writeConfig(worker("raw", "ssl://127.0.0.1:0", "echo", 1, f.table()...))
 	d.start()
