@@ -37,6 +37,8 @@ const rules = `
 # operations, so handlers and tests build requests without a server;
 # websocket nothing but http, whose Header a client's handshake adds.
 NONE < codec, internal/httpparse, internal/httpaccess;
+# PHP's serialize() format, the payload of GlobalData and Channel.
+NONE < phpserialize;
 internal/httpparse, internal/httpaccess < http;
 http < websocket;
 

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"time"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/workermand/workermand/codec"
 )
