@@ -105,6 +105,10 @@ workerman, codec, http, websocket
 handlers/demo, handlers/echo, handlers/respond, handlers/static,
 http/session < HANDLERS;
 
+# Workerman's Channel client for Go: public, on the loop of workerman,
+# its payloads PHP's serialize().
+workerman, phpserialize < channel;
+
 # Tests of handlers run their workers with workermantest, as tests of
 # net/http handlers use net/http/httptest.
 workerman < workerman/workermantest;
