@@ -76,6 +76,10 @@ func TestCodeFirstProgram(t *testing.T) {
 	d.waitReady("echo", 1)
 	d.waitReady("from-file", 1)
 	d.waitReady("secure", 2)
+	// The worker without an address runs its process and its timer.
+	if ps := d.waitReady("ticker", 1).procs("ticker"); len(ps) != 1 || ps[0].Timers != 1 || ps[0].Listen != "" {
+		t.Errorf("the worker without an address: %+v, want one process with its timer and no listen address", ps)
+	}
 	if st.Master.Program != "codefirst" {
 		t.Errorf("status names the program %q, want codefirst", st.Master.Program)
 	}
@@ -177,7 +181,7 @@ func TestCodeFirstCheck(t *testing.T) {
 		"CODEFIRST_PID="+filepath.Join(d.dir, "from-code.pid"))
 	d.writeConfig()
 	r := d.mustRun(2, "check")
-	want := fmt.Sprintf(`(program): RunAll[1].listen: 127.0.0.1:%d is already taken by RunAll[0] "api"`, port)
+	want := fmt.Sprintf(`(program): RunAll[2].listen: 127.0.0.1:%d is already taken by RunAll[0] "api"`, port) // api, ticker, echo
 	if !strings.Contains(r.err, want) {
 		t.Errorf("check with two code workers on one port: want %q in\n%s", want, r)
 	}

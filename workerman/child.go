@@ -138,11 +138,14 @@ func newChildRuntime(s *child.Session, code map[string]*Worker, tables []map[str
 		w.Handler = h
 	}
 	w.id = st.ID
+	if s.Listener == nil && w.ListenAddr != "" {
+		return nil, fmt.Errorf("worker %q now has an address (%s) but was started without one: that needs `restart`", w.Name, w.ListenAddr)
+	}
 	r := &childRuntime{s: s, w: w, log: log, out: out, graceful: cfg.GracefulTimeout.Duration, files: s.Files}
 	w.openFile = r.takeFile
 	p, err := NewProcess(ProcessOptions{
 		Logger:    log,
-		Listeners: map[*Worker]*os.File{w: s.Listener},
+		Listeners: listeners(w, s.Listener),
 		OnReady: func() {
 			if err := s.Ready(); err != nil {
 				log.Error("cannot report ready", zap.Error(err))
@@ -424,4 +427,13 @@ func raiseNoFile() {
 		lim.Cur = lim.Max
 		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
 	}
+}
+
+// listeners maps w to its inherited socket, none for a worker that listens
+// on nothing.
+func listeners(w *Worker, f *os.File) map[*Worker]*os.File {
+	if f == nil {
+		return nil
+	}
+	return map[*Worker]*os.File{w: f}
 }

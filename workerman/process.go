@@ -133,6 +133,10 @@ func NewProcess(opts ProcessOptions, workers ...*Worker) (*Process, error) {
 // every OnWorkerStart has returned (see Run).
 func (p *Process) listen(i int, w *Worker) error {
 	p.fds[i] = -1
+	if w.ListenAddr == "" {
+		w.loop, w.conns = p.loop, map[uint64]*Connection{}
+		return nil
+	}
 	var fd int
 	var err error
 	if f, ok := p.opts.Listeners[w]; ok {
@@ -180,6 +184,9 @@ func adoptSocket(f *os.File) (int, error) {
 // accept hands the listening socket of worker i to the loop. Loop-only.
 func (p *Process) accept(i int) error {
 	w, fd := p.workers[i], p.fds[i]
+	if w.ListenAddr == "" {
+		return nil // nothing to accept
+	}
 	p.fds[i] = -1
 	ln, err := w.addSocket(p.loop.l, fd, netloop.ListenerConfig{
 		Protocol:       proxyproto.Wrap(w.proto, w.ProxyProtocol),

@@ -64,6 +64,9 @@ func (d Daemon) run(workers []*Worker) int {
 		if w.Name == "" {
 			w.Name = w.ListenAddr
 		}
+		if w.Name == "" {
+			w.Name = "none" // Workerman's default name
+		}
 		tables = append(tables, w.daemonTable())
 		if _, dup := code[w.Name]; !dup { // a duplicate is the config's complaint
 			code[w.Name] = w
@@ -106,7 +109,10 @@ func (d Daemon) run(workers []*Worker) int {
 // the keys of a [[worker]] table: where and how to listen, how many
 // processes, as whom. The rest stays in the program.
 func (w *Worker) daemonTable() map[string]any {
-	m := map[string]any{"name": w.Name, "listen": w.ListenAddr, "count": int64(max(w.Count, 1))}
+	m := map[string]any{"name": w.Name, "count": int64(max(w.Count, 1))}
+	if w.ListenAddr != "" {
+		m["listen"] = w.ListenAddr
+	}
 	// Only what differs from the defaults, as a file would say it, so that
 	// a key that does not apply is a problem only when set.
 	for key, set := range map[string]bool{"reuse_port": w.ReusePort, "ipv6_only": w.IPv6Only} {

@@ -63,6 +63,9 @@ func (w *Worker) resolveTransport(a *listenaddr.Addr) error {
 // listenName is the bound address for logs: the socket path, or ip:port
 // with the real port.
 func (w *Worker) listenName() string {
+	if w.ListenAddr == "" {
+		return "none"
+	}
 	if w.addr.IsPath() {
 		return w.addr.Path
 	}

@@ -28,7 +28,10 @@ type Worker struct {
 	// protocol: "tcp" (no framing), "text", "frame", or a registered one.
 	// Use [::] for every IPv6 and IPv4 interface. A Unix socket is a path:
 	// unix:///run/app.sock is a raw stream, text:///run/app.sock with
-	// Transport "unix" a protocol on one (see SocketPath).
+	// Transport "unix" a protocol on one (see SocketPath). Empty, the
+	// worker listens on nothing: its processes run OnWorkerStart, timers
+	// and clients (AsyncTcpConnection, Channel), as Workerman's
+	// new Worker() with no address.
 	ListenAddr string
 	// Transport is "tcp" (the default), "ssl" (set by an https://, wss://
 	// or ssl:// ListenAddr, or by TLS: any stream protocol over TLS), "unix"
@@ -135,7 +138,8 @@ type Worker struct {
 	openFile func(path string) (*os.File, error)
 }
 
-// NewWorker returns a worker listening on addr with Workerman's defaults.
+// NewWorker returns a worker listening on addr with Workerman's defaults
+// ("" for a worker that listens on nothing).
 func NewWorker(addr string) *Worker {
 	return &Worker{ListenAddr: addr, Count: 1, Reloadable: true, SendTimeout: DefaultSendTimeout}
 }
@@ -188,6 +192,14 @@ func (w *Worker) validate() error {
 	}
 	if w.Count < 1 {
 		w.Count = 1
+	}
+	if w.ListenAddr == "" {
+		// Workerman's new Worker() without an address: processes for
+		// timers, clients and queue consumers, with no listener.
+		if w.Transport != "" || w.TLS != nil || w.ReusePort {
+			return fmt.Errorf("worker %q: Transport, TLS and ReusePort need a ListenAddr", w.Name)
+		}
+		return nil
 	}
 	a, err := listenaddr.ParseListen(w.ListenAddr)
 	if err != nil {

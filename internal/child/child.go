@@ -57,15 +57,17 @@ func Start() (*Session, error) {
 		ch.Close()
 		return nil, fmt.Errorf("child: waiting for setup: %w", err)
 	}
-	if m.Type != ipc.TypeSetup || m.Setup == nil || len(files) == 0 {
+	if m.Type != ipc.TypeSetup || m.Setup == nil || len(files) == 0 && !m.Setup.NoListener {
 		for _, f := range files {
 			f.Close()
 		}
 		ch.Close()
 		return nil, fmt.Errorf("child: expected a setup with a listening socket, got %q with %d descriptors", m.Type, len(files))
 	}
-	s := &Session{ch: ch, Setup: m.Setup, Listener: files[0]}
-	files = files[1:]
+	s := &Session{ch: ch, Setup: m.Setup}
+	if !m.Setup.NoListener {
+		s.Listener, files = files[0], files[1:]
+	}
 	if m.Setup.HasLogFile && len(files) > 0 {
 		s.LogFile, files = files[0], files[1:]
 	}

@@ -493,10 +493,13 @@ func printBanner(w io.Writer, cfg *config.Config, m *master.Master) {
 	fmt.Fprintf(w, "workermand %s  config %s  master pid %d\n", Version, configName(cfg), os.Getpid())
 	for _, wc := range cfg.Workers {
 		listen := wc.Listen
+		if listen == "" {
+			listen = "(none)"
+		}
 		if a, ok := addrs[wc.Name]; ok {
 			listen = wc.Addr.Scheme + "://" + a
 		}
-		fmt.Fprintf(w, "  %-20s %-32s processes %d  handler %s\n", wc.Name, listen, wc.Count, wc.Handler)
+		fmt.Fprintf(w, "  %-20s %-32s processes %d  handler %s\n", wc.Name, listen, wc.Count, handlerName(wc))
 	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
@@ -663,4 +666,12 @@ func commandMaster(cfg *config.Config, req master.Request) (*master.Response, er
 		return nil, &exitError{code: exitFailed, err: err}
 	}
 	return resp, nil
+}
+
+// handlerName is how the banner names what serves a worker.
+func handlerName(wc *config.Worker) string {
+	if wc.Code {
+		return "(code)"
+	}
+	return wc.Handler
 }

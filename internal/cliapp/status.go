@@ -145,7 +145,7 @@ func printStatus(w io.Writer, rep *master.StatusReport) {
 	var sum master.ProcessStatus
 	var qps float64
 	for _, p := range rep.Processes {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t[%s]\n", p.PID, formatBytes(p.MemoryBytes), p.Listen,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t[%s]\n", p.PID, formatBytes(p.MemoryBytes), emptyAs(p.Listen, "(none)"),
 			p.Worker, p.ID, p.Generation, p.Connections, p.SendFail, p.Timers, p.TotalRequest, p.QPS, processState(p))
 		sum.MemoryBytes += p.MemoryBytes
 		sum.Connections += p.Connections

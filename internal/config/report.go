@@ -37,11 +37,14 @@ func (c *Config) Summary() string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tLISTEN\tPROTOCOL\tCOUNT\tHANDLER\tUSER")
 	for _, w := range c.Workers {
-		handler := w.Handler
+		handler, listen, scheme := w.Handler, w.Listen, w.Addr.Scheme
 		if w.Code {
 			handler = "(code)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", w.Name, w.Listen, w.Addr.Scheme, w.Count, handler, w.userGroup())
+		if listen == "" {
+			listen, scheme = "(none)", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", w.Name, listen, scheme, w.Count, handler, w.userGroup())
 	}
 	tw.Flush()
 	return b.String()
@@ -75,6 +78,7 @@ func (c *Config) Check(warn func(string)) {
 		}
 	}
 	root := geteuid() == 0
+	c.checkMonitor(say)
 	for _, w := range c.Workers {
 		k := w.Key()
 		if w.ReusePort {

@@ -87,7 +87,8 @@ type Handover struct {
 const MaxHandoversPerMessage = maxFDs
 
 // Setup tells a child what to run. Descriptors attached to the message: the
-// listening socket first, then the log file when HasLogFile.
+// listening socket first (unless NoListener), then the log file when
+// HasLogFile.
 type Setup struct {
 	Worker     string `json:"worker"`
 	ID         int    `json:"id"`
@@ -100,6 +101,9 @@ type Setup struct {
 	Files     []string `json:"files,omitempty"`
 	LogLevel  string   `json:"log_level"`
 	LogFormat string   `json:"log_format"`
+	// NoListener: the worker listens on nothing (defined in code without
+	// an address), so no listening socket comes first.
+	NoListener bool `json:"no_listener,omitempty"`
 	// TicketKeys are the TLS session-ticket keys every TLS server of the
 	// daemon shares, the current one first (see TicketKey). None from a
 	// master that predates them: the child keeps crypto/tls's own.

@@ -167,6 +167,9 @@ func (m *Master) Bind() error {
 }
 
 func (m *Master) bindWorker(w *config.Worker) error {
+	if w.Listen == "" {
+		return nil // a worker defined in code that listens on nothing
+	}
 	keys := []sockKey{sockKeyFor(w, -1)}
 	if w.ReusePort {
 		keys = keys[:0]

@@ -285,7 +285,12 @@ func (m *Master) converse(p *proc, fd int) {
 		ConfigPath: m.cfg.Path, Config: m.cfg.Source,
 		LogLevel: m.cfg.LogLevel, LogFormat: m.cfg.LogFormat,
 	}
-	fds := []int{fd}
+	var fds []int
+	if fd >= 0 {
+		fds = append(fds, fd)
+	} else {
+		setup.NoListener = true
+	}
 	if lf := m.opts.LogFile(); lf != nil {
 		setup.HasLogFile = true
 		fds = append(fds, int(lf.Fd()))

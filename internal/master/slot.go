@@ -103,6 +103,9 @@ func (s *slot) busy() bool { return s.current != nil || s.next != nil }
 
 // start spawns a child for the slot on the slot's listening socket.
 func (s *slot) start(m *Master) (*proc, error) {
+	if s.worker.Listen == "" {
+		return m.spawn(s, -1)
+	}
 	fd, ok := m.socketFor(s.worker, s.key.id)
 	if !ok {
 		return nil, fmt.Errorf("worker %q #%d: no listening socket", s.key.worker, s.key.id)

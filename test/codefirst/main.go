@@ -8,6 +8,7 @@ package main
 import (
 	"crypto/tls"
 	"os"
+	"time"
 
 	_ "github.com/workermand/workermand/handlers/echo"
 	"github.com/workermand/workermand/http"
@@ -35,7 +36,14 @@ func main() {
 			c.SendValue(resp)
 		}
 	}
-	workers := []*workerman.Worker{api}
+	// Workerman's new Worker() with no address: a process for timers and
+	// clients. It counts its ticks where status shows them (timers).
+	ticker := workerman.NewWorker("")
+	ticker.Name = "ticker"
+	ticker.OnWorkerStart = func(w *workerman.Worker) {
+		w.Timer().Add(50*time.Millisecond, func() {})
+	}
+	workers := []*workerman.Worker{api, ticker}
 	if variant == "a" {
 		echo := workerman.NewWorker(os.Getenv("CODEFIRST_ECHO"))
 		echo.Name = "echo"
