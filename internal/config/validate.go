@@ -412,7 +412,9 @@ func (ck *checker) worker(i int, m map[string]any) *Worker {
 	}
 	if t.str("listen", &w.Listen) {
 		ck.listen(w, t)
-	} else if !t.has("listen") {
+	} else if !t.has("listen") && !ck.code {
+		// (A worker defined in code may listen on nothing: processes
+		// for timers and clients, as Workerman's new Worker().)
 		ck.add(t.key("listen"), "missing: every worker needs a listen address, such as \"text://0.0.0.0:2347\"")
 	}
 
