@@ -98,6 +98,10 @@ type Loop struct {
 	tlsPlain    []byte
 	tlsOut      []byte
 	fileBuf     []byte
+	// Handshakes finished since memory was last given back, and the timer
+	// that waits for their burst to end (tlsHandshakeDone).
+	tlsSinceRelease int
+	tlsReleaseTimer TimerID
 
 	owner      atomic.Uintptr // currentG() of Run; 0 before Run, deadOwner after
 	running    atomic.Bool
@@ -265,6 +269,17 @@ func (l *Loop) Run() error {
 		timeout := l.timeoutMillis()
 		if len(l.resumed) > 0 {
 			timeout = 0
+		}
+		if l.tlsInFlight > 0 && timeout != 0 {
+			// A handshake goroutine this turn made runnable (started, or
+			// fed the bytes it waited for) sits on this goroutine's P.
+			// epoll_wait blocks the thread without giving the P up, so with
+			// one P (a child pinned to one core) the handshake would wait
+			// for the runtime's monitor to take the P back, up to 10 ms on
+			// an otherwise idle process, at every step of every handshake.
+			// Let it run first; it posts what it writes, which ends the
+			// wait below at once.
+			runtime.Gosched()
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
 		l.tick = l.now()

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,6 +39,12 @@ import (
 // A TLS connection is opened for its handler (codec, OnOpen) only once its
 // handshake succeeds; one that fails or times out is closed without OnOpen
 // or OnClose, and counted.
+//
+// Memory: an idle connection keeps its tls.Conn (keys, record buffers) and
+// a transport of a few words; what only the handshake needed goes at
+// detach. The garbage a burst of handshakes leaves is given back to the
+// kernel once the burst is over (tlsHandshakeDone), so that thousands of
+// idle connections cost what they hold, not what their handshakes used.
 
 // TLSServer makes a listener's connections TLS server connections.
 type TLSServer struct {
@@ -248,6 +256,7 @@ func (c *Conn) tlsHandshook(st *tlsState, err error) {
 	l.tlsInFlight--
 	l.stats.TLSHandshakesInFlight = l.tlsInFlight
 	l.startWaitingHandshakes()
+	l.tlsHandshakeDone()
 	if st.client {
 		c.tlsClientHandshook(st, err)
 		return
@@ -292,6 +301,59 @@ func (c *Conn) tlsDeliverEarly(rest []byte) {
 	if eof && c.status == StatusEstablished {
 		c.peerEOF()
 	}
+}
+
+// Variables for tests.
+var (
+	// tlsReleaseAfter is how many handshakes make giving memory back
+	// worth a collection. A full handshake leaves tens of KiB of garbage
+	// (key shares, the signature, the transcript, records), so a burst of
+	// connections leaves the heap far above what the connections keep;
+	// with GOGC's 100 % the next collection is due only when the heap has
+	// doubled again, and on an idle server that may be never.
+	tlsReleaseAfter = 128
+	// tlsReleaseQuiet is how long no handshake may have finished, nor be
+	// running, before the burst counts as over: under a steady stream of
+	// new connections the garbage is reused and nothing is released.
+	tlsReleaseQuiet = time.Second
+)
+
+// releaseMemory collects and returns free memory to the kernel, once at a
+// time per process: it runs on its own goroutine, never on a loop's.
+var releaseMemory = func() {
+	if !releasing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer releasing.Store(false)
+		debug.FreeOSMemory()
+	}()
+}
+
+var releasing atomic.Bool
+
+// tlsHandshakeDone counts a finished handshake (either way) and, after
+// tlsReleaseAfter of them, waits for their burst to end and gives the
+// garbage they left back to the kernel: idle TLS connections then cost
+// what they keep, not what their handshakes once used.
+func (l *Loop) tlsHandshakeDone() {
+	l.tlsSinceRelease++
+	if l.tlsSinceRelease >= tlsReleaseAfter && l.tlsReleaseTimer == 0 {
+		l.armTLSRelease()
+	}
+}
+
+func (l *Loop) armTLSRelease() {
+	mark := l.tlsSinceRelease
+	l.tlsReleaseTimer = l.addInternalTimer(tlsReleaseQuiet, func() {
+		l.tlsReleaseTimer = 0
+		if l.tlsInFlight > 0 || len(l.tlsWaiting) > 0 || l.tlsSinceRelease != mark {
+			l.armTLSRelease()
+			return
+		}
+		l.tlsSinceRelease = 0
+		releaseMemory()
+	})
 }
 
 // startWaitingHandshakes starts queued handshakes while there is room.

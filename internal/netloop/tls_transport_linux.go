@@ -3,6 +3,7 @@ package netloop
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -17,6 +18,10 @@ import (
 //   - loop (after detach): only the loop calls the tls.Conn. Read returns the
 //     ciphertext lent in src and then errWouldBlock; Write appends the sealed
 //     records to the loop's tlsOut.
+//
+// What only the handshake needs (the lock, the wake-up, the fed bytes) is
+// in hs, dropped at detach: an idle connection, which may stay for hours,
+// keeps the transport's few words and nothing of its handshake.
 type tlsTransport struct {
 	loop *Loop
 	c    *Conn
@@ -27,20 +32,28 @@ type tlsTransport struct {
 	// handshakeOut, when set (tests, fuzzing), receives the handshake's
 	// records instead of the loop.
 	handshakeOut func([]byte)
+	// hs is the handshake mode's state; nil in loop mode (set by the loop
+	// once the handshake goroutine is done, so no race).
+	hs *tlsHandshakeIO
+	// local is kept as a value, not a net.Addr: the handshake goroutine
+	// may ask for it (a GetCertificate looking at the ClientHelloInfo's
+	// Conn) when asking the socket would race with the loop closing it,
+	// and an address is rarely asked for at all. The remote address is
+	// the Conn's, which never changes.
+	local netip.AddrPort
+}
 
-	mu       sync.Mutex
-	cond     sync.Cond
-	in       bytes.Buffer // handshake mode: fed and not read yet
-	closed   bool
-	loopMode bool
-
-	local, remote net.Addr
+// tlsHandshakeIO is how the loop and a handshake goroutine meet.
+type tlsHandshakeIO struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	in     bytes.Buffer // fed and not read yet
+	closed bool
 }
 
 func newTLSTransport(l *Loop, c *Conn) *tlsTransport {
-	t := &tlsTransport{loop: l, c: c, remote: net.TCPAddrFromAddrPort(c.remote)}
-	t.local = net.TCPAddrFromAddrPort(c.LocalAddr())
-	t.cond.L = &t.mu
+	t := &tlsTransport{loop: l, c: c, local: c.LocalAddr(), hs: &tlsHandshakeIO{}}
+	t.hs.cond.L = &t.hs.mu
 	return t
 }
 
@@ -59,36 +72,38 @@ var errWouldBlock net.Error = wouldBlock{}
 // many are waiting. Loop-only.
 func (t *tlsTransport) feed(b []byte) int {
 	t.fed += len(b)
-	t.mu.Lock()
-	t.in.Write(b)
-	n := t.in.Len()
-	t.mu.Unlock()
-	t.cond.Signal()
+	hs := t.hs
+	hs.mu.Lock()
+	hs.in.Write(b)
+	n := hs.in.Len()
+	hs.mu.Unlock()
+	hs.cond.Signal()
 	return n
 }
 
 // head returns the first bytes fed, at least a record header's worth
 // (callers check). Loop-only, before the handshake goroutine starts.
 func (t *tlsTransport) head() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.in.Bytes()[:tlsRecordHeader]
+	t.hs.mu.Lock()
+	defer t.hs.mu.Unlock()
+	return t.hs.in.Bytes()[:tlsRecordHeader]
 }
 
 // detach switches to loop mode once the handshake goroutine is done, and
 // returns what was fed but not read by the handshake. Loop-only.
 func (t *tlsTransport) detach() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.loopMode = true
-	rest := bytes.Clone(t.in.Bytes())
-	t.in = bytes.Buffer{}
+	hs := t.hs
+	hs.mu.Lock()
+	rest := bytes.Clone(hs.in.Bytes())
+	hs.mu.Unlock()
+	t.hs = nil
 	return rest
 }
 
 // Read implements net.Conn.
 func (t *tlsTransport) Read(p []byte) (int, error) {
-	if t.loopMode { // set before the loop calls, by the loop: no race
+	hs := t.hs
+	if hs == nil { // loop mode
 		if len(t.src) == 0 {
 			return 0, errWouldBlock
 		}
@@ -96,26 +111,27 @@ func (t *tlsTransport) Read(p []byte) (int, error) {
 		t.src = t.src[n:]
 		return n, nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for t.in.Len() == 0 && !t.closed {
-		t.cond.Wait()
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for hs.in.Len() == 0 && !hs.closed {
+		hs.cond.Wait()
 	}
-	if t.in.Len() == 0 {
+	if hs.in.Len() == 0 {
 		return 0, net.ErrClosed
 	}
-	return t.in.Read(p)
+	return hs.in.Read(p)
 }
 
 // Write implements net.Conn.
 func (t *tlsTransport) Write(p []byte) (int, error) {
-	if t.loopMode {
+	hs := t.hs
+	if hs == nil { // loop mode
 		t.loop.tlsOut = append(t.loop.tlsOut, p...)
 		return len(p), nil
 	}
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
+	hs.mu.Lock()
+	closed := hs.closed
+	hs.mu.Unlock()
 	if closed {
 		return 0, net.ErrClosed
 	}
@@ -142,16 +158,21 @@ func (t *tlsTransport) Write(p []byte) (int, error) {
 }
 
 // Close wakes a handshake blocked in Read; the socket is the loop's.
+// Loop-only.
 func (t *tlsTransport) Close() error {
-	t.mu.Lock()
-	t.closed = true
-	t.mu.Unlock()
-	t.cond.Broadcast()
+	hs := t.hs
+	if hs == nil {
+		return nil // loop mode: nothing waits
+	}
+	hs.mu.Lock()
+	hs.closed = true
+	hs.mu.Unlock()
+	hs.cond.Broadcast()
 	return nil
 }
 
-func (t *tlsTransport) LocalAddr() net.Addr              { return t.local }
-func (t *tlsTransport) RemoteAddr() net.Addr             { return t.remote }
+func (t *tlsTransport) LocalAddr() net.Addr              { return net.TCPAddrFromAddrPort(t.local) }
+func (t *tlsTransport) RemoteAddr() net.Addr             { return net.TCPAddrFromAddrPort(t.c.remote) }
 func (t *tlsTransport) SetDeadline(time.Time) error      { return nil }
 func (t *tlsTransport) SetReadDeadline(time.Time) error  { return nil }
 func (t *tlsTransport) SetWriteDeadline(time.Time) error { return nil }
