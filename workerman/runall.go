@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -28,6 +29,14 @@ type Daemon struct {
 	LogFile string
 	// StdoutFile receives what a daemon prints (default /dev/null).
 	StdoutFile string
+	// ControlSocket is the Unix socket the commands talk to the master
+	// through (default: next to PidFile when that is set, else in the
+	// runtime directory named after the program).
+	ControlSocket string
+	// StopTimeout is how long `stop` waits before killing processes
+	// (default 2 s); GracefulTimeout bounds `stop -g` and `reload -g`
+	// (default 30 s).
+	StopTimeout, GracefulTimeout time.Duration
 	// Daemonize makes `start` behave as `start -d`.
 	Daemonize bool
 }
@@ -89,6 +98,7 @@ func (d Daemon) run(workers []*Worker) int {
 		{d.PidFile, &prog.Defaults.PidFile},
 		{d.LogFile, &prog.Defaults.LogFile},
 		{d.StdoutFile, &prog.Defaults.StdoutFile},
+		{d.ControlSocket, &prog.Defaults.ControlSocket},
 	} {
 		// Relative to where the program started, as a user reading their
 		// own code expects (a file's keys are relative to the file).
@@ -102,6 +112,7 @@ func (d Daemon) run(workers []*Worker) int {
 		}
 	}
 	prog.Defaults.Daemonize = d.Daemonize
+	prog.Defaults.StopTimeout, prog.Defaults.GracefulTimeout = d.StopTimeout, d.GracefulTimeout
 	return cliapp.Main(prog)
 }
 

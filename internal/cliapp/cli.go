@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -53,7 +54,8 @@ type Program struct {
 
 // Defaults are the global settings a program makes in code.
 type Defaults struct {
-	PidFile, LogFile, StdoutFile string
+	PidFile, LogFile, StdoutFile, ControlSocket string
+	StopTimeout, GracefulTimeout                time.Duration
 	// Daemonize makes start behave as start -d.
 	Daemonize bool
 }
@@ -168,6 +170,9 @@ func newServeCommand(p Program, stderr io.Writer) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
+	// A code-first program runs its own workers; serve (a registered
+	// handler) stays available but out of its help.
+	cmd.Hidden = p.Name != ""
 	fl.StringVar(&f.listen, "listen", "text://0.0.0.0:2347", "listen address, scheme://ip:port")
 	fl.StringVar(&f.handler, "handler", "echo", "registered handler to serve")
 	fl.StringVar(&f.options, "options", "", "handler options as TOML, e.g. 'greeting = \"hi\"'")

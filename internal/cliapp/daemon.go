@@ -53,6 +53,18 @@ const (
 	daemonReadyFD = 4
 )
 
+// name is what messages call the daemon: the program's name, or
+// workermand.
+func (st streams) name() string { return daemonName(&config.Config{Program: st.prog.Name}) }
+
+// daemonName is the name of cfg's daemon: its program's, or workermand.
+func daemonName(cfg *config.Config) string {
+	if cfg.Program != "" {
+		return cfg.Program
+	}
+	return "workermand"
+}
+
 // UsageError makes err end the command with the exit code of a usage or
 // config error.
 func UsageError(err error) error { return &exitError{code: exitUsage, err: err} }
@@ -230,9 +242,22 @@ func (st streams) addProgram(cfg *config.Config) {
 		{"pid_file", p.Defaults.PidFile, &cfg.PidFile},
 		{"log_file", p.Defaults.LogFile, &cfg.LogFile},
 		{"stdout_file", p.Defaults.StdoutFile, &cfg.StdoutFile},
+		{"control_socket", p.Defaults.ControlSocket, &cfg.ControlSocket},
 	} {
 		if d.value != "" && !cfg.Sets(d.key) {
 			*d.dst = d.value
+		}
+	}
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+		dst   *config.Duration
+	}{
+		{"stop_timeout", p.Defaults.StopTimeout, &cfg.StopTimeout},
+		{"graceful_timeout", p.Defaults.GracefulTimeout, &cfg.GracefulTimeout},
+	} {
+		if d.value != 0 && !cfg.Sets(d.key) {
+			d.dst.Duration = d.value
 		}
 	}
 }
@@ -262,6 +287,15 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 	}
 	isDaemon := os.Getenv(envDaemon) == "1"
 	underSystemd := sdnotify.Enabled() || os.Getenv("INVOCATION_ID") != ""
+	daemonizing := (o.daemon || st.prog.Defaults.Daemonize) && !isDaemon && !underSystemd
+	if exe, err := executable(); err == nil && isGoRunBinary(exe) {
+		// Every child, restart and reload runs the binary at this path,
+		// which go run deletes when it exits.
+		if daemonizing {
+			return &exitError{code: exitUsage, err: fmt.Errorf("start -d from go run: its temporary binary %s is deleted when go run exits, and every child and reload runs it; build the program (go build) and run that", exe)}
+		}
+		fmt.Fprintf(st.err, "warning: running go run's temporary binary %s: reload and restarted children will fail once it is deleted; build the program (go build) for a daemon\n", exe)
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.PidFile), 0o755); err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("pid file directory: %w", err)}
 	}
@@ -274,11 +308,11 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 	if err != nil {
 		var running pidfile.ErrRunning
 		if errors.As(err, &running) {
-			return &exitError{code: exitFailed, err: fmt.Errorf("already running (pid %d, config %s)", running.PID, configName(cfg))}
+			return &exitError{code: exitFailed, err: fmt.Errorf("already running: pid %d holds the pid file %s", running.PID, cfg.PidFile)}
 		}
 		return &exitError{code: exitFailed, err: err}
 	}
-	if (o.daemon || st.prog.Defaults.Daemonize) && !isDaemon && !underSystemd {
+	if daemonizing {
 		return daemonize(st, cfg, lock)
 	}
 	defer lock.Release()
@@ -332,7 +366,7 @@ func daemonize(st streams, cfg *config.Config, lock *pidfile.Lock) error {
 	line = strings.TrimSpace(line)
 	switch {
 	case strings.HasPrefix(line, "OK"):
-		fmt.Fprintf(st.out, "workermand started (pid %d, config %s)\n", cmd.Process.Pid, configName(cfg))
+		fmt.Fprintf(st.out, "%s started (pid %d, config %s)\n", st.name(), cmd.Process.Pid, configName(cfg))
 		_ = cmd.Process.Release()
 		return nil
 	case strings.HasPrefix(line, "ERR "):
@@ -490,7 +524,7 @@ func durationEnv(name string) time.Duration {
 
 func printBanner(w io.Writer, cfg *config.Config, m *master.Master) {
 	addrs := m.Addrs()
-	fmt.Fprintf(w, "workermand %s  config %s  master pid %d\n", Version, configName(cfg), os.Getpid())
+	fmt.Fprintf(w, "%s %s  config %s  master pid %d\n", daemonName(cfg), Version, configName(cfg), os.Getpid())
 	for _, wc := range cfg.Workers {
 		listen := wc.Listen
 		if listen == "" {
@@ -530,7 +564,7 @@ func runStop(st streams, cfg *config.Config, graceful bool) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	if !running {
-		fmt.Fprintln(st.out, "workermand is not running")
+		fmt.Fprintln(st.out, st.name()+" is not running")
 		return nil
 	}
 	if _, err := control(cfg.ControlSocket, master.Request{Cmd: "stop", Graceful: graceful}); err != nil {
@@ -556,7 +590,7 @@ func runStop(st streams, cfg *config.Config, graceful bool) error {
 	deadline := time.Now().Add(wait)
 	for wait == 0 || time.Now().Before(deadline) {
 		if _, running, _ := pidfile.Running(cfg.PidFile); !running {
-			fmt.Fprintln(st.out, "workermand stopped")
+			fmt.Fprintln(st.out, st.name()+" stopped")
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -605,7 +639,7 @@ func newReloadCommand(st streams) *cobra.Command {
 			if !resp.OK {
 				return &exitError{code: resp.Code, err: errors.New(resp.Error)}
 			}
-			fmt.Fprintln(st.out, "workermand reloaded")
+			fmt.Fprintln(st.out, st.name()+" reloaded")
 			return nil
 		},
 	}
@@ -653,7 +687,7 @@ func newCheckCommand(st streams) *cobra.Command {
 // commandMaster sends req to the running master; exit code 7 when none runs.
 func commandMaster(cfg *config.Config, req master.Request) (*master.Response, error) {
 	if _, running, _ := pidfile.Running(cfg.PidFile); !running {
-		msg := fmt.Sprintf("workermand is not running (config %s, pid file %s)", configName(cfg), cfg.PidFile)
+		msg := fmt.Sprintf("%s is not running (config %s, pid file %s)", daemonName(cfg), configName(cfg), cfg.PidFile)
 		if req.Cmd == "reload" {
 			// The likeliest surprise: the file now names another pid file or
 			// control socket than the running master uses.
@@ -674,4 +708,10 @@ func handlerName(wc *config.Worker) string {
 		return "(code)"
 	}
 	return wc.Handler
+}
+
+// isGoRunBinary reports whether exe is a binary go run built in its
+// temporary work directory (…/go-build123/b001/exe/app).
+func isGoRunBinary(exe string) bool {
+	return strings.Contains(exe, "/go-build") && filepath.Base(filepath.Dir(exe)) == "exe"
 }

@@ -92,7 +92,7 @@ func newStatusCommand(st streams) *cobra.Command {
 
 func fetchStatus(cfg *config.Config) (*master.StatusReport, error) {
 	if _, running, _ := pidfile.Running(cfg.PidFile); !running {
-		return nil, &exitError{code: exitNotRunning, err: fmt.Errorf("workermand is not running (config %s)", configName(cfg))}
+		return nil, &exitError{code: exitNotRunning, err: fmt.Errorf("%s is not running (config %s)", daemonName(cfg), configName(cfg))}
 	}
 	resp, err := control(cfg.ControlSocket, master.Request{Cmd: "status"})
 	if err != nil {

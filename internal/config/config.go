@@ -75,6 +75,10 @@ type Config struct {
 	// the file. "" for a daemon configured by its file alone.
 	Program string
 
+	// Monitor is the [monitor] table: files whose change reloads the
+	// workers (monitor.go).
+	Monitor Monitor
+
 	// Workers are the [[worker]] tables in file order, then the workers the
 	// program defines in code (AddCode).
 	Workers []*Worker

@@ -48,6 +48,9 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		if k == "worker" {
 			re = regexp.MustCompile(`(?m)^\[\[worker\]\]`)
 		}
+		if k == "monitor" {
+			re = regexp.MustCompile(`(?m)^#?\[monitor\]`) // its keys: TestExampleDocumentsMonitor
+		}
 		if !re.Match(data) {
 			t.Errorf("the example does not document %q", k)
 		}

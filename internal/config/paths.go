@@ -118,7 +118,8 @@ func (c *Config) BaseName() string {
 }
 
 // Resolve fills the defaults that depend on where the file is and who runs
-// it: pid_file is <RuntimeDir>/<BaseName>.pid and control_socket
+// it: pid_file is <RuntimeDir>/<BaseName>.pid, and control_socket is next
+// to a pid_file that was set (app.pid → app.sock), else
 // <RuntimeDir>/<BaseName>.sock. Relative paths (pid_file, log_file,
 // stdout_file, control_socket) become absolute, relative to the directory of
 // the config file (to the working directory for the embedded default).
@@ -131,6 +132,11 @@ func (c *Config) Resolve() error {
 			return &Errors{Problems: []Problem{{File: c.name(), Msg: "cannot resolve relative paths: " + err.Error(), cause: err}}}
 		}
 		dir = wd
+	}
+	if c.ControlSocket == "" && c.PidFile != "" {
+		// Next to a pid file the user chose: two daemons with their own
+		// pid files must not share (and take over) one control socket.
+		c.ControlSocket = strings.TrimSuffix(c.PidFile, ".pid") + ".sock"
 	}
 	if c.PidFile == "" {
 		c.PidFile = filepath.Join(RuntimeDir(), c.BaseName()+".pid")

@@ -148,6 +148,13 @@ func TestResolve(t *testing.T) {
 		t.Errorf("embedded: %q %q", c.PidFile, c.ControlSocket)
 	}
 
+	// A pid_file of one's own brings its control socket along: two daemons
+	// with their own pid files never share one.
+	c, _ = config.Parse([]byte("pid_file = \"/srv/a/app.pid\"\n"+w0), "a.toml", testHooks)
+	if err := c.Resolve(); err != nil || c.ControlSocket != "/srv/a/app.sock" {
+		t.Errorf("control socket next to pid_file: %q, %v", c.ControlSocket, err)
+	}
+
 	// A socket path longer than sun_path is refused, with its line.
 	long := strings.Repeat("s", 120) + ".sock"
 	c, _ = config.Parse([]byte("control_socket = \""+long+"\"\n"+w0), "a.toml", testHooks)

@@ -21,7 +21,7 @@ import (
 var (
 	globalKeys = []string{
 		"pid_file", "log_file", "log_level", "log_format", "stdout_file",
-		"stop_timeout", "graceful_timeout", "control_socket", "worker",
+		"stop_timeout", "graceful_timeout", "control_socket", "worker", "monitor",
 	}
 	workerKeys = []string{
 		"name", "listen", "transport", "count", "user", "group", "reuse_port",
@@ -75,6 +75,7 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 	top.oneOf("log_format", &c.LogFormat, "a log format", logFormats)
 	top.duration("stop_timeout", &c.StopTimeout)
 	top.duration("graceful_timeout", &c.GracefulTimeout)
+	ck.monitor(c, top)
 	for i, m := range top.workerTables(len(hooks.Code) > 0) {
 		if m != nil {
 			c.Workers = append(c.Workers, ck.worker(i, m))

@@ -63,6 +63,10 @@ internal/linuxonly, internal/counters < internal/ipc;
 # Listening sockets and socket addresses, for the loop and the master.
 internal/linuxonly < internal/sockets;
 
+# inotify watches for [monitor]: knows files, not workers; the master
+# reloads on what it reports.
+internal/linuxonly < internal/filemonitor;
+
 # The reactor knows sockets and codecs, nothing about workers.
 codec, internal/counters, internal/linuxonly,
 internal/sockets < internal/netloop;
@@ -77,7 +81,7 @@ codec, internal/listenaddr, internal/tlsconfig < internal/config;
 
 # The two ends of a child's channel, each on its own over internal/ipc.
 internal/ipc < internal/child;
-internal/config, internal/ipc, internal/logging,
+internal/config, internal/filemonitor, internal/ipc, internal/logging,
 internal/sockets < internal/master;
 
 # The command line: the master, or a child's slot (run by the caller). It

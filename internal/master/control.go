@@ -101,8 +101,14 @@ func (m *Master) ServeControl(path string) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	// We hold the pid-file lock, so a socket file left here is a dead
-	// master's.
+	// We hold our pid-file lock, so a socket file left here is a dead
+	// master's, unless another daemon with its own pid file names the same
+	// socket: taking it over would hand that daemon's status, reload and
+	// stop to us.
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another running master answers on it (give this daemon its own control_socket)", path)
+	}
 	_ = os.Remove(path)
 	old := unix.Umask(0o077)
 	ln, err := net.Listen("unix", path)
