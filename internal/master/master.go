@@ -76,6 +76,8 @@ type Master struct {
 	// ticketKeys are the TLS session-ticket keys, kept for the master's
 	// life so that a reload keeps sessions resumable (ticketkeys.go).
 	ticketKeys *ticketKeyRing
+	// monitor is the [monitor] file watch (monitor.go).
+	monitor monitorState
 }
 
 // sockKey is a listening socket's identity across reloads: a reload keeps
@@ -234,6 +236,7 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 	signal.Ignore(syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 	defer close(m.done)
+	defer m.stopMonitor()
 	m.started = time.Now()
 
 	// As a container's init, reap the orphans the namespace hands over.
@@ -287,6 +290,7 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 				if err == nil {
 					m.opts.Notify("READY=1")
 					m.log.Info("all workers ready", zap.Int("children", len(m.children())))
+					m.armMonitor()
 				} else if !m.stopping {
 					m.log.Error("start-up failed", zap.Error(err))
 					m.stop(false)
@@ -674,6 +678,7 @@ func (m *Master) afterEvent() {
 	if m.reloading != nil {
 		m.reloading.advance(m)
 	}
+	m.syncMonitor()
 }
 
 var errNotRunning = errors.New("master is not running")
