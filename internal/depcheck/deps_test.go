@@ -106,8 +106,10 @@ internal/proxyproto, internal/sockets, internal/tlsconfig < workerman;
 workerman, codec, http, websocket
   < handlers/demo, handlers/echo, handlers/respond, handlers/static,
     http/session;
-handlers/demo, handlers/echo, handlers/respond, handlers/static,
-http/session < HANDLERS;
+# The Channel server speaks PHP's serialize().
+workerman, phpserialize < handlers/channel;
+handlers/channel, handlers/demo, handlers/echo, handlers/respond,
+handlers/static, http/session < HANDLERS;
 
 # Workerman's Channel client for Go: public, on the loop of workerman,
 # its payloads PHP's serialize().
@@ -133,6 +135,7 @@ NONE < test, internal/depcheck;
 var asUser = []string{
 	"cmd/workermand",
 	"handlers/demo", "handlers/echo", "handlers/respond", "handlers/static",
+	"handlers/channel", "channel",
 	"http/session",
 	"test/crashd", "test/handoverd", "test/httpd",
 }
