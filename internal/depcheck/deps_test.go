@@ -106,14 +106,18 @@ internal/proxyproto, internal/sockets, internal/tlsconfig < workerman;
 workerman, codec, http, websocket
   < handlers/demo, handlers/echo, handlers/respond, handlers/static,
     http/session;
+# The GlobalData server speaks PHP's serialize().
+workerman, phpserialize < handlers/globaldata;
 # The Channel server speaks PHP's serialize().
 workerman, phpserialize < handlers/channel;
-handlers/channel, handlers/demo, handlers/echo, handlers/respond,
-handlers/static, http/session < HANDLERS;
+handlers/channel, handlers/demo, handlers/echo, handlers/globaldata,
+handlers/respond, handlers/static, http/session < HANDLERS;
 
 # Workerman's Channel client for Go: public, on the loop of workerman,
 # its payloads PHP's serialize().
 workerman, phpserialize < channel;
+# Workerman's GlobalData client for Go: on the loop, or blocking.
+workerman, phpserialize < globaldata;
 
 # Tests of handlers run their workers with workermantest, as tests of
 # net/http handlers use net/http/httptest.
@@ -136,6 +140,7 @@ var asUser = []string{
 	"cmd/workermand",
 	"handlers/demo", "handlers/echo", "handlers/respond", "handlers/static",
 	"handlers/channel", "channel",
+	"handlers/globaldata", "globaldata",
 	"http/session",
 	"test/crashd", "test/handoverd", "test/httpd",
 }

@@ -1,0 +1,260 @@
+package globaldata
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/workermand/workermand/phpserialize"
+)
+
+// The fixed replies, as Workerman's server writes them.
+var (
+	replyTrue  = []byte("b:1;")
+	replyFalse = []byte("b:0;")
+	replyNull  = []byte("N;")
+)
+
+// pingPayload is the keep-alive Workerman's client sends every 25 s; it
+// gets no reply.
+const pingPayload = "ping"
+
+// BadRequest is why a request was refused: Reply is the string the peer is
+// sent, serialized, before the connection closes ("bad request" or
+// "bad cmd X", Workerman's words); Reason says what was wrong, for the log.
+type BadRequest struct {
+	Reply  string
+	Reason string
+}
+
+func (e *BadRequest) Error() string { return e.Reply + ": " + e.Reason }
+
+func badRequest(format string, args ...any) *BadRequest {
+	return &BadRequest{Reply: "bad request", Reason: fmt.Sprintf(format, args...)}
+}
+
+// Request is one decoded GlobalData request.
+type Request struct {
+	Cmd string
+	// Key is the array key PHP would use: an integer key and the decimal
+	// string of it are the same key, as in a PHP array.
+	Key string
+	// Value is the value of set, add and cas as serialize() writes it.
+	Value []byte
+	// Step is increment's step: int64, float64, or nil when it is not a
+	// number PHP could add (the request is refused only if the key exists,
+	// since PHP evaluates the addition only then).
+	Step any
+	// MD5 is cas's digest; HasMD5 is false when the field is no string,
+	// which PHP's === never matches.
+	MD5    string
+	HasMD5 bool
+}
+
+// DecodeRequest reads a request payload (the frame's body). The payload
+// "ping" is no request: callers check for it first.
+func DecodeRequest(p []byte) (Request, error) {
+	if len(p) == 0 || string(p) == "0" {
+		// PHP's !$buffer: both strings are false.
+		return Request{}, badRequest("empty request")
+	}
+	v, err := phpserialize.Unmarshal(p)
+	if err != nil {
+		if errors.Is(err, phpserialize.ErrUnsupported) {
+			return Request{}, badRequest("objects and references cannot be stored: %v", err)
+		}
+		return Request{}, badRequest("not a serialize() value: %v", err)
+	}
+	a, ok := v.(*phpserialize.Array)
+	if !ok {
+		return Request{}, badRequest("a %s, not an array", phpType(v))
+	}
+	cmd, _ := a.Get("cmd")
+	key, _ := a.Get("key")
+	if cmd == nil || key == nil {
+		// PHP's isset() is false for a missing element and for null.
+		return Request{}, badRequest("cmd or key missing")
+	}
+	s, ok := cmd.(string)
+	if !ok {
+		return Request{}, &BadRequest{Reply: "bad cmd " + phpString(cmd), Reason: "cmd is a " + phpType(cmd)}
+	}
+	if !knownCmd[s] {
+		return Request{}, &BadRequest{Reply: "bad cmd " + s, Reason: "unknown command"}
+	}
+	r := Request{Cmd: s}
+	if r.Key, err = arrayKey(key); err != nil {
+		return Request{}, err
+	}
+	switch s {
+	case "get", "delete":
+	case "set", "add", "cas":
+		// A missing value is null in PHP (with a warning).
+		val, _ := a.Get("value")
+		if r.Value, err = phpserialize.Marshal(val); err != nil {
+			return Request{}, badRequest("value: %v", err)
+		}
+		if s == "cas" {
+			m, _ := a.Get("md5")
+			r.MD5, r.HasMD5 = m.(string)
+		}
+	case "increment":
+		st, _ := a.Get("step")
+		r.Step = stepNumber(st)
+	}
+	return r, nil
+}
+
+var knownCmd = map[string]bool{"get": true, "set": true, "add": true, "increment": true, "cas": true, "delete": true}
+
+// arrayKey converts a request's key as PHP converts an array offset.
+func arrayKey(k any) (string, error) {
+	switch x := k.(type) {
+	case string:
+		return x, nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case bool:
+		if x {
+			return "1", nil
+		}
+		return "0", nil
+	case float64:
+		// PHP truncates a float offset toward zero; one out of int range
+		// or not a number has no key (PHP 8 makes it 0 with a warning, a
+		// collision nobody means).
+		if math.IsNaN(x) || x >= 0x1p63 || x < -0x1p63 {
+			return "", badRequest("key %v is no integer PHP can use as an array key", x)
+		}
+		return strconv.FormatInt(int64(x), 10), nil
+	}
+	return "", badRequest("key is a %s (PHP throws: illegal offset type)", phpType(k))
+}
+
+// Store is the server's data: each value as serialize() writes it, so a
+// get returns the bytes PHP's serialize() gives for the value and a cas
+// digest compares as Workerman's does.
+type Store struct {
+	m map[string][]byte
+	// changes counts writes, so a snapshot is taken only when something
+	// changed.
+	changes uint64
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store { return &Store{m: map[string][]byte{}} }
+
+// Len is the number of keys.
+func (s *Store) Len() int { return len(s.m) }
+
+// Do runs r and returns the reply payload; a *BadRequest error means the
+// connection must be closed with its Reply.
+func (s *Store) Do(r Request) ([]byte, error) {
+	cur, ok := s.m[r.Key]
+	// PHP's isset() is false for a null value, so a stored null is absent
+	// for get, add and increment.
+	present := ok && string(cur) != "N;"
+	switch r.Cmd {
+	case "get":
+		if !present {
+			return replyNull, nil
+		}
+		return cur, nil
+	case "set":
+		s.put(r.Key, r.Value)
+		return replyTrue, nil
+	case "add":
+		if present {
+			return replyFalse, nil
+		}
+		s.put(r.Key, r.Value)
+		return replyTrue, nil
+	case "increment":
+		if !present {
+			return replyFalse, nil
+		}
+		if r.Step == nil {
+			// PHP throws "Unsupported operand types" here, which kills
+			// Workerman's server and every value with it.
+			return nil, badRequest("step is not a number")
+		}
+		v, err := phpserialize.Unmarshal(cur)
+		if err != nil {
+			return nil, fmt.Errorf("stored value of %q: %w", r.Key, err)
+		}
+		sum := phpAdd(numericOrZero(v), r.Step)
+		b, err := phpserialize.Marshal(sum)
+		if err != nil {
+			return nil, fmt.Errorf("increment %q: %w", r.Key, err)
+		}
+		s.put(r.Key, b)
+		return b, nil
+	case "cas":
+		if !ok {
+			cur = replyNull
+		}
+		sum := md5.Sum(cur)
+		if !r.HasMD5 || hex.EncodeToString(sum[:]) != r.MD5 {
+			return replyFalse, nil
+		}
+		s.put(r.Key, r.Value)
+		return replyTrue, nil
+	case "delete":
+		if ok {
+			delete(s.m, r.Key)
+			s.changes++
+		}
+		return replyTrue, nil
+	}
+	return nil, &BadRequest{Reply: "bad cmd " + r.Cmd, Reason: "unknown command"}
+}
+
+func (s *Store) put(key string, v []byte) {
+	s.m[key] = v
+	s.changes++
+}
+
+// phpType names v's PHP type, for messages.
+func phpType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case int64:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "string"
+	case *phpserialize.Array:
+		return "array"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// phpString is PHP's string conversion, for "bad cmd X".
+func phpString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case bool:
+		if x {
+			return "1"
+		}
+		return ""
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		b, _ := phpserialize.Marshal(x) // d:…; around PHP's own digits
+		return string(b[2 : len(b)-1])
+	case string:
+		return x
+	case *phpserialize.Array:
+		return "Array"
+	}
+	return ""
+}
