@@ -2,6 +2,7 @@
 package main
 
 import (
+	_ "github.com/workermand/workermand/handlers/broadcast"
 	_ "github.com/workermand/workermand/handlers/channel"
 	_ "github.com/workermand/workermand/handlers/demo"
 	_ "github.com/workermand/workermand/handlers/echo"

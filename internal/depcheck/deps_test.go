@@ -116,6 +116,10 @@ handlers/respond, handlers/static, http/session < HANDLERS;
 # Workerman's Channel client for Go: public, on the loop of workerman,
 # its payloads PHP's serialize().
 workerman, phpserialize < channel;
+# The stock broadcast handler publishes through a channel client; it sits
+# above the channel package, so it joins the binaries' rule itself rather
+# than HANDLERS.
+workerman, channel < handlers/broadcast;
 # Workerman's GlobalData client for Go: on the loop, or blocking.
 workerman, phpserialize < globaldata;
 
@@ -125,7 +129,7 @@ workerman < workerman/workermantest;
 
 # Binaries: the stock one, and the integration tests' custom ones, each
 # workerman.RunAll plus handler packages.
-HANDLERS, workerman, codec, http, websocket
+HANDLERS, handlers/broadcast, workerman, codec, http, websocket
   < cmd/workermand, test/crashd, test/handoverd, test/httpd;
 
 # Packages of tests only.
@@ -139,7 +143,7 @@ NONE < test, internal/depcheck;
 var asUser = []string{
 	"cmd/workermand",
 	"handlers/demo", "handlers/echo", "handlers/respond", "handlers/static",
-	"handlers/channel", "channel",
+	"handlers/channel", "channel", "handlers/broadcast",
 	"handlers/globaldata", "globaldata",
 	"http/session",
 	"test/crashd", "test/handoverd", "test/httpd",
