@@ -167,6 +167,17 @@ type Expirer interface {
 	Expired(now time.Time, idle time.Duration) bool
 }
 
+// Farewell is implemented by codecs whose protocol says goodbye when the
+// server closes a connection the peer would have kept: a process that
+// stops (a reload, a stop) sends a websocket peer a close frame with 1001,
+// going away, so a browser can tell a restart from a failure (1006).
+// Farewell returns the bytes to write as they are, or nil when the
+// protocol has nothing to say (not open, or closing already), and treats
+// the connection as closing from then on.
+type Farewell interface {
+	Farewell() []byte
+}
+
 // Paced is implemented by codecs that answer every message they deliver
 // (HTTP): dropping an answer because the send buffer is full would leave the
 // peer waiting forever. For them the loop never drops a send for a full

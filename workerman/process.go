@@ -349,7 +349,26 @@ func (p *Process) Run(ctx context.Context) error {
 }
 
 // Stop ends Run. Safe from any goroutine.
-func (p *Process) Stop() { p.loop.l.Stop() }
+func (p *Process) Stop() {
+	p.loop.l.Post(func() {
+		p.sayFarewell()
+		p.loop.l.Stop()
+	})
+}
+
+// sayFarewell closes the connections whose protocol says goodbye
+// (codec.Farewell: websocket's 1001) that way, just before the process
+// ends the rest with it: peers learn the server went away instead of
+// seeing the connection drop. Loop-only.
+func (p *Process) sayFarewell() {
+	for _, w := range p.workers {
+		for _, c := range w.conns {
+			if _, ok := c.nc.Codec().(codec.Farewell); ok {
+				c.nc.CloseGoingAway()
+			}
+		}
+	}
+}
 
 // workerLog is the logger for lines about worker w: they name it, since a
 // process may run several, unless the logger names it on every line already
@@ -383,6 +402,7 @@ func (p *Process) StopGracefully(timeout time.Duration) {
 				open += len(w.conns)
 			}
 			if open == 0 || !deadline.IsZero() && time.Now().After(deadline) {
+				p.sayFarewell()
 				p.loop.l.Stop()
 			}
 		}
@@ -456,13 +476,14 @@ func (p *Process) StopWhenQuiet(quiet, timeout time.Duration) {
 					// Unread last: a request may wait in the kernel even when
 					// the loop saw nothing for a while (it was descheduled).
 					if c.nc.IdleFor() >= quiet && c.SendQueueSize() == 0 && c.RecvQueueSize() == 0 && c.nc.Unread() == 0 {
-						c.Close()
+						c.nc.CloseGoingAway()
 						continue
 					}
 					open++
 				}
 			}
 			if open == 0 || time.Now().After(deadline) {
+				p.sayFarewell()
 				p.loop.l.Stop()
 			}
 		}

@@ -1,8 +1,11 @@
 package netloop
 
 import (
-	"golang.org/x/sys/unix"
 	"io"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/workermand/workermand/codec"
 )
 
 // Close writes what is queued, then closes c (lingering first when Linger
@@ -46,6 +49,20 @@ func (c *Conn) closeNow() {
 	if c.out.empty() {
 		c.finishClose()
 	}
+}
+
+// CloseGoingAway closes c as Close does, after its protocol's farewell
+// (codec.Farewell): a process going down tells websocket peers so (1001)
+// instead of dropping them. Loop-only.
+func (c *Conn) CloseGoingAway() {
+	if c.status == StatusEstablished && c.loop.encConn != c {
+		if f, ok := c.codec.(codec.Farewell); ok {
+			if b := f.Farewell(); len(b) > 0 {
+				c.WriteRaw(b)
+			}
+		}
+	}
+	c.closeNow()
 }
 
 // finishClose ends a closing connection whose output is all written: at

@@ -109,6 +109,7 @@ var _ interface {
 	codec.ValueEncoder
 	codec.Opener
 	codec.Expirer
+	codec.Farewell
 	io.Closer
 } = (*endpoint)(nil)
 
@@ -122,6 +123,17 @@ func (e *endpoint) Expired(now time.Time, idle time.Duration) bool { return e.si
 func (e *endpoint) Close() error {
 	e.side.release()
 	return nil
+}
+
+// Farewell is the close frame of a process going down (1001, going
+// away), the start of a closing handshake the loop will not wait for
+// (codec.Farewell).
+func (e *endpoint) Farewell() []byte {
+	if e.state != stOpen {
+		return nil
+	}
+	e.state, e.closeAt = stClosing, time.Now()
+	return e.appendClose(nil, websocket.CloseGoingAway, "")
 }
 
 // Subprotocol is the subprotocol the handshake selected ("" for none).
