@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/channel"
+	chanserver "github.com/workermand/workermand/handlers/channel"
 	"github.com/workermand/workermand/phpserialize"
 	"github.com/workermand/workermand/workerman"
 	"github.com/workermand/workermand/workerman/workermantest"
@@ -30,18 +31,47 @@ type backendServer interface {
 type backendCase struct {
 	name  string
 	start func(t *testing.T) backendServer
+	// keepsQueue: an item enqueued while nobody watches waits for a
+	// watcher (Workerman's server, Redis), or is lost (NATS core).
+	keepsQueue bool
 }
 
 // backendCases lists the backends; every test runs on each.
 var backendCases = []backendCase{
-	{"redis", func(t *testing.T) backendServer { return startRedis(t) }},
-	{"nats", func(t *testing.T) backendServer { return startNats(t) }},
+	{"frame", startFrame, true},
+	{"redis", func(t *testing.T) backendServer { return startRedis(t) }, true},
+	{"nats", func(t *testing.T) backendServer { return startNats(t) }, false},
+}
+
+// frameServer is the stock channel server in a process of the test's own.
+type frameServer struct {
+	t    *testing.T
+	addr string
+	p    *workerman.Process
+}
+
+func startFrame(t *testing.T) backendServer {
+	w := chanserver.NewServer("frame://127.0.0.1:0")
+	p := workermantest.Start(t, w)
+	return &frameServer{t: t, addr: w.Addr().String(), p: p}
+}
+
+func (f *frameServer) url() string { return "frame://" + f.addr }
+
+func (f *frameServer) restart(pause time.Duration) {
+	workermantest.Stop(f.t, f.p)
+	time.Sleep(pause)
+	f.p = workermantest.Start(f.t, chanserver.NewServer("frame://"+f.addr))
 }
 
 // eachBackend runs fn in a subtest per backend, each with its own server.
 func eachBackend(t *testing.T, fn func(t *testing.T, srv backendServer)) {
+	eachBackendCase(t, func(t *testing.T, b backendCase, srv backendServer) { fn(t, srv) })
+}
+
+func eachBackendCase(t *testing.T, fn func(t *testing.T, b backendCase, srv backendServer)) {
 	for _, b := range backendCases {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.start(t)) })
+		t.Run(b.name, func(t *testing.T) { fn(t, b, b.start(t)) })
 	}
 }
 
@@ -280,6 +310,9 @@ func TestBackendPublishLoop(t *testing.T) {
 	eachBackend(t, func(t *testing.T, srv backendServer) {
 		loop := loopOf(t)
 		pub := newClient(t, loop, srv.url())
+		// With no subscriber a publishLoop is dropped, as a publish is.
+		pub.publishLoop("nobody", "jobs")
+		pub.settle()
 		subs := make([]*tclient, 3)
 		for i := range subs {
 			subs[i] = newClient(t, loop, srv.url())
@@ -319,6 +352,8 @@ func TestBackendPublishLoop(t *testing.T) {
 		}
 		for i, c := range counts {
 			if c == 0 {
+				// Workerman's server goes round; Redis serves the
+				// longest waiting BRPOP; NATS picks at random.
 				t.Errorf("subscriber %d got none of %d: %v", i, n, counts)
 			}
 		}
@@ -439,5 +474,28 @@ func TestBackendReconnect(t *testing.T) {
 				t.Fatal("the watch was not restored")
 			}
 		}
+	})
+}
+
+// An item enqueued while nobody watches the queue: kept for the first
+// watcher by the channel server and Redis, lost on NATS core.
+func TestBackendQueueWithoutWatcher(t *testing.T) {
+	eachBackendCase(t, func(t *testing.T, b backendCase, srv backendServer) {
+		loop := loopOf(t)
+		prod := newClient(t, loop, srv.url())
+		prod.enqueue("early", "later")
+		prod.settle()
+		w := newClient(t, loop, srv.url())
+		w.watch("later", true)
+		w.settle()
+		prod.enqueue("on time", "later")
+		want := []string{"on time"}
+		if b.keepsQueue {
+			want = []string{"early", "on time"}
+		}
+		if got := datas(w.expect(len(want))); !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		w.quiet(300 * time.Millisecond)
 	})
 }
