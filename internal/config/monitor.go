@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,6 +147,26 @@ func (t *table) eachString(k string, fn func(key, s string)) bool {
 		}
 	}
 	return true
+}
+
+// Summary is the monitor's line in `check`: what it watches and when; ""
+// when it is off.
+func (m Monitor) Summary() string {
+	if !m.Enabled {
+		return ""
+	}
+	what := "the config file and the program"
+	if len(m.Paths) > 0 {
+		what = strings.Join(m.Paths, ", ")
+	}
+	if len(m.Extensions) > 0 {
+		what += " (*." + strings.Join(m.Extensions, ", *.") + ")"
+	}
+	when := "in the foreground"
+	if m.InDaemon {
+		when = "in the foreground and daemonized"
+	}
+	return fmt.Sprintf("%s, %s, reloading %s after a change", what, when, m.Debounce.Duration)
 }
 
 // checkMonitor warns of watched paths that do not exist: the monitor

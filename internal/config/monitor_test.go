@@ -25,8 +25,14 @@ func TestMonitorDefaults(t *testing.T) {
 		!slices.Equal(m.Exclude, config.DefaultMonitorExclude) {
 		t.Errorf("[monitor] alone: %+v", m)
 	}
+	if got, want := c.Monitor.Summary(), "the config file and the program, in the foreground, reloading 300ms after a change"; got != want {
+		t.Errorf("Summary %q, want %q", got, want)
+	}
+	if !strings.Contains(c.Summary(), "\nmonitor: the config file and the program, ") {
+		t.Errorf("check's summary lacks the monitor:\n%s", c.Summary())
+	}
 	c = mustParse(t, "[monitor]\nenabled = false\n"+monW)
-	if c.Monitor.Enabled {
+	if c.Monitor.Enabled || c.Monitor.Summary() != "" || strings.Contains(c.Summary(), "monitor") {
 		t.Error("enabled = false left it enabled")
 	}
 }
@@ -52,6 +58,10 @@ debounce = "1s"
 	want := []string{filepath.Join(dir, "conf/handlers"), "/srv/app/templates", filepath.Join(dir, "shared/x.toml")}
 	if !slices.Equal(m.Paths, want) {
 		t.Errorf("paths %q, want %q", m.Paths, want)
+	}
+	if got, want := m.Summary(), filepath.Join(dir, "conf/handlers")+", /srv/app/templates, "+filepath.Join(dir, "shared/x.toml")+
+		" (*.go, *.tmpl), in the foreground and daemonized, reloading 1s after a change"; got != want {
+		t.Errorf("Summary %q, want %q", got, want)
 	}
 	if !slices.Equal(m.Extensions, []string{"go", "tmpl"}) || !slices.Equal(m.Exclude, []string{"*.tmp", "cache/*"}) ||
 		!m.InDaemon || m.Debounce.Duration != time.Second {

@@ -34,6 +34,9 @@ func (c *Config) Summary() string {
 	if c.ControlSocket != "" {
 		fmt.Fprintf(&b, "control_socket: %s\n", c.ControlSocket)
 	}
+	if m := c.Monitor.Summary(); m != "" {
+		fmt.Fprintf(&b, "monitor: %s\n", m)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tLISTEN\tPROTOCOL\tCOUNT\tHANDLER\tUSER")
 	for _, w := range c.Workers {
