@@ -95,13 +95,14 @@ func TestTLSReloadDrainsWSS(t *testing.T) {
 	var next procDoc
 	waitFor(t, slow(10*time.Second), "the new process next to the draining one", func() (bool, string) {
 		ps := d.mustStatus().procs("wss")
-		if len(ps) != 2 || ps[0].PID != old.PID || ps[0].Connections != 1 || ps[1].Generation <= old.Generation || ps[1].ID != 0 {
+		if len(ps) != 2 || ps[0].PID != old.PID || ps[0].Connections != 1 || ps[0].Status != "draining" ||
+			ps[1].Generation <= old.Generation || ps[1].ID != 0 || ps[1].Status != "idle" {
 			return false, fmt.Sprintf("%+v", ps)
 		}
 		next = ps[1]
 		return true, ""
 	})
-	if out := d.mustRun(0, "status").out; !strings.Contains(out, itoa(old.PID)) || !strings.Contains(out, itoa(next.PID)) {
+	if out := d.mustRun(0, "status").out; !strings.Contains(out, itoa(old.PID)) || !strings.Contains(out, itoa(next.PID)) || !strings.Contains(out, "[draining]") {
 		t.Errorf("status does not list the draining process %d and its replacement %d:\n%s", old.PID, next.PID, out)
 	}
 

@@ -74,7 +74,9 @@ type ProcessStatus struct {
 	MemoryBytes uint64 `json:"memory_bytes"`
 	counters.Counters
 	QPS    float64 `json:"qps"`
-	Status string  `json:"status"` // idle, busy
+	// Status is idle, busy, or draining: a process a reload or max_requests
+	// replaced, finishing its connections.
+	Status string `json:"status"`
 	// BusyForS: a busy process's loop has not answered for that long; its
 	// counters are the last it reported.
 	BusyForS float64 `json:"busy_for_s,omitempty"`
@@ -246,15 +248,23 @@ func (m *Master) status(done func(*StatusReport)) {
 	}
 	procs := m.liveProcs()
 	qps := m.qps
+	draining := make([]bool, len(procs)) // read here: state belongs to the master loop
+	for i, p := range procs {
+		draining[i] = p.state == stateDraining
+	}
 	go func() {
 		rows := make([]ProcessStatus, len(procs))
 		gone := make([]bool, len(procs))
 		results := make(chan struct{}, len(procs))
 		for i, p := range procs {
+			status := "idle"
+			if draining[i] {
+				status = "draining"
+			}
 			go func() {
 				defer func() { results <- struct{}{} }()
 				row := ProcessStatus{PID: p.pid, Worker: p.worker.Name, ID: p.id, Generation: p.gen,
-					Listen: p.worker.Listen, Status: "idle", QPS: qps[p.pid].rate}
+					Listen: p.worker.Listen, Status: status, QPS: qps[p.pid].rate}
 				if a, ok := addrs[p.worker.Name]; ok {
 					row.Listen = p.worker.ListenScheme() + "://" + a
 				}
