@@ -467,6 +467,14 @@ func (w *Watcher) handle(ev rawEvent) {
 	if w.ignore[full] {
 		return
 	}
+	if isRoot && ev.mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
+		// A symbolic link to a directory switched to another (a deploy's
+		// `ln -sfn release current`): watch the tree it names now.
+		if fi, err := os.Stat(full); err == nil && fi.IsDir() {
+			w.removeTree(full)
+			w.addTree(full, full, nil)
+		}
+	}
 	switch {
 	case ev.mask&triggerMask != 0:
 		w.touched(full)

@@ -237,6 +237,40 @@ func TestPathAppearsAndDirRecreated(t *testing.T) {
 	}
 }
 
+// A path that is a symbolic link to a directory follows the link when it
+// is switched to another directory, as a deploy does.
+func TestSymlinkedTreeSwitched(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	write(t, filepath.Join(base, "v1/a.go"), "x")
+	write(t, filepath.Join(base, "v2/a.go"), "x")
+	current := filepath.Join(base, "current")
+	if err := os.Symlink("v1", current); err != nil {
+		t.Fatal(err)
+	}
+	h := watch(t, Options{Paths: []string{current}})
+	write(t, filepath.Join(base, "v1/a.go"), "y")
+	if c := h.next("a file through the link"); !slices.Equal(c.Files, []string{filepath.Join(current, "a.go")}) {
+		t.Errorf("change %+v", c)
+	}
+	tmp := filepath.Join(base, ".current.tmp")
+	if err := os.Symlink("v2", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, current); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.next("the link switched"); !slices.Equal(c.Files, []string{current}) {
+		t.Errorf("change %+v", c)
+	}
+	write(t, filepath.Join(base, "v2/a.go"), "y")
+	if c := h.next("a file in the new target"); !slices.Equal(c.Files, []string{filepath.Join(current, "a.go")}) {
+		t.Errorf("change %+v", c)
+	}
+	write(t, filepath.Join(base, "v1/a.go"), "z")
+	h.none("a file in the old target")
+}
+
 func TestExtensions(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
