@@ -84,12 +84,23 @@ func TestGlobalDataPHP(t *testing.T) {
 
 	got, lines := phpGlobalData(t, "write", addrs...)
 	checkPHP(t, got, map[string]string{
-		"get-absent": "N;", "set-str": "b:1;", "get-str": "s:11:\"hello\x00world\";",
-		"incr": "i:42;", "incr-float": "b:0;", "incr-step-float": "d:0.30000000000000004;",
-		"incr-numstr": "i:15;", "incr-word": "i:3;", "add-existing": "b:0;", "add-new": "b:1;",
-		"cas": "b:1;", "cas-stale": "b:0;", "cas-absent": "b:1;",
-		"get-after-cas": `a:2:{s:1:"v";i:2;s:1:"f";d:0.30000000000000004;}`,
-		"delete": "b:1;", "get-deleted": "N;", "after-ping": "i:42;",
+		"get-absent":      "N;",
+		"set-str":         "b:1;",
+		"get-str":         "s:11:\"hello\x00world\";",
+		"incr":            "i:42;",
+		"incr-float":      "b:0;",
+		"incr-step-float": "d:0.30000000000000004;",
+		"incr-numstr":     "i:15;",
+		"incr-word":       "i:3;",
+		"add-existing":    "b:0;",
+		"add-new":         "b:1;",
+		"cas":             "b:1;",
+		"cas-stale":       "b:0;",
+		"cas-absent":      "b:1;",
+		"get-after-cas":   `a:2:{s:1:"v";i:2;s:1:"f";d:0.30000000000000004;}`,
+		"delete":          "b:1;",
+		"get-deleted":     "N;",
+		"after-ping":      "i:42;",
 	})
 	if got["get-nested"] != got["local-nested"] || got["get-nested"] == "" {
 		t.Errorf("the nested array came back as %s; PHP's serialize() of it is %s", got["get-nested"], got["local-nested"])
