@@ -201,14 +201,15 @@ func TestMonitorForeground(t *testing.T) {
 }
 
 // Daemonized, the monitor is off (said once in the log) unless
-// in_daemon = true; a reload that sets it turns it on.
+// in_daemon = true; a reload that sets it turns it on. A config saved with
+// an error fails its reload, which is logged, and the next save reloads.
 func TestMonitorDaemon(t *testing.T) {
 	t.Parallel()
 	d := newDaemon(t, stockBin)
 	watched := filepath.Join(d.dir, "watched.txt")
 	writeFile(t, watched, "a")
 	monitor := func(inDaemon bool) string {
-		return fmt.Sprintf("\n[monitor]\npaths = [%q]\nin_daemon = %s\n", watched, strconv.FormatBool(inDaemon))
+		return fmt.Sprintf("\n[monitor]\npaths = [%q, %q]\nin_daemon = %s\n", watched, d.cfg, strconv.FormatBool(inDaemon))
 	}
 	d.writeConfig(monitor(false), worker("echo", "text://127.0.0.1:0", "echo", 2))
 	d.start()
@@ -224,5 +225,15 @@ func TestMonitorDaemon(t *testing.T) {
 	pids = procPIDs(d.waitReady("echo", 2), "echo")
 	changed := time.Now()
 	writeFile(t, watched, "c")
-	d.waitReloaded("echo", 2, pids, changed, "a change with in_daemon = true")
+	pids = d.waitReloaded("echo", 2, pids, changed, "a change with in_daemon = true")
+
+	d.writeConfig(monitor(true), worker("echo", "text://127.0.0.1:0", "echo", 2, "count_typo = 3"))
+	d.noReload("echo", pids, "a config with an error")
+	if log, _ := os.ReadFile(d.logFile); !strings.Contains(string(log), "reload after a file change failed") ||
+		!strings.Contains(string(log), "count_typo") {
+		t.Errorf("the failed reload is not in the log:\n%s", log)
+	}
+	changed = time.Now()
+	d.writeConfig(monitor(true), worker("echo", "text://127.0.0.1:0", "echo", 2))
+	d.waitReloaded("echo", 2, pids, changed, "the config fixed")
 }
