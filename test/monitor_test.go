@@ -72,7 +72,9 @@ func (d *daemon) startForeground(bin string) (errPath string) {
 func (d *daemon) waitReloaded(name string, count int, old []int, since time.Time, what string) []int {
 	d.t.Helper()
 	var pids []int
-	defer func() { d.t.Logf("%s: children replaced %s after the change", what, time.Since(since).Round(time.Millisecond)) }()
+	defer func() {
+		d.t.Logf("%s: children replaced %s after the change", what, time.Since(since).Round(time.Millisecond))
+	}()
 	waitFor(d.t, slow(monitorWithin)-time.Since(since), what+": every child replaced", func() (bool, string) {
 		st, err := d.status()
 		if err != nil {
