@@ -667,9 +667,10 @@ func newReopenCommand(st streams) *cobra.Command {
 }
 
 func newCheckCommand(st streams) *cobra.Command {
-	return &cobra.Command{
+	var system bool
+	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the config and list its workers (like nginx -t)",
+		Short: "Validate the config and list its workers (like nginx -t; --system: this machine's limits too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := st.loadConfig()
@@ -679,8 +680,30 @@ func newCheckCommand(st streams) *cobra.Command {
 			cfg.Check(func(msg string) { fmt.Fprintf(st.err, "warning: %s\n", msg) })
 			fmt.Fprint(st.out, cfg.Summary())
 			fmt.Fprintln(st.out, "config ok")
+			if system {
+				printSystem(st.out, cfg.CheckSystem())
+			}
 			return nil
 		},
+	}
+	cmd.Flags().BoolVar(&system, "system", false, "also report what on this machine limits the daemon (open files, somaxconn, tcp_migrate_req, ports)")
+	return cmd
+}
+
+// printSystem lists check --system's findings, warnings first.
+func printSystem(w io.Writer, fs []config.Finding) {
+	fmt.Fprintln(w, "system:")
+	for _, warn := range []bool{true, false} {
+		for _, f := range fs {
+			if f.Warn != warn {
+				continue
+			}
+			verdict := "ok     "
+			if f.Warn {
+				verdict = "warning"
+			}
+			fmt.Fprintf(w, "  %s  %s: %s\n", verdict, f.What, f.Msg)
+		}
 	}
 }
 
