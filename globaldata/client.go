@@ -26,8 +26,10 @@
 //
 // A *phpserialize.Array keeps PHP's key order and types, so a value read
 // with Get and given back to Cas as the old value serializes to the same
-// bytes and the compare succeeds. Other types (structs, pointers to them,
-// channels) are refused with an error before anything is sent.
+// bytes and the compare succeeds. A Go map is written with its keys
+// sorted, so it matches a PHP array only in that order. Other types
+// (structs, channels, functions) are refused with an error before anything
+// is sent.
 package globaldata
 
 import (

@@ -105,6 +105,10 @@ func (h *Handler) Validate() error {
 	if h.SnapshotInterval < 0 {
 		return fmt.Errorf("snapshot_interval = %s must not be negative", h.SnapshotInterval)
 	}
+	if h.SnapshotInterval > 0 && h.SnapshotInterval < 10*time.Millisecond {
+		// A bare number in TOML decodes as nanoseconds.
+		return fmt.Errorf("snapshot_interval = %s is too short: write a duration string, as in \"1m\"", h.SnapshotInterval)
+	}
 	if h.SnapshotFile == "" {
 		return nil
 	}

@@ -162,6 +162,7 @@ func TestOptions(t *testing.T) {
 	}
 	for _, bad := range []string{
 		`snapshot_interval = "-1s"`,
+		`snapshot_interval = 60`,
 		"snapshot_file = " + quote(filepath.Join(dir, "no", "such", "dir", "gd.ser")),
 		`snapshot = "x"`,
 	} {
