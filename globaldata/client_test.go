@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -387,5 +388,25 @@ func TestClosed(t *testing.T) {
 	r := run(t, p.Loop(), func(d func(any, error)) { c.Get("k", d) })
 	if !errors.Is(r.err, globaldata.ErrClosed) {
 		t.Errorf("Get after Close: %v", r.err)
+	}
+}
+
+// TestUnixSocket reaches a server on a Unix socket with both clients.
+func TestUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "gd.sock")
+	p := workermantest.Start(t, gdserver.NewServer("unix://"+sock))
+	c := globaldata.New(p.Loop(), "unix://"+sock)
+	t.Cleanup(c.Close)
+	r := run(t, p.Loop(), func(d func(any, error)) { c.Set("k", 1.5, func(err error) { d(nil, err) }) })
+	if r.err != nil {
+		t.Fatalf("Set over a Unix socket: %v", r.err)
+	}
+	s, err := globaldata.Dial("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := s.Increment(context.Background(), "k", 1); v != 2.5 || err != nil {
+		t.Errorf("Increment over a Unix socket = %v, %v", v, err)
 	}
 }
