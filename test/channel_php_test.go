@@ -184,6 +184,9 @@ func TestChannelPHP(t *testing.T) {
 	gl.quiet(100 * time.Millisecond)
 	g.expect("from_php", []byte(want))
 	g.expect("go_jobs", []byte(`s:12:"job from php";`))
+	if n := d.mustStatus().procs("ChannelLocked")[0].ProtocolErrors; n != 1 {
+		t.Errorf("status: ChannelLocked's protocol_errors = %d after one refused client, want 1", n)
+	}
 	if log := d.logTail(); !strings.Contains(log, "the first message is not auth") {
 		t.Errorf("the refused connection was not logged:\n%s", log)
 	}

@@ -30,8 +30,8 @@
 // whose firewall is the only guard.
 //
 // A payload that does not decode, an unknown type or a wrong token
-// closes that connection and is counted (BadRequests) and logged; it never
-// stops the server.
+// closes that connection and is counted (BadRequests, and status's
+// protocol_errors) and logged; it never stops the server.
 package channel
 
 import (
@@ -163,6 +163,7 @@ type server struct {
 type peer struct {
 	c        *workerman.Connection
 	authed   bool
+	rejected bool // closing: the frames that follow are not served
 	channels map[string]struct{}
 	watches  map[string]struct{}
 }
@@ -233,8 +234,8 @@ func (s *server) connect(c *workerman.Connection) {
 
 func (s *server) message(c *workerman.Connection, m workerman.Message) {
 	cl, ok := c.Context.(*peer)
-	if !ok || len(m.Data) == 0 {
-		return // the keep-alive
+	if !ok || cl.rejected || len(m.Data) == 0 {
+		return // the keep-alive, or what follows a bad frame
 	}
 	r, err := decodeRequest(m.Data)
 	if err != nil {
@@ -392,14 +393,15 @@ func (s *server) close(c *workerman.Connection) {
 	}
 }
 
-// reject closes a connection that sent what the server cannot serve.
+// reject closes a connection that sent what the server cannot serve; it
+// shows in status as a protocol error.
 func (s *server) reject(cl *peer, err error) {
 	s.bad++
+	cl.rejected = true
 	if l := cl.c.Loop(); l != nil {
-		l.Logger().Warn("channel: closing a connection", zap.String("worker", s.w.Name),
-			zap.String("remote", remote(cl.c)), zap.Error(err))
+		l.Logger().Warn("channel: closing a connection", zap.String("remote", remote(cl.c)), zap.Error(err))
 	}
-	cl.c.Close()
+	cl.c.CloseMalformed()
 }
 
 func remote(c *workerman.Connection) string {

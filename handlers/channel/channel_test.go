@@ -421,10 +421,25 @@ func TestMalformed(t *testing.T) {
 			t.Fatalf("after %q: BadRequests = %d, want %d", b, n, i+1)
 		}
 	}
+	if n := workermantest.OnLoopValue(t, p.Loop(), p.Loop().Stats).ProtocolErrors; n != uint64(len(bad)) {
+		t.Errorf("Stats().ProtocolErrors = %d, want %d", n, len(bad))
+	}
 	// The server still serves.
 	good.c.On("e", good.handler("e"))
 	good.c.Publish("still", "e")
 	good.expect("e", "still")
+
+	// Frames that came with a bad one are not served.
+	pub, _ := phpserialize.Marshal(msg("type", "publish", "channels", phpserialize.NewList("e"), "data", "after a bad frame"))
+	in := append([]byte{0, 0, 0, 8}, "ping"...)
+	in = binary.BigEndian.AppendUint32(in, uint32(len(pub)+4))
+	r := dialRaw(t, w)
+	if _, err := r.c.Write(append(in, pub...)); err != nil {
+		t.Fatal(err)
+	}
+	r.closed()
+	good.c.Publish("last", "e")
+	good.expect("e", "last")
 }
 
 func TestToken(t *testing.T) {
