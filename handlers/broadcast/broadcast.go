@@ -88,7 +88,14 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 		return fmt.Errorf("the broadcast handler needs a topic option or a worker name")
 	}
 	var client channel.Client // this process's; loop-only
+	// A program may set its own OnWorkerStart and OnWorkerStop beside the
+	// handler: they still run, after the client connects and before it
+	// closes.
+	userStart, userStop := w.OnWorkerStart, w.OnWorkerStop
 	w.OnWorkerStart = func(w *workerman.Worker) {
+		if userStart != nil {
+			defer userStart(w)
+		}
 		if h.Channel == "" {
 			return
 		}
@@ -114,7 +121,10 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 			sendAll(w, text)
 		})
 	}
-	w.OnWorkerStop = func(*workerman.Worker) {
+	w.OnWorkerStop = func(w *workerman.Worker) {
+		if userStop != nil {
+			userStop(w)
+		}
 		if client != nil {
 			client.Close()
 		}
