@@ -84,7 +84,7 @@ func TestMonitorReloads(t *testing.T) {
 	if err := os.WriteFile(watched, []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := monitorConfig(t, config.Monitor{Debounce: config.Duration{Duration: 20 * time.Millisecond}, Paths: []string{watched}})
+	c := monitorConfig(t, config.Monitor{Debounce: config.Duration{Duration: 100 * time.Millisecond}, Paths: []string{watched}})
 	loads := make(chan string, 8)
 	m := New(c, Options{Logger: zap.New(core), Load: func(path string) (*config.Config, error) {
 		loads <- path
