@@ -1,7 +1,9 @@
 # workermand — build, test, lint, bench.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/workermand/workermand/internal/cliapp.Version=$(VERSION)
+# The commit's date, not the clock's: the same commit builds the same binary.
+BUILD_DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS  := -X github.com/workermand/workermand/internal/cliapp.Version=$(VERSION) -X github.com/workermand/workermand/internal/cliapp.BuildDate=$(BUILD_DATE)
 # The fuzz smoke run (CI) shares FUZZBUDGET seconds evenly among the fuzz
 # targets, so more targets do not lengthen it; each gets at least a second.
 # FUZZTIME (e.g. 30s) gives every target that much instead.
@@ -10,13 +12,31 @@ FUZZTIME ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: build install run test test-race test-norace test-race-binary verify-unit fuzz-smoke lint bench clean
+.PHONY: build install man run test test-race test-norace test-race-binary verify-unit fuzz-smoke lint bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workermand ./cmd/workermand
 
-install: build
+# The man pages, one per command, from the cobra tree (internal/tools/mangen).
+man:
+	$(GO) run -ldflags "$(LDFLAGS)" ./internal/tools/mangen -o man
+
+# A layout Debian's tools and a local admin both expect: the binary, the man
+# pages, shell completions, the systemd unit (naming this binary), and the
+# example config as documentation only: a live /etc/workermand/workermand.toml
+# would replace the embedded demo. DESTDIR stages a package.
+SHARE := $(DESTDIR)$(PREFIX)/share
+install: build man
 	install -D -m 0755 bin/workermand $(DESTDIR)$(PREFIX)/bin/workermand
+	install -d $(SHARE)/man/man1
+	install -m 0644 man/*.1 $(SHARE)/man/man1/
+	install -d $(SHARE)/bash-completion/completions $(SHARE)/zsh/vendor-completions $(SHARE)/fish/vendor_completions.d
+	bin/workermand completion bash > $(SHARE)/bash-completion/completions/workermand
+	bin/workermand completion zsh > $(SHARE)/zsh/vendor-completions/_workermand
+	bin/workermand completion fish > $(SHARE)/fish/vendor_completions.d/workermand.fish
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/bin/workermand|$(PREFIX)/bin/workermand|g' systemd/workermand.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/workermand.service
+	install -D -m 0644 configs/workermand.example.toml $(SHARE)/doc/workermand/examples/workermand.example.toml
 
 # The README's main job: the embedded demo, a chat at http://127.0.0.1:8080/
 # and a text echo on 127.0.0.1:2347.
@@ -112,4 +132,4 @@ bench: build
 	cd bench && $(GO) run ./cmd/wsbench -workermand ../bin/workermand
 
 clean:
-	rm -rf bin
+	rm -rf bin man

@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,8 +26,71 @@ import (
 	"github.com/workermand/workermand/internal/ipc"
 )
 
-// Version is set at build time with -ldflags "-X ...internal/cliapp.Version=...".
-var Version = "dev"
+// Version and BuildDate are set at build time with -ldflags "-X
+// ...internal/cliapp.Version=..." (make build: git describe and the commit's
+// date). A binary built without them (go install) reports its module
+// version and the commit the go command recorded instead.
+var (
+	Version   = "dev"
+	BuildDate = ""
+)
+
+// buildVersion is the version status and the banner show: Version, or
+// for a binary built without -ldflags its module version, or dev and
+// the commit the go command recorded.
+func buildVersion() string {
+	if Version != "dev" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Version
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 7 {
+			return "dev-" + s.Value[:7]
+		}
+	}
+	return Version
+}
+
+// versionLine is what `version` prints: the version, the commit and its
+// date, and the Go toolchain.
+func versionLine(name string) string {
+	version, date := buildVersion(), BuildDate
+	var revision string
+	modified := false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.time":
+				if date == "" {
+					date = s.Value
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	line := name + " " + version
+	var details []string
+	if revision != "" && !strings.Contains(version, revision[:min(7, len(revision))]) {
+		if modified {
+			revision += "-dirty"
+		}
+		details = append(details, "commit "+revision[:min(12, len(revision))])
+	}
+	if date != "" {
+		details = append(details, "commit date "+date)
+	}
+	details = append(details, runtime.Version())
+	return line + " (" + strings.Join(details, ", ") + ")"
+}
 
 // Program is what the command line needs from the runtime above it.
 type Program struct {
@@ -93,7 +159,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // Run executes the command line args and returns the exit code.
 func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer) int {
-	root := newRootCommand(p, stdout, stderr)
+	root := NewRootCommand(p, stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		name := "workermand"
@@ -110,8 +176,9 @@ func Run(ctx context.Context, p Program, args []string, stdout, stderr io.Writer
 	return 0
 }
 
-// newRootCommand builds the command tree.
-func newRootCommand(p Program, stdout, stderr io.Writer) *cobra.Command {
+// NewRootCommand builds the command tree (also for the man page
+// generator, internal/tools/mangen).
+func NewRootCommand(p Program, stdout, stderr io.Writer) *cobra.Command {
 	use, configHelp := "workermand", "config file (default: $WORKERMAND_CONFIG, ./workermand.toml, /etc/workermand/workermand.toml, else the embedded demo)"
 	if p.Name != "" {
 		use, configHelp = p.Name, "config file: global settings and more [[worker]] tables (default: none, the program's workers)"
@@ -130,18 +197,18 @@ func newRootCommand(p Program, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newStartCommand(st), newStopCommand(st), newRestartCommand(st), newReloadCommand(st),
 		newStatusCommand(st), newConnectionsCommand(st), newCheckCommand(st), newReopenCommand(st),
-		newServeCommand(p, stderr), newVersionCommand(stdout),
+		newServeCommand(p, stderr), newVersionCommand(use, stdout),
 	)
 	return root
 }
 
-func newVersionCommand(stdout io.Writer) *cobra.Command {
+func newVersionCommand(name string, stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, build date and Go version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(stdout, "workermand %s\n", Version)
+			_, err := fmt.Fprintln(stdout, versionLine(name))
 			return err
 		},
 	}
@@ -202,7 +269,7 @@ func runServe(ctx context.Context, p Program, f startFlags, stderr io.Writer) er
 		defer pprof.StopCPUProfile()
 	}
 	err := p.Serve(ctx, ServeSpec{Listen: f.listen, Handler: f.handler, Name: f.name,
-		Options: config.DecodeOptions(f.options), Log: log, Version: Version})
+		Options: config.DecodeOptions(f.options), Log: log, Version: buildVersion()})
 	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -479,7 +479,7 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 		},
 		Daemonized: isDaemon,
 		Notify:     notify,
-		Version:    Version,
+		Version:    buildVersion(),
 		BackoffMin: durationEnv("WORKERMAND_BACKOFF_MIN"),
 		BackoffMax: durationEnv("WORKERMAND_BACKOFF_MAX"),
 	})
@@ -524,7 +524,7 @@ func durationEnv(name string) time.Duration {
 
 func printBanner(w io.Writer, cfg *config.Config, m *master.Master) {
 	addrs := m.Addrs()
-	fmt.Fprintf(w, "%s %s  config %s  master pid %d\n", daemonName(cfg), Version, configName(cfg), os.Getpid())
+	fmt.Fprintf(w, "%s %s  config %s  master pid %d\n", daemonName(cfg), buildVersion(), configName(cfg), os.Getpid())
 	for _, wc := range cfg.Workers {
 		listen := wc.Listen
 		if listen == "" {

@@ -132,6 +132,9 @@ workerman < workerman/workermantest;
 HANDLERS, handlers/broadcast, workerman, codec, http, websocket
   < cmd/workermand, test/crashd, test/handoverd, test/httpd;
 
+# The man page generator (make man): the command tree, rendered.
+internal/cliapp < internal/tools/mangen;
+
 # Packages of tests only.
 NONE < test, internal/depcheck;
 `
