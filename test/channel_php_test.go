@@ -212,3 +212,40 @@ func sameJSON(t *testing.T, a, b string) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// TestChannelReload reloads the daemon under a Go client that subscribed
+// and watches a queue: the channel server is reloadable, as Workerman's,
+// so its new process knows nothing; the client reconnects and restores
+// both, and a PHP publisher then reaches it.
+func TestChannelReload(t *testing.T) {
+	php := needTool(t, "php")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := newDaemon(t, stockBin)
+	d.writeConfig(worker("ChannelServer", "frame://"+addr, "channel", 1))
+	d.start()
+	st := d.waitReady("ChannelServer", 1)
+
+	g := newGoChannel(t, addr, "")
+	g.c.On("from_php", g.record("from_php"))
+	g.c.Watch("go_jobs", g.record("go_jobs"), true)
+	g.sync()
+
+	d.mustRun(0, "reload")
+	d.waitReplaced("ChannelServer", 1, st.pids(), st.Master.PID)
+	select {
+	case <-g.up:
+	case <-time.After(slow(10 * time.Second)):
+		t.Fatal("the Go client did not reconnect after reload")
+	}
+	g.sync() // its restore reached the new process
+
+	scripts, err := filepath.Abs("testdata/channel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), slow(30*time.Second))
+	defer cancel()
+	runPHP(t, ctx, php, filepath.Join(scripts, "publisher.php"), addr)
+	g.expect("from_php", []byte(`a:7:{s:4:"user";s:3:"ana";s:1:"n";i:7;s:1:"f";d:0.1;s:4:"tags";a:2:{i:0;s:1:"a";i:1;s:1:"b";}s:2:"ok";b:0;s:4:"none";N;s:4:"utf8";s:6:"ação";}`))
+	g.expect("go_jobs", []byte(`s:12:"job from php";`))
+}
