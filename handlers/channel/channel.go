@@ -103,6 +103,11 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 	if p := w.Protocol(); p != "frame" {
 		return fmt.Errorf("channel: the worker speaks %s, not frame (listen = \"frame://ip:port\", or frame:///path with transport = \"unix\")", p)
 	}
+	if w.Count > 1 {
+		// Each process would keep its own subscriptions and queues, and
+		// clients reach one process or the other: events would be lost.
+		return fmt.Errorf("channel: count = %d: the channel server runs one process (count = 1)", w.Count)
+	}
 	if h.Token == "" && !h.TrustNetwork && w.SocketPath() == "" && w.Transport != "unix" {
 		if host, ok := listenHost(w.ListenAddr); !ok || !loopback(host) {
 			return fmt.Errorf("channel: %s is not a loopback address: set a token (or trust_network = true for a private network)", w.ListenAddr)

@@ -497,8 +497,13 @@ func TestBindNeedsToken(t *testing.T) {
 		{"frame://0.0.0.0:0", &Handler{TrustNetwork: true}, true},
 		{"frame://[::1]:0", &Handler{}, true},
 		{"text://127.0.0.1:0", &Handler{}, false},
+		{"count 2", &Handler{}, false},
 	} {
 		w := NewServer(tc.listen)
+		if tc.listen == "count 2" {
+			w = NewServer("frame://127.0.0.1:0")
+			w.Count = 2
+		}
 		w.Handler = tc.h
 		p, err := workerman.NewProcess(workerman.ProcessOptions{}, w)
 		if p != nil {
