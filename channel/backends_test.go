@@ -22,10 +22,13 @@ import (
 // one subscriber each time, a queue item one watcher, a reserve buys one
 // item, and a reconnect restores subscriptions and watches.
 
-// backendServer is a running backend a test connects to and can restart.
+// backendServer is a running backend a test connects to and can restart,
+// or kill and start again later.
 type backendServer interface {
 	url() string
 	restart(pause time.Duration)
+	kill()
+	startAgain()
 }
 
 type backendCase struct {
@@ -59,8 +62,14 @@ func startFrame(t *testing.T) backendServer {
 func (f *frameServer) url() string { return "frame://" + f.addr }
 
 func (f *frameServer) restart(pause time.Duration) {
-	workermantest.Stop(f.t, f.p)
+	f.kill()
 	time.Sleep(pause)
+	f.startAgain()
+}
+
+func (f *frameServer) kill() { workermantest.Stop(f.t, f.p) }
+
+func (f *frameServer) startAgain() {
 	f.p = workermantest.Start(f.t, chanserver.NewServer("frame://"+f.addr))
 }
 
@@ -497,5 +506,26 @@ func TestBackendQueueWithoutWatcher(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 		w.quiet(300 * time.Millisecond)
+	})
+}
+
+// Output published while the backend is down waits for the reconnect and
+// goes out after the subscriptions are restored, so it reaches the
+// publisher's own subscription.
+func TestBackendHeldWhileDown(t *testing.T) {
+	eachBackend(t, func(t *testing.T, srv backendServer) {
+		loop := loopOf(t)
+		pub := newClient(t, loop, srv.url())
+		pub.on("own")
+		pub.settle()
+		srv.kill()
+		waitUntil(t, "OnClose", func() bool { return pub.closes.Load() >= 1 })
+		pub.publish("while down", "own")
+		time.Sleep(300 * time.Millisecond) // a few failed attempts
+		srv.startAgain()
+		waitUntil(t, "OnConnect again", func() bool { return pub.connects.Load() >= 2 })
+		if got := pub.expect(1); got[0] != (rec{"own", "while down"}) {
+			t.Fatalf("got %v, want own: while down", got)
+		}
 	})
 }

@@ -157,6 +157,12 @@ func (s *server) restart(pause time.Duration) {
 	s.t.Helper()
 	s.kill()
 	time.Sleep(pause)
+	s.startAgain()
+}
+
+// startAgain starts a killed server again on its port.
+func (s *server) startAgain() {
+	s.t.Helper()
 	var err error
 	for range 20 {
 		if err = s.start(); err == nil {
