@@ -15,11 +15,13 @@
 // the payload), each payload PHP serialize() of an array with a type:
 // subscribe, unsubscribe, publish, publishLoop, watch, unwatch, enqueue
 // (channels, and data for the publishing ones) or reserve. The server
-// sends event and queue messages (channel, data). An empty frame is a
-// keep-alive. Subscriptions and queues live in memory: a restart loses
-// them (clients subscribe and watch again when they reconnect), and queued
-// items are lost, as with Workerman. Run it with count 1: every client
-// must reach the same process.
+// sends event and queue messages (channel, data), without the newline
+// Workerman's server appends (PHP 8.3's unserialize() warns about it). An
+// empty frame is a keep-alive. Subscriptions and queues live in memory: a
+// restart or reload loses them (clients subscribe and watch again when
+// they reconnect), and queued items are lost, as with Workerman. It runs
+// one process (count above 1 is refused): every client must reach the
+// same one.
 //
 // A token authenticates clients: with token set, the first non-empty frame
 // of a connection must be serialize(['type'=>'auth','token'=>…]), or the
