@@ -23,11 +23,27 @@ func FuzzDecodeRequest(f *testing.F) {
 		`a:2:{s:3:"cmd";s:6:"delete";s:3:"key";d:1.5;}`,
 		`a:2:{s:3:"cmd";i:1;s:3:"key";s:0:"";}`,
 		`a:3:{s:3:"cmd";s:3:"set";s:3:"key";s:1:"o";s:5:"value";O:8:"stdClass":0:{}}`,
+		`a:3:{s:3:"cmd";s:3:"get";s:3:"key";s:1:"k";s:3:"cmd";s:3:"set";}`,
+		`a:3:{s:3:"cmd";s:3:"get";s:3:"key";s:1:"k";s:1:"7";i:1;}`,
+		`a:2:{s:3:"cmd";s:3:"get";s:3:"key";s:1:"k";}x`,
 		"ping", "", "N;", "a:0:{}", "a:1:{s:3:\"cmd\";",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
+		if flat, ok := scanFlat(p); ok {
+			full, err := scanArray(p)
+			if err != nil {
+				t.Fatalf("%q: the flat scan read it, phpserialize refuses it: %v", p, err)
+			}
+			for i, pair := range [][2]any{{flat.cmd, full.cmd}, {flat.key, full.key}, {flat.value, full.value}, {flat.step, full.step}, {flat.md5, full.md5}} {
+				a, _ := phpserialize.Marshal(pair[0])
+				b, _ := phpserialize.Marshal(pair[1])
+				if string(a) != string(b) {
+					t.Fatalf("%q: field %d: flat scan %s, phpserialize %s", p, i, a, b)
+				}
+			}
+		}
 		s := NewStore()
 		for _, k := range []string{"k", "n", "5", "o"} {
 			s.m[k] = []byte(`s:2:"12";`)

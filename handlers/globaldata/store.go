@@ -61,49 +61,70 @@ func DecodeRequest(p []byte) (Request, error) {
 		// PHP's !$buffer: both strings are false.
 		return Request{}, badRequest("empty request")
 	}
+	f, ok := scanFlat(p)
+	if !ok {
+		var err error
+		if f, err = scanArray(p); err != nil {
+			return Request{}, err
+		}
+	}
+	return f.request()
+}
+
+// fields are the request elements the commands read; a missing one is
+// nil, as PHP reads it (with a warning).
+type fields struct{ cmd, key, value, step, md5 any }
+
+// scanArray reads the request with phpserialize: any array, nested values
+// included.
+func scanArray(p []byte) (fields, error) {
 	v, err := phpserialize.Unmarshal(p)
 	if err != nil {
 		if errors.Is(err, phpserialize.ErrUnsupported) {
-			return Request{}, badRequest("objects and references cannot be stored: %v", err)
+			return fields{}, badRequest("objects and references cannot be stored: %v", err)
 		}
-		return Request{}, badRequest("not a serialize() value: %v", err)
+		return fields{}, badRequest("not a serialize() value: %v", err)
 	}
 	a, ok := v.(*phpserialize.Array)
 	if !ok {
-		return Request{}, badRequest("a %s, not an array", phpType(v))
+		return fields{}, badRequest("a %s, not an array", phpType(v))
 	}
-	cmd, _ := a.Get("cmd")
-	key, _ := a.Get("key")
-	if cmd == nil || key == nil {
+	var f fields
+	f.cmd, _ = a.Get("cmd")
+	f.key, _ = a.Get("key")
+	f.value, _ = a.Get("value")
+	f.step, _ = a.Get("step")
+	f.md5, _ = a.Get("md5")
+	return f, nil
+}
+
+func (f fields) request() (Request, error) {
+	if f.cmd == nil || f.key == nil {
 		// PHP's isset() is false for a missing element and for null.
 		return Request{}, badRequest("cmd or key missing")
 	}
-	s, ok := cmd.(string)
+	s, ok := f.cmd.(string)
 	if !ok {
-		return Request{}, &BadRequest{Reply: "bad cmd " + phpString(cmd), Reason: "cmd is a " + phpType(cmd)}
+		return Request{}, &BadRequest{Reply: "bad cmd " + phpString(f.cmd), Reason: "cmd is a " + phpType(f.cmd)}
 	}
 	if !knownCmd[s] {
 		return Request{}, &BadRequest{Reply: "bad cmd " + s, Reason: "unknown command"}
 	}
 	r := Request{Cmd: s}
-	if r.Key, err = arrayKey(key); err != nil {
+	var err error
+	if r.Key, err = arrayKey(f.key); err != nil {
 		return Request{}, err
 	}
 	switch s {
-	case "get", "delete":
 	case "set", "add", "cas":
-		// A missing value is null in PHP (with a warning).
-		val, _ := a.Get("value")
-		if r.Value, err = phpserialize.Marshal(val); err != nil {
+		if r.Value, err = phpserialize.Marshal(f.value); err != nil {
 			return Request{}, badRequest("value: %v", err)
 		}
 		if s == "cas" {
-			m, _ := a.Get("md5")
-			r.MD5, r.HasMD5 = m.(string)
+			r.MD5, r.HasMD5 = f.md5.(string)
 		}
 	case "increment":
-		st, _ := a.Get("step")
-		r.Step = stepNumber(st)
+		r.Step = stepNumber(f.step)
 	}
 	return r, nil
 }

@@ -234,3 +234,22 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestFlatScan: the requests clients send go through the flat scan, and
+// nested values through phpserialize's full reader.
+func TestFlatScan(t *testing.T) {
+	for _, kv := range [][]any{
+		{"cmd", "get", "key", "k"},
+		{"cmd", "set", "key", "k", "value", "v"},
+		{"cmd", "increment", "key", "k", "step", int64(2)},
+		{"cmd", "cas", "md5", md5hex("N;"), "key", int64(5), "value", 0.5},
+		{"cmd", "add", "key", "k", "value", nil},
+	} {
+		if _, ok := scanFlat(req(t, kv...)); !ok {
+			t.Errorf("%v: not scanned flat", kv)
+		}
+	}
+	if _, ok := scanFlat(req(t, "cmd", "set", "key", "k", "value", phpserialize.NewList(int64(1)))); ok {
+		t.Error("a nested value was scanned flat")
+	}
+}
