@@ -20,19 +20,22 @@
 // The published data is the message text, a PHP string, so a PHP program
 // publishing data => "text" on the topic through Workerman's Channel client
 // and the channel server reaches every client; an integer, float or boolean
-// is sent as PHP would print it, other values are logged and skipped. A
-// client's websocket binary message is broadcast as text.
+// is sent as PHP would print it, other values are logged and skipped. On
+// a websocket worker a message goes out as a text frame when it is UTF-8,
+// as a binary frame otherwise (a text frame must be UTF-8), so a client's
+// binary message of other bytes arrives as binary.
 package broadcast
 
 import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
 	"github.com/workermand/workermand/channel"
+	"github.com/workermand/workermand/websocket"
 	"github.com/workermand/workermand/workerman"
 )
 
@@ -74,11 +77,10 @@ func (h *Handler) Validate() error {
 
 // Attach makes w broadcast.
 func (h *Handler) Attach(w *workerman.Worker) error {
-	scheme, _, _ := strings.Cut(w.ListenAddr, "://")
-	switch scheme {
-	case "websocket", "wss", "text":
+	switch p := w.Protocol(); p {
+	case "websocket", "text":
 	default:
-		return fmt.Errorf("the broadcast handler serves a websocket:// or text:// worker, not %s://", scheme)
+		return fmt.Errorf("the broadcast handler serves a websocket:// or text:// worker, not %s", p)
 	}
 	topic := h.Topic
 	if topic == "" {
@@ -148,7 +150,12 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 // memory for it.
 func sendAll(w *workerman.Worker, text string) {
 	b := []byte(text)
+	binary := w.Protocol() == "websocket" && !utf8.Valid(b)
 	for c := range w.Connections() {
+		if binary {
+			_, _ = c.SendValue(websocket.Binary(b))
+			continue
+		}
 		c.Send(b)
 	}
 }

@@ -75,14 +75,24 @@ func TestLocalWebSocket(t *testing.T) {
 		}
 		check()
 	})
-	for i, msg := range []string{"hello", "from the second"} {
-		if err := conns[i].Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+	for i, m := range []struct {
+		in, out websocket.MessageType
+		data    string
+	}{
+		{websocket.MessageText, websocket.MessageText, "hello"},
+		{websocket.MessageText, websocket.MessageText, "from the second"},
+		// Binary UTF-8 is text once published; other bytes stay binary,
+		// since a text frame must be UTF-8.
+		{websocket.MessageBinary, websocket.MessageText, "utf-8 é"},
+		{websocket.MessageBinary, websocket.MessageBinary, "\xff\x00\xfe"},
+	} {
+		if err := conns[i%3].Write(ctx, m.in, []byte(m.data)); err != nil {
 			t.Fatal(err)
 		}
 		for j, c := range conns {
 			typ, b, err := c.Read(ctx)
-			if err != nil || typ != websocket.MessageText || string(b) != msg {
-				t.Fatalf("client %d: %v %q %v, want text %q", j, typ, b, err, msg)
+			if err != nil || typ != m.out || string(b) != m.data {
+				t.Fatalf("client %d: %v %q %v, want %v %q", j, typ, b, err, m.out, m.data)
 			}
 		}
 	}

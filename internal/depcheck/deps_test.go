@@ -119,7 +119,7 @@ workerman, phpserialize < channel;
 # The stock broadcast handler publishes through a channel client; it sits
 # above the channel package, so it joins the binaries' rule itself rather
 # than HANDLERS.
-workerman, channel < handlers/broadcast;
+workerman, channel, websocket < handlers/broadcast;
 # Workerman's GlobalData client for Go: on the loop, or blocking.
 workerman, phpserialize < globaldata;
 
