@@ -529,3 +529,24 @@ func TestBackendHeldWhileDown(t *testing.T) {
 		}
 	})
 }
+
+// Names are any strings: dots, spaces, wildcards of NATS subjects, colons
+// of Redis keys and non-ASCII bytes stay one name on every backend.
+func TestBackendNames(t *testing.T) {
+	names := []string{"a.b", "a b", "*", ">", "x:loop:y", "é", "7", ""}
+	eachBackend(t, func(t *testing.T, srv backendServer) {
+		loop := loopOf(t)
+		a, pub := newClient(t, loop, srv.url()), newClient(t, loop, srv.url())
+		a.on(names...)
+		a.settle()
+		for _, n := range names {
+			pub.publish("to "+n, n)
+			if got := a.expect(1); got[0] != (rec{n, "to " + n}) {
+				t.Errorf("event %q: got %v", n, got)
+			}
+		}
+		// "a" and "a.b" are two events, whatever the backend makes of dots.
+		pub.publish("plain a", "a")
+		a.quiet(200 * time.Millisecond)
+	})
+}
