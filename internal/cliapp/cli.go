@@ -124,6 +124,8 @@ type Defaults struct {
 	StopTimeout, GracefulTimeout                time.Duration
 	// Daemonize makes start behave as start -d.
 	Daemonize bool
+	// Monitor, when set, is the [monitor] of a file without one.
+	Monitor *config.Monitor
 }
 
 // ServeSpec is the serve command's worker.
