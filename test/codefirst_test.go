@@ -190,3 +190,48 @@ func TestCodeFirstCheck(t *testing.T) {
 		t.Errorf("the file's pid_file does not override the program's:\n%s", r.out)
 	}
 }
+
+// workerman.Daemon's FileMonitor: a code-first program that watches a
+// directory of templates reloads when one changes (here under start -d,
+// with InDaemon), and not for another extension.
+func TestCodeFirstFileMonitor(t *testing.T) {
+	bin := filepath.Join(tempDir(t), "codefirst")
+	buildCodeFirst(t, bin, "a")
+	d := newDaemon(t, bin)
+	watch := filepath.Join(d.dir, "templates")
+	if err := os.Mkdir(watch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.env = append(d.env,
+		"CODEFIRST_API=http://127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"CODEFIRST_ECHO=text://127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"CODEFIRST_PID="+d.pidFile, "CODEFIRST_WATCH="+watch)
+	delete(d.globals, "pid_file")
+	d.writeConfig()
+	d.start()
+	pids := func() []int {
+		var ps []int
+		for _, p := range d.waitReady("api", 2).procs("api") {
+			ps = append(ps, p.PID)
+		}
+		return ps
+	}
+	before := pids()
+	writeFile(t, filepath.Join(watch, "notes.txt"), "not a template")
+	time.Sleep(slow(time.Second))
+	if now := pids(); fmt.Sprint(now) != fmt.Sprint(before) {
+		t.Fatalf("a .txt file reloaded: %v → %v", before, now)
+	}
+	writeFile(t, filepath.Join(watch, "page.tmpl"), "<p>{{.}}</p>")
+	waitFor(t, slow(5*time.Second), "a reload after the template changed", func() (bool, string) {
+		now := pids()
+		for _, p := range now {
+			for _, b := range before {
+				if p == b {
+					return false, fmt.Sprint(now)
+				}
+			}
+		}
+		return true, ""
+	})
+}

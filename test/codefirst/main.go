@@ -70,5 +70,9 @@ func main() {
 		}
 		workers = append(workers, secure)
 	}
-	workerman.Daemon{PidFile: os.Getenv("CODEFIRST_PID"), Daemonize: os.Getenv("CODEFIRST_DAEMONIZE") != ""}.RunAll(workers...)
+	d := workerman.Daemon{PidFile: os.Getenv("CODEFIRST_PID"), Daemonize: os.Getenv("CODEFIRST_DAEMONIZE") != ""}
+	if dir := os.Getenv("CODEFIRST_WATCH"); dir != "" {
+		d.Monitor = &workerman.FileMonitor{Paths: []string{dir}, Extensions: []string{"tmpl"}, InDaemon: true}
+	}
+	d.RunAll(workers...)
 }
