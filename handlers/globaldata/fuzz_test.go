@@ -44,19 +44,19 @@ func FuzzDecodeRequest(f *testing.F) {
 				}
 			}
 		}
-		s := NewStore()
+		s := newStore()
 		for _, k := range []string{"k", "n", "5", "o"} {
 			s.m[k] = []byte(`s:2:"12";`)
 		}
-		r, err := DecodeRequest(p)
+		r, err := decodeRequest(p)
 		var reply []byte
 		if err == nil {
 			reply, err = s.Do(r)
 		}
 		if err != nil {
-			var bad *BadRequest
+			var bad *refusal
 			if !errors.As(err, &bad) {
-				t.Fatalf("%q: %v is no *BadRequest", p, err)
+				t.Fatalf("%q: %v is no *refusal", p, err)
 			}
 			if bad.Reply != "bad request" && !strings.HasPrefix(bad.Reply, "bad cmd ") {
 				t.Fatalf("%q: reply %q", p, bad.Reply)
@@ -66,7 +66,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if _, err := phpserialize.Unmarshal(reply); err != nil {
 			t.Fatalf("%q: reply %q does not unserialize: %v", p, reply, err)
 		}
-		if doc := s.Snapshot(); NewStore().LoadSnapshot(doc) != nil {
+		if doc := s.Snapshot(); newStore().LoadSnapshot(doc) != nil {
 			t.Fatalf("%q: snapshot %q does not load", p, doc)
 		}
 	})

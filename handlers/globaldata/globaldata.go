@@ -133,7 +133,7 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 	if w.Count > 1 {
 		return fmt.Errorf("globaldata: count = %d; each process would hold its own data, so run one", w.Count)
 	}
-	s := &server{h: h, store: NewStore()}
+	s := &server{h: h, store: newStore()}
 	if h.SnapshotFile != "" {
 		s.snap = &snapshotWriter{path: h.SnapshotFile}
 	}
@@ -157,7 +157,7 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 // server is one process's GlobalData server.
 type server struct {
 	h     *Handler
-	store *Store
+	store *store
 	snap  *snapshotWriter
 	log   *zap.Logger
 	// queued is the store generation of the last snapshot handed to a
@@ -233,15 +233,15 @@ func (s *server) message(c *workerman.Connection, m workerman.Message) {
 	if string(m.Data) == pingPayload {
 		return
 	}
-	r, err := DecodeRequest(m.Data)
+	r, err := decodeRequest(m.Data)
 	var reply []byte
 	if err == nil {
 		reply, err = s.store.Do(r)
 	}
 	if err != nil {
-		var bad *BadRequest
+		var bad *refusal
 		if !errors.As(err, &bad) {
-			bad = &BadRequest{Reply: "bad request", Reason: err.Error()}
+			bad = &refusal{Reply: "bad request", Reason: err.Error()}
 		}
 		s.log.Info("globaldata: closing a connection on a bad request", zap.Stringer("remote", c.RemoteAddr()),
 			zap.String("reply", bad.Reply), zap.String("reason", bad.Reason))

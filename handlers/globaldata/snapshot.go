@@ -15,7 +15,7 @@ import (
 // the keys and their values, so PHP's unserialize() reads the file as well
 // as LoadSnapshot does. Keys are sorted, so an unchanged store gives the
 // same bytes.
-func (s *Store) Snapshot() []byte {
+func (s *store) Snapshot() []byte {
 	keys := make([]string, 0, len(s.m))
 	size := 16
 	for k, v := range s.m {
@@ -45,7 +45,7 @@ func phpKey(k string) any {
 
 // LoadSnapshot replaces the store's contents with a document Snapshot
 // wrote (or PHP's serialize() of an array).
-func (s *Store) LoadSnapshot(doc []byte) error {
+func (s *store) LoadSnapshot(doc []byte) error {
 	v, err := phpserialize.Unmarshal(doc)
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)

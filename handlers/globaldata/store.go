@@ -22,22 +22,22 @@ var (
 // gets no reply.
 const pingPayload = "ping"
 
-// BadRequest is why a request was refused: Reply is the string the peer is
+// refusal is why a request was refused: Reply is the string the peer is
 // sent, serialized, before the connection closes ("bad request" or
 // "bad cmd X", Workerman's words); Reason says what was wrong, for the log.
-type BadRequest struct {
+type refusal struct {
 	Reply  string
 	Reason string
 }
 
-func (e *BadRequest) Error() string { return e.Reply + ": " + e.Reason }
+func (e *refusal) Error() string { return e.Reply + ": " + e.Reason }
 
-func badRequest(format string, args ...any) *BadRequest {
-	return &BadRequest{Reply: "bad request", Reason: fmt.Sprintf(format, args...)}
+func badRequest(format string, args ...any) *refusal {
+	return &refusal{Reply: "bad request", Reason: fmt.Sprintf(format, args...)}
 }
 
-// Request is one decoded GlobalData request.
-type Request struct {
+// request is one decoded GlobalData request.
+type request struct {
 	Cmd string
 	// Key is the array key PHP would use: an integer key and the decimal
 	// string of it are the same key, as in a PHP array.
@@ -54,18 +54,18 @@ type Request struct {
 	HasMD5 bool
 }
 
-// DecodeRequest reads a request payload (the frame's body). The payload
+// decodeRequest reads a request payload (the frame's body). The payload
 // "ping" is no request: callers check for it first.
-func DecodeRequest(p []byte) (Request, error) {
+func decodeRequest(p []byte) (request, error) {
 	if len(p) == 0 || string(p) == "0" {
 		// PHP's !$buffer: both strings are false.
-		return Request{}, badRequest("empty request")
+		return request{}, badRequest("empty request")
 	}
 	f, ok := scanFlat(p)
 	if !ok {
 		var err error
 		if f, err = scanArray(p); err != nil {
-			return Request{}, err
+			return request{}, err
 		}
 	}
 	return f.request()
@@ -98,27 +98,27 @@ func scanArray(p []byte) (fields, error) {
 	return f, nil
 }
 
-func (f fields) request() (Request, error) {
+func (f fields) request() (request, error) {
 	if f.cmd == nil || f.key == nil {
 		// PHP's isset() is false for a missing element and for null.
-		return Request{}, badRequest("cmd or key missing")
+		return request{}, badRequest("cmd or key missing")
 	}
 	s, ok := f.cmd.(string)
 	if !ok {
-		return Request{}, &BadRequest{Reply: "bad cmd " + phpString(f.cmd), Reason: "cmd is a " + phpType(f.cmd)}
+		return request{}, &refusal{Reply: "bad cmd " + phpString(f.cmd), Reason: "cmd is a " + phpType(f.cmd)}
 	}
 	if !knownCmd[s] {
-		return Request{}, &BadRequest{Reply: "bad cmd " + s, Reason: "unknown command"}
+		return request{}, &refusal{Reply: "bad cmd " + s, Reason: "unknown command"}
 	}
-	r := Request{Cmd: s}
+	r := request{Cmd: s}
 	var err error
 	if r.Key, err = arrayKey(f.key); err != nil {
-		return Request{}, err
+		return request{}, err
 	}
 	switch s {
 	case "set", "add", "cas":
 		if r.Value, err = phpserialize.Marshal(f.value); err != nil {
-			return Request{}, badRequest("value: %v", err)
+			return request{}, badRequest("value: %v", err)
 		}
 		if s == "cas" {
 			r.MD5, r.HasMD5 = f.md5.(string)
@@ -155,25 +155,25 @@ func arrayKey(k any) (string, error) {
 	return "", badRequest("key is a %s (PHP throws: illegal offset type)", phpType(k))
 }
 
-// Store is the server's data: each value as serialize() writes it, so a
+// store is the server's data: each value as serialize() writes it, so a
 // get returns the bytes PHP's serialize() gives for the value and a cas
 // digest compares as Workerman's does.
-type Store struct {
+type store struct {
 	m map[string][]byte
 	// changes counts writes, so a snapshot is taken only when something
 	// changed.
 	changes uint64
 }
 
-// NewStore returns an empty store.
-func NewStore() *Store { return &Store{m: map[string][]byte{}} }
+// newStore returns an empty store.
+func newStore() *store { return &store{m: map[string][]byte{}} }
 
 // Len is the number of keys.
-func (s *Store) Len() int { return len(s.m) }
+func (s *store) Len() int { return len(s.m) }
 
 // Do runs r and returns the reply payload; a *BadRequest error means the
 // connection must be closed with its Reply.
-func (s *Store) Do(r Request) ([]byte, error) {
+func (s *store) Do(r request) ([]byte, error) {
 	cur, ok := s.m[r.Key]
 	// PHP's isset() is false for a null value, so a stored null is absent
 	// for get, add and increment.
@@ -230,10 +230,10 @@ func (s *Store) Do(r Request) ([]byte, error) {
 		}
 		return replyTrue, nil
 	}
-	return nil, &BadRequest{Reply: "bad cmd " + r.Cmd, Reason: "unknown command"}
+	return nil, &refusal{Reply: "bad cmd " + r.Cmd, Reason: "unknown command"}
 }
 
-func (s *Store) put(key string, v []byte) {
+func (s *store) put(key string, v []byte) {
 	s.m[key] = v
 	s.changes++
 }

@@ -33,17 +33,17 @@ func md5hex(s string) string {
 
 // do runs one raw request against s: the reply, or the BadRequest's reply
 // string prefixed with "close ".
-func do(t *testing.T, s *Store, p []byte) string {
+func do(t *testing.T, s *store, p []byte) string {
 	t.Helper()
-	r, err := DecodeRequest(p)
+	r, err := decodeRequest(p)
 	var reply []byte
 	if err == nil {
 		reply, err = s.Do(r)
 	}
 	if err != nil {
-		var bad *BadRequest
+		var bad *refusal
 		if !errors.As(err, &bad) {
-			t.Fatalf("%q: %v is no *BadRequest", p, err)
+			t.Fatalf("%q: %v is no *refusal", p, err)
 		}
 		return "close " + bad.Reply
 	}
@@ -53,7 +53,7 @@ func do(t *testing.T, s *Store, p []byte) string {
 // TestCommands runs every command in sequence on one store, with the
 // replies Workerman's server gives.
 func TestCommands(t *testing.T) {
-	s := NewStore()
+	s := newStore()
 	nested := `a:2:{s:4:"list";a:2:{i:0;d:0.1;i:1;s:1:"x";}s:1:"n";N;}`
 	steps := []struct {
 		raw  string // a literal request, when set
@@ -173,7 +173,7 @@ func TestIncrementAgainstPHP(t *testing.T) {
 	var script strings.Builder
 	script.WriteString("<?php\nerror_reporting(0);\n")
 	var want []string
-	s := NewStore()
+	s := newStore()
 	for _, v := range values {
 		for _, st := range steps {
 			script.WriteString("$v = unserialize('" + v + "'); $s = unserialize('" + st + "');\n")
@@ -202,7 +202,7 @@ func TestIncrementAgainstPHP(t *testing.T) {
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
-	s := NewStore()
+	s := newStore()
 	for _, kv := range [][]any{
 		{"cmd", "set", "key", "s", "value", "text"},
 		{"cmd", "set", "key", int64(42), "value", 1.25},
@@ -218,7 +218,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if string(doc) != want {
 		t.Fatalf("snapshot\n got %s\nwant %s", doc, want)
 	}
-	l := NewStore()
+	l := newStore()
 	if err := l.LoadSnapshot(doc); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("get 42 after load: %s", got)
 	}
 	for _, bad := range []string{"", "i:1;", "a:1:{i:0;O:8:\"stdClass\":0:{}}", "a:1:{i:0;"} {
-		if err := NewStore().LoadSnapshot([]byte(bad)); err == nil {
+		if err := newStore().LoadSnapshot([]byte(bad)); err == nil {
 			t.Errorf("LoadSnapshot(%q) succeeded", bad)
 		}
 	}
