@@ -171,7 +171,7 @@ func newStore() *store { return &store{m: map[string][]byte{}} }
 // Len is the number of keys.
 func (s *store) Len() int { return len(s.m) }
 
-// Do runs r and returns the reply payload; a *BadRequest error means the
+// Do runs r and returns the reply payload; a *refusal error means the
 // connection must be closed with its Reply.
 func (s *store) Do(r request) ([]byte, error) {
 	cur, ok := s.m[r.Key]

@@ -31,7 +31,7 @@ func md5hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// do runs one raw request against s: the reply, or the BadRequest's reply
+// do runs one raw request against s: the reply, or the refusal's reply
 // string prefixed with "close ".
 func do(t *testing.T, s *store, p []byte) string {
 	t.Helper()
