@@ -100,7 +100,7 @@ func NewServer(listen string) *workerman.Worker {
 	return w
 }
 
-// Validate checks the options and makes SnapshotFile absolute.
+// Validate checks the options.
 func (h *Handler) Validate() error {
 	if h.SnapshotInterval < 0 {
 		return fmt.Errorf("snapshot_interval = %s must not be negative", h.SnapshotInterval)
@@ -112,12 +112,7 @@ func (h *Handler) Validate() error {
 	if h.SnapshotFile == "" {
 		return nil
 	}
-	abs, err := filepath.Abs(h.SnapshotFile)
-	if err != nil {
-		return fmt.Errorf("snapshot_file = %q: %w", h.SnapshotFile, err)
-	}
-	h.SnapshotFile = abs
-	dir := filepath.Dir(abs)
+	dir := filepath.Dir(h.SnapshotFile)
 	if fi, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("snapshot_file = %q: %w", h.SnapshotFile, err)
 	} else if !fi.IsDir() {

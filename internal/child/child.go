@@ -199,6 +199,8 @@ func (s *Session) Serve(c Controller) {
 				rows := c.Connections()
 				_ = s.ch.Send(&ipc.Message{Type: ipc.TypeConnections, ID: id, Connections: rows})
 			}(m.ID)
+		case ipc.TypeDebugStack, ipc.TypeDebugProfile:
+			go s.debug(c, m)
 		}
 		for _, f := range files {
 			f.Close()

@@ -124,9 +124,8 @@ type Defaults struct {
 	StopTimeout, GracefulTimeout                time.Duration
 	// Daemonize makes start behave as start -d.
 	Daemonize bool
-	// MetricsListen turns the [metrics] endpoint on at host:port unless
-	// the file has a [metrics] table.
-	MetricsListen string
+	// Monitor, when set, is the [monitor] of a file without one.
+	Monitor *config.Monitor
 }
 
 // ServeSpec is the serve command's worker.
@@ -200,6 +199,7 @@ func NewRootCommand(p Program, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newStartCommand(st), newStopCommand(st), newRestartCommand(st), newReloadCommand(st),
 		newStatusCommand(st), newConnectionsCommand(st), newCheckCommand(st), newReopenCommand(st),
+		newDebugCommand(st),
 		newServeCommand(p, stderr), newVersionCommand(use, stdout),
 	)
 	return root

@@ -73,6 +73,8 @@ type Message struct {
 	Connections []ConnectionRow `json:"connections,omitempty"`
 	// TicketKeys (with TypeTicketKeys): the current key first.
 	TicketKeys []TicketKey `json:"ticket_keys,omitempty"`
+	// Debug (with TypeDebugStack, TypeDebugProfile): see debug.go.
+	Debug *Debug `json:"debug,omitempty"`
 }
 
 // Handover describes one connection moving between children; its socket

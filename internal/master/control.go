@@ -22,8 +22,10 @@ import (
 
 // Request is one control-socket command, sent as a JSON line.
 type Request struct {
-	Cmd      string `json:"cmd"` // status, connections, stop, reload, reopen
+	Cmd      string `json:"cmd"` // status, connections, stop, reload, reopen, debug_stack, debug_profile
 	Graceful bool   `json:"graceful,omitempty"`
+	// Debug names the process of a debug_* command (debug.go).
+	Debug *DebugRequest `json:"debug,omitempty"`
 }
 
 // Response answers a Request. Code follows the CLI's exit codes: 0 ok,
@@ -34,6 +36,7 @@ type Response struct {
 	Error       string              `json:"error,omitempty"`
 	Status      *StatusReport       `json:"status,omitempty"`
 	Connections []ipc.ConnectionRow `json:"connections,omitempty"`
+	Debug       *DebugReply         `json:"debug,omitempty"`
 }
 
 // StatusReport is the `status --json` document (schema 1).
@@ -53,8 +56,6 @@ type MasterStatus struct {
 	Config    string  `json:"config"`
 	// Program names a code-first program (workerman.RunAll with workers).
 	Program string `json:"program,omitempty"`
-	// Metrics is the URL of the [metrics] endpoint, with its bound port.
-	Metrics string `json:"metrics,omitempty"`
 }
 
 // WorkerStatus describes one worker and how its children ended.
@@ -206,6 +207,8 @@ func (m *Master) onRequest(r *request) {
 		}
 	case "reopen":
 		m.reopen(func(err error) { r.reply <- responseFor(err) })
+	case "debug_stack", "debug_profile":
+		m.debug(r)
 	default:
 		r.reply <- Response{Code: 1, Error: fmt.Sprintf("unknown command %q", r.Cmd)}
 	}
@@ -234,8 +237,7 @@ func (m *Master) status(done func(*StatusReport)) {
 	rep := &StatusReport{
 		Schema: 1,
 		Master: MasterStatus{PID: os.Getpid(), StartTime: m.started.Format(time.RFC3339),
-			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path, Program: m.cfg.Program,
-			Metrics: m.metrics.url},
+			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path, Program: m.cfg.Program},
 	}
 	addrs := m.Addrs()
 	for _, w := range m.cfg.Workers {

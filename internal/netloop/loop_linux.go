@@ -104,6 +104,7 @@ type Loop struct {
 	tlsReleaseTimer TimerID
 
 	owner      atomic.Uintptr // currentG() of Run; 0 before Run, deadOwner after
+	goid       atomic.Uint64  // goroutineID() of Run while it runs (GoroutineID)
 	running    atomic.Bool
 	stopping   bool
 	wakeSignal atomic.Bool
@@ -259,9 +260,11 @@ func (l *Loop) Run() error {
 		defer runtime.UnlockOSThread()
 	}
 	l.owner.Store(currentG())
+	l.goid.Store(goroutineID())
 	l.running.Store(true)
 	defer func() {
 		l.running.Store(false)
+		l.goid.Store(0)
 		l.owner.Store(deadOwner)
 	}()
 

@@ -1,4 +1,0 @@
-package config
-
-// MetricsKeys are the keys of [metrics].
-func MetricsKeys() []string { return metricsKeys }
