@@ -114,7 +114,7 @@ func TestExampleChannelPush(t *testing.T) {
 	}
 	var peers []peer
 	perWorker := map[int]int{}
-	for i := 0; i < 40 && (perWorker[0] == 0 || perWorker[1] == 0 || len(peers) < 4); i++ {
+	for i := 0; i < 24 && (perWorker[0] == 0 || perWorker[1] == 0 || len(peers) < 4); i++ {
 		p := newWSPeer(ctx, t, "ws://"+wsAddr+"/")
 		hello, ok := p.next(slow(10 * time.Second))
 		var w, c int

@@ -37,6 +37,9 @@ func main() {
 	ws := workerman.NewWorker("websocket://" + env("CHANNELGROUP_WS_ADDR", "127.0.0.1:7081"))
 	ws.Name = "group"
 	ws.Count, _ = strconv.Atoi(env("CHANNELGROUP_COUNT", "4"))
+	// Each process its own socket: the kernel spreads the clients over
+	// them, where one shared socket may give most to whichever wakes first.
+	ws.ReusePort = true
 
 	members := groups{}
 	var client channel.Client

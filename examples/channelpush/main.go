@@ -40,6 +40,9 @@ func main() {
 	ws := workerman.NewWorker("websocket://" + env("CHANNELPUSH_WS_ADDR", "127.0.0.1:7071"))
 	ws.Name = "pusher"
 	ws.Count = 2
+	// Each process its own socket: the kernel spreads the clients over
+	// both, where one shared socket may give most to whichever wakes first.
+	ws.ReusePort = true
 	var client channel.Client
 	ws.OnWorkerStart = func(w *workerman.Worker) {
 		var err error
