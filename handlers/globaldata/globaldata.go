@@ -100,7 +100,7 @@ func NewServer(listen string) *workerman.Worker {
 	return w
 }
 
-// Validate checks the options.
+// Validate checks the options and makes SnapshotFile absolute.
 func (h *Handler) Validate() error {
 	if h.SnapshotInterval < 0 {
 		return fmt.Errorf("snapshot_interval = %s must not be negative", h.SnapshotInterval)
@@ -112,7 +112,12 @@ func (h *Handler) Validate() error {
 	if h.SnapshotFile == "" {
 		return nil
 	}
-	dir := filepath.Dir(h.SnapshotFile)
+	abs, err := filepath.Abs(h.SnapshotFile)
+	if err != nil {
+		return fmt.Errorf("snapshot_file = %q: %w", h.SnapshotFile, err)
+	}
+	h.SnapshotFile = abs
+	dir := filepath.Dir(abs)
 	if fi, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("snapshot_file = %q: %w", h.SnapshotFile, err)
 	} else if !fi.IsDir() {

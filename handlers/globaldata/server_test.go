@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	gdserver "github.com/workermand/workermand/handlers/globaldata"
 	"github.com/workermand/workermand/phpserialize"
 	"github.com/workermand/workermand/workerman"
@@ -235,5 +238,20 @@ func waitFile(t *testing.T, file, want string) {
 			t.Fatalf("%s holds %q, want it to contain %q", file, b, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReloadableWarning: a reloadable globaldata worker says at start that
+// a reload loses its data; Workerman's settings (NewServer) say nothing.
+func TestReloadableWarning(t *testing.T) {
+	for _, reloadable := range []bool{true, false} {
+		core, logs := observer.New(zap.WarnLevel)
+		w := gdserver.NewServer("frame://127.0.0.1:0")
+		w.Reloadable = reloadable
+		workermantest.StartWith(t, workerman.ProcessOptions{Logger: zap.New(core)}, w)
+		warned := logs.FilterMessageSnippet("reloadable = false").Len() > 0
+		if warned != reloadable {
+			t.Errorf("reloadable %v: warned %v (%v)", reloadable, warned, logs.All())
+		}
 	}
 }
