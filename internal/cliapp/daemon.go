@@ -223,6 +223,9 @@ func (st streams) loadConfigWith(path string, none bool, handler func(string, fu
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	st.addProgram(cfg)
+	if err := cfg.SetMetricsListen(st.prog.Defaults.MetricsListen); err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
 	if err := cfg.Resolve(); err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -247,9 +250,6 @@ func (st streams) addProgram(cfg *config.Config) {
 		if d.value != "" && !cfg.Sets(d.key) {
 			*d.dst = d.value
 		}
-	}
-	if m := p.Defaults.Monitor; m != nil && !cfg.Sets("monitor") {
-		cfg.Monitor = *m
 	}
 	for _, d := range []struct {
 		key   string
@@ -537,6 +537,9 @@ func printBanner(w io.Writer, cfg *config.Config, m *master.Master) {
 			listen = wc.Addr.Scheme + "://" + a
 		}
 		fmt.Fprintf(w, "  %-20s %-32s processes %d  handler %s\n", wc.Name, listen, wc.Count, handlerName(wc))
+	}
+	if u := m.MetricsURL(); u != "" {
+		fmt.Fprintf(w, "  metrics at %s\n", u)
 	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }

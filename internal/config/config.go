@@ -79,6 +79,10 @@ type Config struct {
 	// workers (monitor.go).
 	Monitor Monitor
 
+	// Metrics is the [metrics] table: the master's Prometheus endpoint
+	// (metrics.go).
+	Metrics Metrics
+
 	// Workers are the [[worker]] tables in file order, then the workers the
 	// program defines in code (AddCode).
 	Workers []*Worker

@@ -51,6 +51,9 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		if k == "monitor" {
 			re = regexp.MustCompile(`(?m)^#?\[monitor\]`) // its keys: TestExampleDocumentsMonitor
 		}
+		if k == "metrics" {
+			re = regexp.MustCompile(`(?m)^#?\[metrics\]`) // its keys: TestExampleDocumentsMetrics
+		}
 		if !re.Match(data) {
 			t.Errorf("the example does not document %q", k)
 		}

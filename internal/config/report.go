@@ -37,6 +37,9 @@ func (c *Config) Summary() string {
 	if m := c.Monitor.Summary(); m != "" {
 		fmt.Fprintf(&b, "monitor: %s\n", m)
 	}
+	if c.Metrics.Enabled {
+		fmt.Fprintf(&b, "metrics: %s\n", c.Metrics.URL())
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tLISTEN\tPROTOCOL\tCOUNT\tHANDLER\tUSER")
 	for _, w := range c.Workers {
@@ -122,9 +125,9 @@ func hasCapNetBindService() bool {
 
 // Diff compares the running config c with next, the file re-read for a
 // reload, and returns one message (in the format of a Problem, pointing into
-// next) per field that cannot change without a restart: pid_file and
-// control_socket. Empty means the reload may go ahead. Both are compared as
-// Resolve would make them.
+// next) per field that cannot change without a restart: pid_file,
+// control_socket and the [metrics] endpoint. Empty means the reload may go
+// ahead. The paths are compared as Resolve would make them.
 func (c *Config) Diff(next *Config) []string {
 	cur, nxt := *c, *next
 	_ = cur.Resolve()
@@ -140,6 +143,9 @@ func (c *Config) Diff(next *Config) []string {
 				Msg: fmt.Sprintf("cannot change on reload (running with %s, the file now says %s); restart to apply it", f.was, f.now),
 			}.String())
 		}
+	}
+	for _, p := range c.diffMetrics(next) {
+		msgs = append(msgs, p.String())
 	}
 	return msgs
 }

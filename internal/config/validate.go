@@ -22,6 +22,7 @@ var (
 	globalKeys = []string{
 		"pid_file", "log_file", "log_level", "log_format", "stdout_file",
 		"stop_timeout", "graceful_timeout", "control_socket", "worker", "monitor",
+		"metrics",
 	}
 	workerKeys = []string{
 		"name", "listen", "transport", "count", "user", "group", "reuse_port",
@@ -76,6 +77,7 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 	top.duration("stop_timeout", &c.StopTimeout)
 	top.duration("graceful_timeout", &c.GracefulTimeout)
 	ck.monitor(c, top)
+	ck.metrics(c, top)
 	for i, m := range top.workerTables(len(hooks.Code) > 0) {
 		if m != nil {
 			c.Workers = append(c.Workers, ck.worker(i, m))
@@ -85,6 +87,7 @@ func parse(data []byte, path, file string, hooks Hooks) (*Config, *Errors) {
 
 	ck.crossCheck(c.Workers)
 	ck.probs = append(ck.probs, c.addCode(hooks.Code)...)
+	ck.checkMetricsCollision(c)
 	if hooks.Handler != nil {
 		for _, w := range c.Workers {
 			if !w.Code && ck.handlerOK[w.Index] {

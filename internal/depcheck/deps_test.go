@@ -81,6 +81,8 @@ codec, internal/listenaddr, internal/tlsconfig < internal/config;
 
 # The two ends of a child's channel, each on its own over internal/ipc.
 internal/ipc < internal/child;
+# The supervisor; it alone imports the Prometheus client, for [metrics]
+# (thirdparty_test.go).
 internal/config, internal/filemonitor, internal/ipc, internal/logging,
 internal/sockets < internal/master;
 

@@ -78,6 +78,8 @@ type Master struct {
 	ticketKeys *ticketKeyRing
 	// monitor is the [monitor] file watch (monitor.go).
 	monitor monitorState
+	// metrics is the [metrics] endpoint and what it counts (metrics.go).
+	metrics metricsState
 }
 
 // sockKey is a listening socket's identity across reloads: a reload keeps
@@ -165,6 +167,10 @@ func (m *Master) Bind() error {
 			return err
 		}
 	}
+	if err := m.bindMetrics(); err != nil {
+		m.closeSockets(nil)
+		return err
+	}
 	return nil
 }
 
@@ -237,6 +243,7 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 	defer signal.Stop(sigs)
 	defer close(m.done)
 	defer m.stopMonitor()
+	defer m.stopMetrics()
 	m.started = time.Now()
 
 	// As a container's init, reap the orphans the namespace hands over.
@@ -425,6 +432,7 @@ func (m *Master) onExit(ev exitEvent) {
 		m.exitCounts[p.worker.Name] = counts
 	}
 	counts[ev.status]++
+	m.metricsExited(p, !expected && s.worker != nil)
 	fields := []zap.Field{zap.String("worker", p.worker.Name), zap.Int("id", p.id), zap.Int("child_pid", p.pid),
 		zap.String("status", ev.status), zap.Int("gen", p.gen)}
 	if expected {

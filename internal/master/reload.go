@@ -24,7 +24,14 @@ type reloadOp struct {
 // reload validates the config file again and starts rolling. done (may be
 // nil) is called when the reload finished or failed; an error returned here
 // means it never started.
-func (m *Master) reload(graceful bool, done func(error)) error {
+func (m *Master) reload(graceful bool, done func(error)) (err error) {
+	defer func() {
+		// Not one already rolling, nor a stop: the monitor asks again
+		// while a reload rolls.
+		if err != nil && !m.stopping && m.reloading == nil {
+			m.metricsReloaded("refused")
+		}
+	}()
 	if m.stopping {
 		return errors.New("stopping")
 	}
@@ -142,6 +149,11 @@ func (op *reloadOp) retirement(m *Master) stopOrder {
 // any more, and reports.
 func (op *reloadOp) finish(m *Master, err error) {
 	m.reloading = nil
+	if err == nil {
+		m.metricsReloaded("ok")
+	} else {
+		m.metricsReloaded("failed")
+	}
 	if err == nil {
 		for _, s := range m.slots {
 			if s.worker == nil {

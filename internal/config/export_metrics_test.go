@@ -1,0 +1,4 @@
+package config
+
+// MetricsKeys are the keys of [metrics].
+func MetricsKeys() []string { return metricsKeys }
