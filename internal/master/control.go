@@ -56,6 +56,8 @@ type MasterStatus struct {
 	Config    string  `json:"config"`
 	// Program names a code-first program (workerman.RunAll with workers).
 	Program string `json:"program,omitempty"`
+	// Metrics is the URL of the [metrics] endpoint, with its bound port.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // WorkerStatus describes one worker and how its children ended.
@@ -237,7 +239,8 @@ func (m *Master) status(done func(*StatusReport)) {
 	rep := &StatusReport{
 		Schema: 1,
 		Master: MasterStatus{PID: os.Getpid(), StartTime: m.started.Format(time.RFC3339),
-			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path, Program: m.cfg.Program},
+			UptimeS: time.Since(m.started).Seconds(), Version: m.opts.Version, Config: m.cfg.Path, Program: m.cfg.Program,
+			Metrics: m.metrics.url},
 	}
 	addrs := m.Addrs()
 	for _, w := range m.cfg.Workers {
