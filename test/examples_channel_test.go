@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -165,12 +166,17 @@ func TestExampleChannelGroup(t *testing.T) {
 	d := startExample(t, "channelgroup", "CHANNELGROUP_CHANNEL_ADDR="+chanAddr,
 		"CHANNELGROUP_WS_ADDR="+wsAddr, "CHANNELGROUP_COUNT=2")
 	d.waitReady("ChannelServer", 1)
-	d.waitReady("group", 2)
+	st := d.waitReady("group", 2)
 	ctx, cancel := context.WithTimeout(context.Background(), slow(60*time.Second))
 	defer cancel()
 
+	// Six clients at least, and more until both processes hold one
+	// (connections --json tells), so that messages cross processes.
 	var peers []*wsPeer
-	for range 6 {
+	for len(peers) < 6 || !everyProcessHolds(t, d, st, "group") {
+		if len(peers) == 16 {
+			t.Fatalf("16 clients, still a process without one:\n%s", d.run("connections", "--json").out)
+		}
 		p := newWSPeer(ctx, t, "ws://"+wsAddr+"/")
 		p.write(ctx, `{"cmd":"add_group","group_id":"all"}`)
 		peers = append(peers, p)
@@ -248,4 +254,30 @@ func TestExampleChannelGroup(t *testing.T) {
 	peers[5].write(ctx, `{"cmd":"explode","group_id":1}`)
 	peers[5].expect(`{"error":"unknown cmd"}`)
 	stopExample(t, d, wsAddr, chanAddr)
+}
+
+// everyProcessHolds reports whether every process of worker holds a
+// connection of it, as connections --json shows.
+func everyProcessHolds(t *testing.T, d *daemon, st *statusDoc, worker string) bool {
+	t.Helper()
+	var rows []struct {
+		PID    int    `json:"pid"`
+		Worker string `json:"worker"`
+	}
+	r := d.mustRun(0, "connections", "--json")
+	if err := json.Unmarshal([]byte(r.out), &rows); err != nil {
+		t.Fatalf("connections --json: %v in %q", err, r.out)
+	}
+	held := map[int]bool{}
+	for _, row := range rows {
+		if row.Worker == worker {
+			held[row.PID] = true
+		}
+	}
+	for _, p := range st.procs(worker) {
+		if !held[p.PID] {
+			return false
+		}
+	}
+	return true
 }
