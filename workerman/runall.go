@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/workermand/workermand/internal/cliapp"
+	"github.com/workermand/workermand/internal/config"
 )
 
 // Daemon holds the settings Workerman keeps in Worker's static properties
@@ -29,6 +30,9 @@ type Daemon struct {
 	LogFile string
 	// StdoutFile receives what a daemon prints (default /dev/null).
 	StdoutFile string
+	// Monitor, when set, reloads the reloadable workers when a watched
+	// file changes (FileMonitor; a -c file's [monitor] overrides it).
+	Monitor *FileMonitor
 	// ControlSocket is the Unix socket the commands talk to the master
 	// through (default: next to PidFile when that is set, else in the
 	// runtime directory named after the program).
@@ -116,6 +120,14 @@ func (d Daemon) run(workers []*Worker) int {
 		}
 	}
 	prog.Defaults.Daemonize = d.Daemonize
+	if d.Monitor != nil {
+		m, err := d.Monitor.config()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", prog.Name, err)
+			return 2
+		}
+		prog.Defaults.Monitor = m
+	}
 	prog.Defaults.MetricsListen = d.MetricsListen
 	prog.Defaults.StopTimeout, prog.Defaults.GracefulTimeout = d.StopTimeout, d.GracefulTimeout
 	return cliapp.Main(prog)
@@ -209,4 +221,47 @@ func StopAll() {
 		}
 		p.Stop()
 	}
+}
+
+// FileMonitor is Workerman's FileMonitor (manual 1.15.3) for a code-first
+// program: a change to a watched file reloads the reloadable workers, so a
+// rebuilt binary or an edited template is served without a command.
+// Changes are debounced and a binary is reloaded only once it is
+// completely written. It runs in the foreground only unless InDaemon: a
+// deploy copying files would otherwise reload halfway through.
+type FileMonitor struct {
+	// Paths are the files and directories watched (recursively), relative
+	// to the working directory (default: the program's binary).
+	Paths []string
+	// Extensions keep the files of watched directories with these
+	// extensions ("tmpl", no dot); empty keeps all.
+	Extensions []string
+	// Exclude are globs left out of watched directories (default: hidden
+	// files, editor backups, *.log).
+	Exclude []string
+	// InDaemon keeps the monitor on under start -d.
+	InDaemon bool
+	// Debounce is the quiet period after the last change (default
+	// 300 ms).
+	Debounce time.Duration
+}
+
+// config is the [monitor] table fm stands for.
+func (fm *FileMonitor) config() (*config.Monitor, error) {
+	m := &config.Monitor{Enabled: true, Extensions: fm.Extensions, Exclude: fm.Exclude, InDaemon: fm.InDaemon,
+		Debounce: config.Duration{Duration: fm.Debounce}}
+	if m.Debounce.Duration <= 0 {
+		m.Debounce.Duration = config.DefaultMonitorDebounce
+	}
+	if m.Exclude == nil {
+		m.Exclude = config.DefaultMonitorExclude
+	}
+	for _, p := range fm.Paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("workerman: FileMonitor path %q: %w", p, err)
+		}
+		m.Paths = append(m.Paths, abs)
+	}
+	return m, nil
 }

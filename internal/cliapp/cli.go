@@ -124,6 +124,8 @@ type Defaults struct {
 	StopTimeout, GracefulTimeout                time.Duration
 	// Daemonize makes start behave as start -d.
 	Daemonize bool
+	// Monitor, when set, is the [monitor] of a file without one.
+	Monitor *config.Monitor
 	// MetricsListen turns the [metrics] endpoint on at host:port unless
 	// the file has a [metrics] table.
 	MetricsListen string

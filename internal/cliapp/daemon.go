@@ -251,6 +251,9 @@ func (st streams) addProgram(cfg *config.Config) {
 			*d.dst = d.value
 		}
 	}
+	if m := p.Defaults.Monitor; m != nil && !cfg.Sets("monitor") {
+		cfg.Monitor = *m
+	}
 	for _, d := range []struct {
 		key   string
 		value time.Duration
