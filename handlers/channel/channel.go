@@ -356,8 +356,11 @@ func (s *server) dispatch(key string, q *queue) {
 		cl.c.Send(s.buf)
 	}
 	if q.head == len(q.items) {
-		// Drained: let the slice go instead of growing it forever.
+		// Drained: start over, and let a burst's large array go.
 		q.items, q.head = q.items[:0], 0
+		if cap(q.items) > 1024 {
+			q.items = nil
+		}
 	} else if q.head > 1024 && q.head > len(q.items)/2 {
 		q.items, q.head = append([][]byte(nil), q.items[q.head:]...), 0
 	}
