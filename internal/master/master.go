@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -185,6 +186,18 @@ func (m *Master) bindWorker(w *config.Worker) error {
 			keys = append(keys, sockKeyFor(w, id))
 		}
 	}
+	// Port 0 with reuse_port: the first socket gets a port from the
+	// kernel and every other process's socket must share it, or each
+	// would listen on a port of its own.
+	addr := w.Addr.AddrPort()
+	if w.ReusePort && addr.Port() == 0 {
+		for _, k := range keys {
+			if fd, ok := m.sockets[k]; ok {
+				addr = withBoundPort(addr, fd)
+				break
+			}
+		}
+	}
 	for _, k := range keys {
 		if _, ok := m.sockets[k]; ok {
 			if err := m.refreshSocketFile(w, k); err != nil {
@@ -192,13 +205,27 @@ func (m *Master) bindWorker(w *config.Worker) error {
 			}
 			continue
 		}
-		fd, err := m.listenSocket(w, k)
+		fd, err := m.listenSocket(w, k, addr)
 		if err != nil {
 			return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 		}
 		m.sockets[k] = fd
+		if w.ReusePort && addr.Port() == 0 && !w.Addr.IsPath() {
+			addr = withBoundPort(addr, fd)
+		}
 	}
 	return nil
+}
+
+// withBoundPort is addr with the port socket fd is bound to (addr when it
+// cannot tell).
+func withBoundPort(addr netip.AddrPort, fd int) netip.AddrPort {
+	if sa, err := unix.Getsockname(fd); err == nil {
+		if ap := sockets.SockaddrToAddrPort(sa); ap.IsValid() {
+			return netip.AddrPortFrom(addr.Addr(), ap.Port())
+		}
+	}
+	return addr
 }
 
 // socketFor is the listening socket a worker's slot gets.

@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"net/netip"
 
 	"go.uber.org/zap"
 
@@ -12,13 +13,13 @@ import (
 // listenSocket binds one listening socket of w: a Unix socket file, whose
 // identity is kept so that only that file is removed when the socket is
 // closed (unixFiles), a UDP socket or a TCP one.
-func (m *Master) listenSocket(w *config.Worker, k sockKey) (int, error) {
+func (m *Master) listenSocket(w *config.Worker, k sockKey, addr netip.AddrPort) (int, error) {
 	if w.Transport == "udp" {
 		// Bound, not listening; children share it or, with reuse_port, get one each.
-		return sockets.ListenUDP(w.Addr.AddrPort(), sockets.ListenOptions{ReusePort: w.ReusePort, V6Only: w.IPv6Only})
+		return sockets.ListenUDP(addr, sockets.ListenOptions{ReusePort: w.ReusePort, V6Only: w.IPv6Only})
 	}
 	if !w.Addr.IsPath() {
-		return sockets.ListenTCP(w.Addr.AddrPort(), sockets.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort, V6Only: w.IPv6Only})
+		return sockets.ListenTCP(addr, sockets.ListenOptions{Backlog: w.Backlog, ReusePort: w.ReusePort, V6Only: w.IPv6Only})
 	}
 	fd, f, err := sockets.ListenUnix(w.Addr.Path, unixOptions(w))
 	if err != nil {
