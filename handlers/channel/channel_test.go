@@ -48,6 +48,7 @@ type recorder struct {
 	c        client.Client
 	got      chan delivery
 	connects chan struct{}
+	closes   chan struct{}
 	errs     chan error
 }
 
@@ -61,8 +62,10 @@ func connect(t *testing.T, addr string, o client.Options) *recorder {
 
 func newRecorder(t *testing.T, l *workerman.EventLoop, addr string, o client.Options) *recorder {
 	t.Helper()
-	r := &recorder{t: t, got: make(chan delivery, 1000), connects: make(chan struct{}, 100), errs: make(chan error, 1000)}
+	r := &recorder{t: t, got: make(chan delivery, 1000), connects: make(chan struct{}, 100),
+		closes: make(chan struct{}, 100), errs: make(chan error, 1000)}
 	o.OnConnect = func() { r.connects <- struct{}{} }
+	o.OnClose = func() { r.closes <- struct{}{} }
 	o.OnMessage = func(event string, data any) { r.got <- delivery{"msg:" + event, data} }
 	o.OnError = func(err error) {
 		select {
@@ -567,8 +570,15 @@ func TestReconnect(t *testing.T) {
 	pub.sync("p")
 
 	workermantest.Stop(t, p)
-	// Published while no server runs: held by the client, sent on
-	// reconnect after its subscriptions, so it comes back to it.
+	// Published once the client knows the server is gone (before, it
+	// would go to the dead connection and be lost, as with Workerman):
+	// held, and sent on reconnect after the subscriptions, so it comes
+	// back to it.
+	select {
+	case <-pub.closes:
+	case <-time.After(workermantest.Timeout):
+		t.Fatal("the client did not see the server go")
+	}
 	if err := pub.c.Publish("while down", "own"); err != nil {
 		t.Fatal(err)
 	}
