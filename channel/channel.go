@@ -80,6 +80,12 @@ type Options struct {
 	// Token authenticates to a channel server that requires one (its
 	// token option); frame backend only.
 	Token string
+
+	// eventsOnly: events are never publishLoop'd to this client (Backend's,
+	// which subscribes per uid and group), so the Redis backend keeps no
+	// BRPOP, hence no connection, per event, and NATS no queue
+	// subscription per event.
+	eventsOnly bool
 }
 
 // Default values of Options.

@@ -352,11 +352,14 @@ func (c *natsClient) syncSubscriptions(nc *nats.Conn) (changed bool, err error) 
 			keep(fmt.Errorf("subscribe %q: %w", e, err))
 			continue
 		}
-		s2, err := nc.QueueSubscribe(c.subject("loop", e), natsGroup, func(m *nats.Msg) { c.deliverEvent(loop, m.Data) })
-		if err != nil {
-			_ = s1.Unsubscribe()
-			keep(fmt.Errorf("subscribe %q (publishLoop): %w", e, err))
-			continue
+		var s2 *nats.Subscription
+		if !c.s.opts.eventsOnly {
+			s2, err = nc.QueueSubscribe(c.subject("loop", e), natsGroup, func(m *nats.Msg) { c.deliverEvent(loop, m.Data) })
+			if err != nil {
+				_ = s1.Unsubscribe()
+				keep(fmt.Errorf("subscribe %q (publishLoop): %w", e, err))
+				continue
+			}
 		}
 		c.events[e] = [2]*nats.Subscription{s1, s2}
 	}

@@ -240,6 +240,9 @@ func (c *redisClient) changed() {
 	want := map[string]*redisPopper{}
 	c.s.mu.Lock()
 	for e := range c.s.events {
+		if c.s.opts.eventsOnly {
+			break
+		}
 		want[c.loopKey(e)] = &redisPopper{event: e}
 	}
 	for q := range c.s.queues {

@@ -18,6 +18,9 @@ type Connection struct {
 	nc     netloop.Conn
 	worker *Worker
 	async  *AsyncTcpConnection
+	// member is the uid and groups the connection joined (uid.go); nil
+	// until it does.
+	member *membership
 
 	// Context is a slot for the application's per-connection data (a user
 	// id, a session). Loop-only.
@@ -202,6 +205,9 @@ func (c *Connection) deliver(m Message) {
 func (c *Connection) closed() {
 	if c.worker != nil {
 		delete(c.worker.conns, c.nc.ID())
+		// Before OnClose: a send to its uid or groups, and IsUIDOnline,
+		// no longer count it there.
+		c.worker.forget(c)
 	}
 	if c.OnClose != nil {
 		c.OnClose(c)

@@ -121,6 +121,11 @@ func (p *Process) listenAtRunTime(w *Worker) error {
 	undo := func() {
 		p.workers, p.fds, p.sweeps = p.workers[:i], p.fds[:i], p.sweeps[:i]
 		w.loop, w.conns, w.listened = nil, nil, false
+		w.closeChannel()
+	}
+	if err := w.connectChannel(p.loop); err != nil {
+		undo()
+		return err
 	}
 	if err := p.listen(i, w); err != nil {
 		undo()

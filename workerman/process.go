@@ -301,10 +301,28 @@ func (p *Process) Run(ctx context.Context) error {
 			if w.OnWorkerStop != nil {
 				p.call("OnWorkerStop", w, w.OnWorkerStop)
 			}
+			w.stopChannel()
 		}
 	}
+	// After the loop: the connections it closed last have left their
+	// uids and groups, and OnClose could still publish.
+	defer func() {
+		for _, w := range p.workers {
+			w.closeChannel()
+		}
+	}()
 	var startErr error
 	l.Post(func() {
+		// The channel first: OnWorkerStart may send to a uid already.
+		for _, w := range p.workers {
+			if err := w.connectChannel(p.loop); err != nil {
+				startErr = errors.Join(startErr, err)
+			}
+		}
+		if startErr != nil {
+			l.Stop()
+			return
+		}
 		for _, w := range p.workers {
 			if w.OnWorkerStart != nil {
 				p.call("OnWorkerStart", w, w.OnWorkerStart)
@@ -517,6 +535,8 @@ func (p *Process) moveIdle(nc *netloop.Conn) bool {
 	}
 	w := ev.worker
 	delete(w.conns, nc.ID())
+	// The replacement adopts it without its uid and groups.
+	w.forget(&ev.Connection)
 	if p.moving == nil {
 		p.moving = map[*Worker][]netloop.Handover{}
 		p.loop.l.Post(p.flushMoving)
@@ -555,6 +575,7 @@ func (p *Process) moveConnections() {
 				continue
 			}
 			delete(w.conns, id)
+			w.forget(c)
 			moved = append(moved, h)
 		}
 		if len(moved) > 0 {

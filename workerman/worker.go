@@ -96,6 +96,15 @@ type Worker struct {
 	// Handler, when set, attaches its callbacks to the worker before
 	// OnWorkerStart (see RegisterHandler).
 	Handler Handler
+	// Channel connects each process of the worker to the channel backend
+	// that carries SendToUID, SendToGroup, SendToAll, CloseUID and
+	// IsUIDOnline to the other processes and hosts:
+	// channel.Backend("redis://…", channel.Options{}) from package channel
+	// (a function, not a URL, because channel imports this package). The
+	// process calls it on its loop before OnWorkerStart, and closes the
+	// client after its loop ends; an error fails the start. nil: they
+	// reach this process's connections only.
+	Channel func(loop *EventLoop) (Bus, error)
 
 	// OnWorkerStart runs once per process before it accepts connections.
 	OnWorkerStart func(w *Worker)
@@ -133,6 +142,9 @@ type Worker struct {
 	// listened marks a worker started by Listen at run time, whose socket
 	// is this process's own and whose connections never move on reload.
 	listened bool
+	// cluster holds the uids and groups of this process's connections
+	// and the client of Channel. Loop-only.
+	cluster cluster
 	// openFile opens the files the protocol writes (the access log); in a
 	// child it takes the descriptors the master opened. nil: os.OpenFile.
 	openFile func(path string) (*os.File, error)
