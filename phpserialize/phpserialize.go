@@ -138,6 +138,28 @@ func (a *Array) Map() map[string]any {
 	return m
 }
 
+// TypeName is the PHP name of the type of v, a value Unmarshal gives
+// (null, bool, int, float, string, array, as PHP's get_debug_type() and
+// its error messages write them), for messages about wrong types; the Go
+// type for anything else.
+func TypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case int64:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "string"
+	case *Array:
+		return "array"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
 // Marshal returns PHP's serialize() of v (see the package doc for the Go
 // types it takes).
 func Marshal(v any) ([]byte, error) { return Append(nil, v) }

@@ -153,3 +153,16 @@ func TestAgainstPHP(t *testing.T) {
 		}
 	}
 }
+
+func TestTypeName(t *testing.T) {
+	for _, c := range phpValues {
+		v, err := Unmarshal([]byte(c.wire))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[byte]string{'N': "null", 'b': "bool", 'i': "int", 'd': "float", 's': "string", 'a': "array"}[c.wire[0]]
+		if got := TypeName(v); got != want {
+			t.Errorf("TypeName(%s) = %q, want %q", c.expr, got, want)
+		}
+	}
+}

@@ -56,7 +56,7 @@ func decodeRequest(payload []byte) (request, error) {
 	}
 	a, ok := v.(*phpserialize.Array)
 	if !ok {
-		return request{}, fmt.Errorf("%w: a %s, not an array", errBadRequest, phpType(v))
+		return request{}, fmt.Errorf("%w: a %s, not an array", errBadRequest, phpserialize.TypeName(v))
 	}
 	t, _ := a.Get("type")
 	kind, ok := t.(string)
@@ -81,13 +81,13 @@ func decodeRequest(payload []byte) (request, error) {
 		cv, _ := a.Get("channels")
 		ca, ok := cv.(*phpserialize.Array)
 		if !ok {
-			return request{}, fmt.Errorf("%w: %s: channels is a %s, not an array", errBadRequest, kind, phpType(cv))
+			return request{}, fmt.Errorf("%w: %s: channels is a %s, not an array", errBadRequest, kind, phpserialize.TypeName(cv))
 		}
 		r.channels = make([]name, 0, ca.Len())
 		for _, c := range ca.All() {
 			n, ok := channelName(c)
 			if !ok {
-				return request{}, fmt.Errorf("%w: %s: a channel name is a %s", errBadRequest, kind, phpType(c))
+				return request{}, fmt.Errorf("%w: %s: a channel name is a %s", errBadRequest, kind, phpserialize.TypeName(c))
 			}
 			r.channels = append(r.channels, n)
 		}
@@ -112,24 +112,6 @@ func channelName(v any) (name, bool) {
 		return name{key: strconv.FormatInt(n, 10), raw: n}, true
 	}
 	return name{}, false
-}
-
-func phpType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "bool"
-	case int64:
-		return "int"
-	case float64:
-		return "float"
-	case string:
-		return "string"
-	case *phpserialize.Array:
-		return "array"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // appendMessage appends serialize(['type'=>kind,'channel'=>channel,

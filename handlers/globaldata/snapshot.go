@@ -52,7 +52,7 @@ func (s *store) LoadSnapshot(doc []byte) error {
 	}
 	a, ok := v.(*phpserialize.Array)
 	if !ok {
-		return fmt.Errorf("read snapshot: a %s, not an array", phpType(v))
+		return fmt.Errorf("read snapshot: a %s, not an array", phpserialize.TypeName(v))
 	}
 	m := make(map[string][]byte, a.Len())
 	for k, v := range a.All() {

@@ -87,7 +87,7 @@ func scanArray(p []byte) (fields, error) {
 	}
 	a, ok := v.(*phpserialize.Array)
 	if !ok {
-		return fields{}, badRequest("a %s, not an array", phpType(v))
+		return fields{}, badRequest("a %s, not an array", phpserialize.TypeName(v))
 	}
 	var f fields
 	f.cmd, _ = a.Get("cmd")
@@ -105,7 +105,7 @@ func (f fields) request() (request, error) {
 	}
 	s, ok := f.cmd.(string)
 	if !ok {
-		return request{}, &refusal{Reply: "bad cmd " + phpString(f.cmd), Reason: "cmd is a " + phpType(f.cmd)}
+		return request{}, &refusal{Reply: "bad cmd " + phpString(f.cmd), Reason: "cmd is a " + phpserialize.TypeName(f.cmd)}
 	}
 	if !knownCmd[s] {
 		return request{}, &refusal{Reply: "bad cmd " + s, Reason: "unknown command"}
@@ -152,7 +152,7 @@ func arrayKey(k any) (string, error) {
 		}
 		return strconv.FormatInt(int64(x), 10), nil
 	}
-	return "", badRequest("key is a %s (PHP throws: illegal offset type)", phpType(k))
+	return "", badRequest("key is a %s (PHP throws: illegal offset type)", phpserialize.TypeName(k))
 }
 
 // store is the server's data: each value as serialize() writes it, so a
@@ -236,25 +236,6 @@ func (s *store) Do(r request) ([]byte, error) {
 func (s *store) put(key string, v []byte) {
 	s.m[key] = v
 	s.changes++
-}
-
-// phpType names v's PHP type, for messages.
-func phpType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "bool"
-	case int64:
-		return "int"
-	case float64:
-		return "float"
-	case string:
-		return "string"
-	case *phpserialize.Array:
-		return "array"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // phpString is PHP's string conversion, for "bad cmd X".
