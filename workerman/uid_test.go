@@ -1,6 +1,7 @@
 package workerman_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/workermand/workermand/workerman"
 	"github.com/workermand/workermand/workerman/workermantest"
@@ -349,5 +352,60 @@ func TestUIDOffTheLoop(t *testing.T) {
 	}
 	if err := workerman.NewWorker("text://127.0.0.1:0").SendToAll(nil); err == nil {
 		t.Fatal("SendToAll of a worker not running: no error")
+	}
+}
+
+// A send goes out through each connection's protocol: on a websocket, a
+// text frame, or a binary one for bytes that are not UTF-8.
+func TestUIDSendOverWebSocket(t *testing.T) {
+	w := workerman.NewWorker("websocket://127.0.0.1:0")
+	w.Name = "uidws"
+	w.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+		if c.UID() == "" {
+			c.BindUID(string(m.Data))
+			c.JoinGroup("g")
+			c.SendString("bound")
+			return
+		}
+		w.SendToGroup("g", m.Data)
+	}
+	workermantest.Start(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), workermantest.Timeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+w.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	read := func() (websocket.MessageType, string) {
+		t.Helper()
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return typ, string(b)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte("alice")); err != nil {
+		t.Fatal(err)
+	}
+	if _, s := read(); s != "bound" {
+		t.Fatalf("got %q, want bound", s)
+	}
+	for _, tc := range []struct {
+		data string
+		want websocket.MessageType
+	}{{"héllo", websocket.MessageText}, {"\xff\x00\xfe", websocket.MessageBinary}} {
+		if err := w.SendToUID("alice", []byte(tc.data)); err != nil {
+			t.Fatal(err)
+		}
+		if typ, s := read(); typ != tc.want || s != tc.data {
+			t.Fatalf("SendToUID(%q): got %v %q, want %v", tc.data, typ, s, tc.want)
+		}
+		if err := c.Write(ctx, websocket.MessageBinary, []byte(tc.data)); err != nil {
+			t.Fatal(err)
+		}
+		if typ, s := read(); typ != tc.want || s != tc.data {
+			t.Fatalf("SendToGroup(%q): got %v %q, want %v", tc.data, typ, s, tc.want)
+		}
 	}
 }
