@@ -1,11 +1,9 @@
 package test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/workermand/workermand/internal/testserver"
 )
 
 // The stock broadcast handler across daemons: two daemons, count 2 each,
@@ -32,16 +32,8 @@ func TestBroadcastAcrossDaemons(t *testing.T) {
 			d.start()
 			return "frame://" + d.waitReady("chan", 1).addr("chan")
 		}},
-		{"redis", func(t *testing.T) string {
-			return "redis://" + startBackendServer(t, "redis-server", func(port int, dir string) []string {
-				return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
-			})
-		}},
-		{"nats", func(t *testing.T) string {
-			return "nats://" + startBackendServer(t, "nats-server", func(port int, dir string) []string {
-				return []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}
-			})
-		}},
+		{"redis", func(t *testing.T) string { return "redis://" + testserver.Redis(t).Addr() }},
+		{"nats", func(t *testing.T) string { return "nats://" + testserver.NATS(t).Addr() }},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -103,63 +95,6 @@ fwrite($s, pack("N", 4 + strlen($body)) . $body); fclose($s);`
 			}
 		})
 	}
-}
-
-// startBackendServer runs a redis-server or nats-server of the test's own on
-// a free loopback port and kills it, by pid, when the test ends.
-func startBackendServer(t *testing.T, name string, args func(port int, dir string) []string) string {
-	t.Helper()
-	bin := needTool(t, name)
-	dir := tempDir(t)
-	var last string
-	for range 5 {
-		port := freePort(t)
-		cmd := exec.Command(bin, args(port, dir)...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() { cmd.Process.Kill(); <-exited }
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		deadline := time.Now().Add(slow(10 * time.Second))
-		for time.Now().Before(deadline) {
-			select {
-			case <-exited:
-				last = name + " exited"
-			default:
-			}
-			if backendAnswers(name, addr) {
-				t.Cleanup(stop)
-				return addr
-			}
-			time.Sleep(pollEvery)
-		}
-		stop()
-		last = name + " did not answer on " + addr
-	}
-	t.Fatalf("start %s: %s", name, last)
-	return ""
-}
-
-// backendAnswers: PING → +PONG for Redis, the INFO line NATS sends first.
-func backendAnswers(name, addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	r := bufio.NewReader(c)
-	if name == "redis-server" {
-		if _, err := c.Write([]byte("PING\r\n")); err != nil {
-			return false
-		}
-		line, _ := r.ReadString('\n')
-		return strings.HasPrefix(line, "+PONG")
-	}
-	line, _ := r.ReadString('\n')
-	return strings.HasPrefix(line, "INFO ")
 }
 
 // broadcastClient is a websocket client whose messages a goroutine reads.

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -12,14 +11,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/workermand/workermand/internal/testserver"
 )
 
 // The client examples (manual 1.15.4–1.15.10: examples/mysqlclient,
@@ -36,104 +34,6 @@ import (
 
 // clientTimeout is the examples' backend deadline in these tests.
 const clientTimeout = time.Second
-
-// backendProc is a server of the test's own, killed by pid when the test
-// ends.
-type backendProc struct {
-	name   string
-	addr   string
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// startBackendProc runs name (needTool's) with args(port, dir) on a free
-// loopback port, in a directory of its own, until a TCP connection to it
-// succeeds.
-func startBackendProc(t *testing.T, name string, args func(port int, dir string) []string) *backendProc {
-	t.Helper()
-	bin := needTool(t, name)
-	var last string
-	for range 5 {
-		dir := tempDir(t)
-		port := freePort(t)
-		cmd := exec.Command(bin, args(port, dir)...)
-		logf, err := os.Create(filepath.Join(dir, "output.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", name, err)
-		}
-		logf.Close()
-		b := &backendProc{name: name, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, cmd: cmd, exited: make(chan struct{})}
-		go func() { cmd.Wait(); close(b.exited) }()
-		deadline := time.Now().Add(slow(15 * time.Second))
-		for time.Now().Before(deadline) {
-			select {
-			case <-b.exited:
-				out, _ := os.ReadFile(filepath.Join(dir, "output.log"))
-				last = fmt.Sprintf("%s exited: %s", name, out)
-			default:
-				if c, err := net.DialTimeout("tcp", b.addr, time.Second); err == nil {
-					c.Close()
-					t.Cleanup(b.kill)
-					return b
-				}
-				time.Sleep(pollEvery)
-				continue
-			}
-			break
-		}
-		b.kill()
-		if last == "" {
-			last = name + " did not listen on " + b.addr
-		}
-	}
-	t.Fatalf("start %s: %s", name, last)
-	return nil
-}
-
-// pause stops the server (SIGSTOP): the kernel still accepts connections
-// and takes requests into its buffers, but nothing answers, which is what
-// a hung server looks like to a client. resume undoes it.
-func (b *backendProc) pause(t *testing.T) {
-	t.Helper()
-	b.signal(t, syscall.SIGSTOP)
-	// kill returns before every thread has stopped: wait until the
-	// kernel reports each one stopped, so that no reply is on its way.
-	tasks := fmt.Sprintf("/proc/%d/task/*/stat", b.cmd.Process.Pid)
-	waitFor(t, slow(5*time.Second), b.name+" stopped", func() (bool, string) {
-		stats, _ := filepath.Glob(tasks)
-		for _, p := range stats {
-			s, err := os.ReadFile(p)
-			if err != nil {
-				return false, err.Error()
-			}
-			// pid (comm) state ...: the state follows the last ')'.
-			if f := strings.Fields(string(s[bytes.LastIndexByte(s, ')')+1:])); len(f) == 0 || f[0] != "T" {
-				return false, p + ": " + string(s)
-			}
-		}
-		return len(stats) > 0, "no " + tasks
-	})
-}
-
-func (b *backendProc) resume(t *testing.T) { b.signal(t, syscall.SIGCONT) }
-
-func (b *backendProc) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := b.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("%s: %v: %v", b.name, sig, err)
-	}
-}
-
-// kill ends the server and waits for it; a paused one too.
-func (b *backendProc) kill() {
-	b.cmd.Process.Kill()
-	<-b.exited
-}
 
 // answer is one HTTP answer of an example.
 type answer struct {
@@ -253,8 +153,8 @@ func TestExampleMySQLClient(t *testing.T) {
 	// An empty data directory and no grant tables: mariadbd makes its
 	// InnoDB files at start and lets anyone in, which is all the example
 	// needs, without mariadb-install-db's few seconds.
-	db := startBackendProc(t, "mariadbd", func(port int, dir string) []string {
-		if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+	db := testserver.Start(t, testserver.Spec{Name: "mariadbd", StartTimeout: slow(15 * time.Second), Args: func(port int, dir string) []string {
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		args := []string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"),
@@ -265,10 +165,10 @@ func TestExampleMySQLClient(t *testing.T) {
 			args = append(args, "--user=root")
 		}
 		return args
-	})
+	}})
 	addr := loopback(t)
 	d := startExample(t, "mysqlclient", "MYSQLCLIENT_ADDR="+addr,
-		"MYSQLCLIENT_DSN=root@tcp("+db.addr+")/", "MYSQLCLIENT_TIMEOUT="+clientTimeout.String())
+		"MYSQLCLIENT_DSN=root@tcp("+db.Addr()+")/", "MYSQLCLIENT_TIMEOUT="+clientTimeout.String())
 	d.waitReady("mysqlclient", 1)
 	base := "http://" + addr
 
@@ -289,14 +189,14 @@ func TestExampleMySQLClient(t *testing.T) {
 		t.Errorf("GET /notes: %v (%v), want the two notes, newest first", a, err)
 	}
 
-	db.pause(t)
+	db.Pause()
 	checkHung(t, base, "/version")
-	db.resume(t)
+	db.Resume()
 	// The driver closed the connection of the query that timed out: the
 	// pool dials another.
 	eventually(t, base, "/version")
 
-	db.kill()
+	db.Kill()
 	checkDown(t, base, "/notes")
 	stopExample(t, d, addr)
 }
@@ -305,12 +205,12 @@ func TestExampleMySQLClient(t *testing.T) {
 // key; a command to a stopped server, a killed one.
 func TestExampleRedisClient(t *testing.T) {
 	t.Parallel()
-	rs := startBackendProc(t, "redis-server", func(port int, dir string) []string {
+	rs := testserver.Start(t, testserver.Spec{Name: "redis-server", StartTimeout: slow(15 * time.Second), Args: func(port int, dir string) []string {
 		return []string{"--port", itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
-	})
+	}})
 	addr := loopback(t)
 	d := startExample(t, "redisclient", "REDISCLIENT_ADDR="+addr,
-		"REDISCLIENT_REDIS="+rs.addr, "REDISCLIENT_TIMEOUT="+clientTimeout.String())
+		"REDISCLIENT_REDIS="+rs.Addr(), "REDISCLIENT_TIMEOUT="+clientTimeout.String())
 	d.waitReady("redisclient", 1)
 	base := "http://" + addr
 
@@ -332,14 +232,14 @@ func TestExampleRedisClient(t *testing.T) {
 		t.Errorf("INCR of a string: %v, want Redis's error", a)
 	}
 
-	rs.pause(t)
+	rs.Pause()
 	checkHung(t, base, "/get?key=greeting")
-	rs.resume(t)
+	rs.Resume()
 	if a := eventually(t, base, "/get?key=greeting"); a.json["value"] != "hello" {
 		t.Errorf("GET greeting after the server resumed: %v", a)
 	}
 
-	rs.kill()
+	rs.Kill()
 	checkDown(t, base, "/get?key=greeting")
 	stopExample(t, d, addr)
 }
@@ -466,17 +366,17 @@ func (n *natsConn) line(t *testing.T) string {
 // to a stopped server, a killed one.
 func TestExampleNATSClient(t *testing.T) {
 	t.Parallel()
-	ns := startBackendProc(t, "nats-server", func(port int, dir string) []string {
+	ns := testserver.Start(t, testserver.Spec{Name: "nats-server", StartTimeout: slow(15 * time.Second), Args: func(port int, dir string) []string {
 		return []string{"-a", "127.0.0.1", "-p", itoa(port)}
-	})
+	}})
 	addr := loopback(t)
 	const subject = "workermand.test"
-	d := startExample(t, "natsclient", "NATSCLIENT_ADDR="+addr, "NATSCLIENT_NATS=nats://"+ns.addr,
+	d := startExample(t, "natsclient", "NATSCLIENT_ADDR="+addr, "NATSCLIENT_NATS=nats://"+ns.Addr(),
 		"NATSCLIENT_SUBJECT="+subject, "NATSCLIENT_TIMEOUT="+clientTimeout.String())
 	d.waitReady("natsclient", 1)
 	base := "http://" + addr
 
-	sub := dialNATS(t, ns.addr)
+	sub := dialNATS(t, ns.Addr())
 	fmt.Fprintf(sub, "SUB %s 1\r\nPING\r\n", subject)
 	if line := sub.line(t); line != "PONG" {
 		t.Fatalf("after SUB: %q", line)
@@ -491,7 +391,7 @@ func TestExampleNATSClient(t *testing.T) {
 		t.Errorf("the subscriber got %q", line)
 	}
 	// The example's own subscription got it too, and gets the test's.
-	pub := dialNATS(t, ns.addr)
+	pub := dialNATS(t, ns.Addr())
 	fmt.Fprintf(pub, "PUB %s 13\r\nfrom the test\r\nPING\r\n", subject)
 	pub.line(t)
 	waitFor(t, slow(5*time.Second), "both messages in /messages", func() (bool, string) {
@@ -499,12 +399,12 @@ func TestExampleNATSClient(t *testing.T) {
 		return strings.Contains(a.body, `"messages":["from the example","from the test"]`), a.String()
 	})
 
-	ns.pause(t)
+	ns.Pause()
 	checkHung(t, base, "/publish?msg=stuck")
-	ns.resume(t)
+	ns.Resume()
 	eventually(t, base, "/publish?msg=again")
 
-	ns.kill()
+	ns.Kill()
 	// nats.go notices the closed connection and reconnects meanwhile: a
 	// publish is then buffered, and its flush fails or times out.
 	a := get(base, "/publish?msg=nobody")
@@ -564,17 +464,17 @@ func mqttPublish(t *testing.T, addr, topic, msg string) {
 // test's; a publish to a stopped broker, a killed one.
 func TestExampleMQTTClient(t *testing.T) {
 	t.Parallel()
-	mq := startBackendProc(t, "mosquitto", func(port int, dir string) []string {
+	mq := testserver.Start(t, testserver.Spec{Name: "mosquitto", StartTimeout: slow(15 * time.Second), Args: func(port int, dir string) []string {
 		conf := filepath.Join(dir, "mosquitto.conf")
 		body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n", port)
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return []string{"-c", conf}
-	})
+	}})
 	addr := loopback(t)
 	const topic = "workermand/test"
-	d := startExample(t, "mqttclient", "MQTTCLIENT_ADDR="+addr, "MQTTCLIENT_BROKER=tcp://"+mq.addr,
+	d := startExample(t, "mqttclient", "MQTTCLIENT_ADDR="+addr, "MQTTCLIENT_BROKER=tcp://"+mq.Addr(),
 		"MQTTCLIENT_TOPIC="+topic, "MQTTCLIENT_TIMEOUT="+clientTimeout.String())
 	d.waitReady("mqttclient", 1)
 	base := "http://" + addr
@@ -590,18 +490,18 @@ func TestExampleMQTTClient(t *testing.T) {
 		a = get(base, "/messages")
 		return strings.Contains(a.body, topic+": from the example"), a.String()
 	})
-	mqttPublish(t, mq.addr, topic, "from the test")
+	mqttPublish(t, mq.Addr(), topic, "from the test")
 	waitFor(t, slow(5*time.Second), "the test's message in /messages", func() (bool, string) {
 		a := get(base, "/messages")
 		return strings.Contains(a.body, topic+": from the test"), a.String()
 	})
 
-	mq.pause(t)
+	mq.Pause()
 	checkHung(t, base, "/publish?msg=stuck")
-	mq.resume(t)
+	mq.Resume()
 	eventually(t, base, "/publish?msg=again")
 
-	mq.kill()
+	mq.Kill()
 	a := get(base, "/publish?msg=nobody")
 	if a.err != nil || (a.code != 502 && a.code != 504) || a.json["error"] == nil {
 		t.Errorf("publish with the broker down: %v, want 502 or 504 with the error", a)
@@ -711,16 +611,16 @@ func TestExampleDNSClient(t *testing.T) {
 // (404); a command to a stopped server, a killed one.
 func TestExampleMemcacheClient(t *testing.T) {
 	t.Parallel()
-	mc := startBackendProc(t, "memcached", func(port int, dir string) []string {
+	mc := testserver.Start(t, testserver.Spec{Name: "memcached", StartTimeout: slow(15 * time.Second), Args: func(port int, dir string) []string {
 		args := []string{"-l", "127.0.0.1", "-p", itoa(port), "-U", "0", "-m", "16"}
 		if os.Geteuid() == 0 {
 			args = append(args, "-u", "root")
 		}
 		return args
-	})
+	}})
 	addr := loopback(t)
 	d := startExample(t, "memcacheclient", "MEMCACHECLIENT_ADDR="+addr,
-		"MEMCACHECLIENT_SERVERS="+mc.addr, "MEMCACHECLIENT_TIMEOUT="+clientTimeout.String())
+		"MEMCACHECLIENT_SERVERS="+mc.Addr(), "MEMCACHECLIENT_TIMEOUT="+clientTimeout.String())
 	d.waitReady("memcacheclient", 1)
 	base := "http://" + addr
 
@@ -738,14 +638,14 @@ func TestExampleMemcacheClient(t *testing.T) {
 	}
 	mustGet(t, base, "/get", 400)
 
-	mc.pause(t)
+	mc.Pause()
 	checkHung(t, base, "/get?key=greeting")
-	mc.resume(t)
+	mc.Resume()
 	if a := eventually(t, base, "/get?key=greeting"); a.json["value"] != "hello" {
 		t.Errorf("get greeting after the server resumed: %v", a)
 	}
 
-	mc.kill()
+	mc.Kill()
 	checkDown(t, base, "/get?key=greeting")
 	stopExample(t, d, addr)
 }

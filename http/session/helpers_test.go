@@ -1,22 +1,14 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/http/session"
+	"github.com/workermand/workermand/internal/testserver"
 	"github.com/workermand/workermand/workerman"
 	"github.com/workermand/workermand/workerman/workermantest"
 )
@@ -107,94 +99,9 @@ func (s *countingStore) GC(ctx context.Context, d time.Duration) error {
 	return s.Store.GC(ctx, d)
 }
 
-// startRedis runs a redis-server of the test's own on a free 127.0.0.1
-// port, without persistence, and kills it when the test ends. Without
-// redis-server the test is skipped, unless WORKERMAND_REQUIRE_REDIS=1 (CI)
-// makes that a failure.
+// startRedis runs a redis-server of the test's own (internal/testserver)
+// and returns its address.
 func startRedis(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("WORKERMAND_REQUIRE_REDIS") == "1" {
-			t.Fatalf("redis-server not found and WORKERMAND_REQUIRE_REDIS=1: %v", err)
-		}
-		t.Skipf("redis-server not found (%v); install redis-server to run the Redis tests", err)
-	}
-	// The port is free when picked but could be taken before redis binds
-	// it; a few attempts make that race harmless.
-	var last error
-	for attempt := 0; attempt < 5; attempt++ {
-		addr, err := tryRedis(t, bin)
-		if err == nil {
-			return addr
-		}
-		last = err
-	}
-	t.Fatalf("start redis-server: %v", last)
-	return ""
-}
-
-func tryRedis(t testing.TB, bin string) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
-		"--enable-debug-command", "local")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop := func() {
-		cmd.Process.Kill()
-		<-exited
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		select {
-		case <-exited:
-			return "", fmt.Errorf("redis-server exited: %s", out.String())
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("no PING answer within %s: %v; output: %s", waitTimeout, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Cleanup(stop)
-	return addr, nil
-}
-
-// lockedBuffer collects a child's output from two pipes' goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return testserver.Redis(t, "--enable-debug-command", "local").Addr()
 }

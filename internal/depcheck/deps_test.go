@@ -49,6 +49,9 @@ NONE < internal/tlsconfig;
 NONE < internal/logging/logtest;
 # Certificates made by tests (a test CA, server pairs): tests only.
 NONE < internal/testcert;
+# The real servers tests start (redis-server, nats-server, mariadbd...):
+# tests only.
+NONE < internal/testserver;
 
 # The frame codec speaks the public close codes: one CloseCode type for
 # handlers and for the wire.
