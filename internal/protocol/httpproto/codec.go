@@ -36,43 +36,47 @@ const (
 const keptBufferCap = 64 << 10
 
 // conn is the codec of one connection.
+//
+// Every connection holds one, idle keep-alive ones included (thousands of
+// them over TLS): the flags are packed together and the chunked decoder,
+// which most connections never use, is allocated on the first chunked
+// body, so the struct stays in the 896-byte size class, not 1,024.
 type conn struct {
 	p *Protocol
 	c codec.Conn
 
-	state    uint8
-	stream   uint8
-	status   int   // of a streamed response, for the access log
-	streamed int64 // body bytes of a streamed response so far
-	paused   bool  // we paused reading while a response is pending
+	state  uint8
+	stream uint8
+	paused bool // we paused reading while a response is pending
+	// stBody: the body is chunked; the whole body is in c.body.
+	chunked, complete bool
+	reading           bool // bytes of a request head have arrived
+	continued         bool // "100 Continue" sent for this request
+	headReq           bool // a HEAD request: no body in the response
+	keepAlive         bool
+	large             bool  // body is a large buffer (bodybuf.go), given back once answered
+	status            int   // of a streamed response, for the access log
+	streamed          int64 // body bytes of a streamed response so far
 
 	// The request being read. head's slices point into the loop's buffer of
 	// the current Input call: only its scalars survive until Decode, copied
 	// into the fields below.
 	head      httpparse.Request
-	dec       httpparse.ChunkedDecoder
-	chunked   bool      // the body in stBody is chunked
-	complete  bool      // stBody: the whole body is in c.body
-	bodyLeft  int64     // stBody, Content-Length: bytes still to come
-	scanned   int       // stBody, chunked: raw bytes of the request consumed so far
-	reading   bool      // bytes of a request head have arrived
-	readStart time.Time // when the head started arriving
-	continued bool      // "100 Continue" sent for this request
+	dec       *httpparse.ChunkedDecoder // nil until the first chunked body
+	bodyLeft  int64                     // stBody, Content-Length: bytes still to come
+	scanned   int                       // stBody, chunked: raw bytes of the request consumed so far
+	readStart time.Time                 // when the head started arriving
 
 	// The request in flight, valid until its response is sent.
-	headLen   int
-	headReq   bool // a HEAD request: no body in the response
-	keepAlive bool
-	minor     int
-	raw       []byte // the request's head, and its body when both came in one packet
-	body      []byte // the body read in stBody, de-chunked
-	large     bool   // body is a large buffer (bodybuf.go), given back once answered
-	trailer   []byte
-	req       http.Request
-	requests  int
-	local     netip.AddrPort
-	started   time.Time // for the access log
-
+	headLen  int
+	minor    int
+	raw      []byte // the request's head, and its body when both came in one packet
+	body     []byte // the body read in stBody, de-chunked
+	trailer  []byte
+	req      http.Request
+	requests int
+	local    netip.AddrPort
+	started  time.Time // for the access log
 }
 
 var (
@@ -130,6 +134,9 @@ func (c *conn) Input(buf []byte) (int, error) {
 	if h.Chunked {
 		c.startBody(buf[:n], true)
 		c.scanned = n
+		if c.dec == nil {
+			c.dec = new(httpparse.ChunkedDecoder)
+		}
 		c.dec.Reset()
 		c.dec.MaxTrailerBytes, c.dec.MaxTrailers = c.p.limits.MaxHeaderBytes, c.p.limits.MaxHeaders
 		if h.ExpectContinue {
