@@ -64,7 +64,7 @@ type Daemon struct {
 // status.
 //
 // A worker's Name identifies it in status and across reloads (default:
-// its ListenAddr). What the master binds (ListenAddr, Transport, Count,
+// its ListenAddr, or "none" for a worker without one). What the master binds (ListenAddr, Transport, Count,
 // User, Group, ReusePort, IPv6Only, Reloadable) is read once, when the
 // daemon starts; `reload` runs the new binary's callbacks, handlers and
 // options, and a changed address or count needs `restart`.
