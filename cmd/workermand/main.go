@@ -6,6 +6,7 @@ import (
 	_ "github.com/workermand/workermand/handlers/channel"
 	_ "github.com/workermand/workermand/handlers/demo"
 	_ "github.com/workermand/workermand/handlers/echo"
+	_ "github.com/workermand/workermand/handlers/exec"
 	_ "github.com/workermand/workermand/handlers/globaldata"
 	_ "github.com/workermand/workermand/handlers/respond"
 	_ "github.com/workermand/workermand/handlers/static"

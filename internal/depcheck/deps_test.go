@@ -125,6 +125,9 @@ workerman, phpserialize < channel;
 # above the channel package, so it joins the binaries' rule itself rather
 # than HANDLERS.
 workerman, channel, websocket < handlers/broadcast;
+# The stock exec handler runs a program per process (os/exec) and speaks
+# JSON lines with it.
+workerman, websocket < handlers/exec;
 # Workerman's GlobalData client for Go: on the loop, or blocking.
 workerman, phpserialize < globaldata;
 
@@ -134,7 +137,7 @@ workerman < workerman/workermantest;
 
 # Binaries: the stock one, and the integration tests' custom ones, each
 # workerman.RunAll plus handler packages.
-HANDLERS, handlers/broadcast, workerman, codec, http, websocket
+HANDLERS, handlers/broadcast, handlers/exec, workerman, codec, http, websocket
   < cmd/workermand, test/crashd, test/handoverd, test/httpd;
 
 # The man page generator (make man): the command tree, rendered.
@@ -151,7 +154,7 @@ NONE < test, internal/depcheck;
 var asUser = []string{
 	"cmd/workermand",
 	"handlers/demo", "handlers/echo", "handlers/respond", "handlers/static",
-	"handlers/channel", "channel", "handlers/broadcast",
+	"handlers/channel", "channel", "handlers/broadcast", "handlers/exec",
 	"handlers/globaldata", "globaldata",
 	"http/session",
 	"test/crashd", "test/handoverd", "test/httpd",

@@ -1,0 +1,281 @@
+package exec_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/workermand/workermand/handlers/exec"
+	"github.com/workermand/workermand/workerman"
+	"github.com/workermand/workermand/workerman/workermantest"
+)
+
+// The test binary is also the fake program: EXEC_FAKE selects its mode.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("EXEC_FAKE"); mode != "" {
+		fake(mode)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// fake is the program: "echo" greets on connect and echoes messages;
+// "garbage" writes malformed lines first; "exit" exits on the message
+// "die"; "noread" never reads its stdin.
+func fake(mode string) {
+	out := bufio.NewWriter(os.Stdout)
+	emit := func(v map[string]any) {
+		b, _ := json.Marshal(v)
+		out.Write(append(b, '\n'))
+		out.Flush()
+	}
+	if mode == "noread" {
+		time.Sleep(time.Hour)
+		return
+	}
+	if mode == "garbage" {
+		fmt.Fprintln(out, "not json")
+		fmt.Fprintln(out, `{"cmd":"nope"}`)
+		fmt.Fprintln(out, `{"cmd":"send"}`)
+		fmt.Fprintln(out, `{"cmd":"send","conn":"1-1"}`) // another process's: ignored
+		fmt.Fprintln(out, `{"cmd":"broadcast"}`)
+		out.WriteString(`{"cmd":"send","data":"` + strings.Repeat("x", exec.MaxLine+10) + "\"}\n")
+		out.Flush()
+	}
+	fmt.Fprintln(os.Stderr, "fake started")
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			fmt.Fprintln(os.Stderr, "bad event:", err)
+			os.Exit(3)
+		}
+		switch e["event"] {
+		case "connect":
+			emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": "hello " + e["conn"].(string)})
+		case "message":
+			if e["data"] == "die" && mode == "exit" {
+				os.Exit(1)
+			}
+			if e["data_b64"] != nil {
+				emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": "b64 " + e["data_b64"].(string)})
+				continue
+			}
+			if e["data"] == "join" {
+				emit(map[string]any{"cmd": "join_group", "conn": e["conn"], "group": "g"})
+				emit(map[string]any{"cmd": "bind_uid", "conn": e["conn"], "uid": "u"})
+				emit(map[string]any{"cmd": "send_to_group", "group": "g", "data": "in g"})
+				emit(map[string]any{"cmd": "send_to_uid", "uid": "u", "data": "to u"})
+				emit(map[string]any{"cmd": "broadcast", "data": "to all"})
+				continue
+			}
+			emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": e["data"]})
+			if e["data"] == "bye" {
+				emit(map[string]any{"cmd": "close", "conn": e["conn"]})
+			}
+		}
+	}
+}
+
+func start(t *testing.T, mode, options string) (*workerman.Worker, *exec.Handler) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := workerman.NewHandler("exec", workermantest.DecodeTOML(fmt.Sprintf(
+		"command = [%q]\nenv = { EXEC_FAKE = %q }\n%s", self, mode, options)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workerman.NewWorker("text://127.0.0.1:0")
+	w.Name = "app"
+	w.Handler = h
+	workermantest.Start(t, w)
+	return w, h.(*exec.Handler)
+}
+
+type line struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, w *workerman.Worker) *line {
+	c := workermantest.Dial(t, w)
+	return &line{c, bufio.NewReader(c)}
+}
+
+func (l *line) send(t *testing.T, s string) {
+	t.Helper()
+	if _, err := l.Write([]byte(s + "\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *line) next(t *testing.T) string {
+	t.Helper()
+	_ = l.SetReadDeadline(time.Now().Add(workermantest.Timeout))
+	s, err := l.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading: %v (got %q)", err, s)
+	}
+	return strings.TrimSuffix(s, "\n")
+}
+
+func (l *line) expect(t *testing.T, want string) {
+	t.Helper()
+	if got := l.next(t); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func stats(t *testing.T, w *workerman.Worker, h *exec.Handler) exec.Stats {
+	return workermantest.OnLoopValue(t, w.Loop(), h.Stats)
+}
+
+func waitStats(t *testing.T, w *workerman.Worker, h *exec.Handler, what string, cond func(exec.Stats) bool) exec.Stats {
+	t.Helper()
+	deadline := time.Now().Add(workermantest.Timeout)
+	for {
+		s := stats(t, w, h)
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s (stats %+v)", what, workermantest.Timeout, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestExecOptions(t *testing.T) {
+	for _, bad := range []string{``, `command = []`, `command = ["x"]` + "\nqueue_bytes = -1", `command = ["x"]` + "\nenv = { \"A=B\" = \"c\" }", `command = ["x"]` + "\nnope = 1"} {
+		if _, err := workerman.NewHandler("exec", workermantest.DecodeTOML(bad)); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+	h, err := workerman.NewHandler("exec", workermantest.DecodeTOML(`command = ["php", "app.php"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workerman.NewWorker("http://127.0.0.1:0")
+	w.Handler = h
+	if _, err := workerman.NewProcess(workerman.ProcessOptions{}, w); err == nil || !strings.Contains(err.Error(), "not http") {
+		t.Errorf("the exec handler on an http:// worker: %v", err)
+	}
+}
+
+func TestExecEcho(t *testing.T) {
+	w, h := start(t, "echo", "")
+	c := dial(t, w)
+	greet := c.next(t)
+	id := strings.TrimPrefix(greet, "hello ")
+	if !strings.HasPrefix(id, fmt.Sprintf("%d-", os.Getpid())) {
+		t.Fatalf("greeting %q: want a %d-<id> connection id", greet, os.Getpid())
+	}
+	c.send(t, "héllo")
+	c.expect(t, "héllo")
+	c.send(t, "\xff\xfe")
+	c.expect(t, "b64 //4=")
+
+	d := dial(t, w)
+	d.next(t)
+	d.send(t, "join")
+	for _, want := range []string{"in g", "to u", "to all"} {
+		d.expect(t, want)
+	}
+	c.expect(t, "to all")
+
+	c.send(t, "bye")
+	c.expect(t, "bye")
+	_ = c.SetReadDeadline(time.Now().Add(workermantest.Timeout))
+	if s, err := c.r.ReadString('\n'); err == nil {
+		t.Errorf("after close: read %q", s)
+	}
+	if s := stats(t, w, h); s.Malformed != 0 || s.Starts != 1 || !s.Running {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestExecMalformed(t *testing.T) {
+	w, h := start(t, "garbage", "")
+	c := dial(t, w)
+	c.next(t)
+	c.send(t, "still")
+	c.expect(t, "still")
+	s := waitStats(t, w, h, "5 malformed lines", func(s exec.Stats) bool { return s.Malformed >= 5 })
+	if s.Malformed != 5 || s.Starts != 1 {
+		t.Errorf("stats %+v: want 5 malformed lines, 1 start", s)
+	}
+}
+
+// A program that exits is started again; the clients keep their
+// connections and are announced to the new instance.
+func TestExecRestart(t *testing.T) {
+	w, h := start(t, "exit", "")
+	c := dial(t, w)
+	c.next(t)
+	first := stats(t, w, h).Pid
+	c.send(t, "die")
+	s := waitStats(t, w, h, "a restart", func(s exec.Stats) bool { return s.Starts == 2 && s.Running })
+	if s.Pid == first {
+		t.Errorf("same pid %d after a restart", s.Pid)
+	}
+	c.next(t) // the new instance greets the connection it is told about
+	c.send(t, "again")
+	c.expect(t, "again")
+
+	// Killed from outside: the same.
+	p, _ := os.FindProcess(s.Pid)
+	_ = p.Kill()
+	waitStats(t, w, h, "a second restart", func(s exec.Stats) bool { return s.Starts == 3 && s.Running })
+	c.next(t)
+	c.send(t, "still")
+	c.expect(t, "still")
+}
+
+// A program that never reads its stdin: the clients are paused, and what
+// was read already is dropped past the cap, so the queue stays bounded.
+func TestExecNoRead(t *testing.T) {
+	w, h := start(t, "noread", "queue_bytes = 65536")
+	var conns []*line
+	for range 4 {
+		conns = append(conns, dial(t, w))
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	chunk := strings.Repeat("y", 1000) + "\n"
+	for _, c := range conns {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				if _, err := c.Write([]byte(chunk)); err != nil && !isTimeout(err) {
+					return
+				}
+			}
+		}()
+	}
+	waitStats(t, w, h, "the clients paused", func(s exec.Stats) bool { return s.Paused })
+	time.Sleep(500 * time.Millisecond)
+	// The pipe holds 64 KiB, the queue at most 4 × 64 KiB: far below what
+	// the clients would have sent in that time unpaused.
+	if q := workermantest.OnLoopValue(t, w.Loop(), func() int { return h.QueuedBytes() }); q > 4*65536 {
+		t.Errorf("queued %d bytes, over the 256 KiB cap", q)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
