@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +35,15 @@ func fake(mode string) {
 		b, _ := json.Marshal(v)
 		out.Write(append(b, '\n'))
 		out.Flush()
+	}
+	switch mode {
+	case "exit0":
+		return
+	case "stubborn":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Fprintln(os.Stderr, "ignoring SIGTERM")
+		time.Sleep(time.Hour)
+		return
 	}
 	if mode == "noread" {
 		time.Sleep(time.Hour)
@@ -83,6 +94,9 @@ func fake(mode string) {
 	}
 }
 
+// procs are the processes start started.
+var procs = map[*workerman.Worker]*workerman.Process{}
+
 func start(t *testing.T, mode, options string) (*workerman.Worker, *exec.Handler) {
 	t.Helper()
 	self, err := os.Executable()
@@ -97,7 +111,7 @@ func start(t *testing.T, mode, options string) (*workerman.Worker, *exec.Handler
 	w := workerman.NewWorker("text://127.0.0.1:0")
 	w.Name = "app"
 	w.Handler = h
-	workermantest.Start(t, w)
+	procs[w] = workermantest.Start(t, w)
 	return w, h.(*exec.Handler)
 }
 
@@ -272,6 +286,29 @@ func TestExecNoRead(t *testing.T) {
 	// the clients would have sent in that time unpaused.
 	if q := workermantest.OnLoopValue(t, w.Loop(), func() int { return h.QueuedBytes() }); q > 4*65536 {
 		t.Errorf("queued %d bytes, over the 256 KiB cap", q)
+	}
+}
+
+// A program that exits at once is started again after 100, 200, 400,
+// 800 ms…: not more than 5 times in 1.2 s.
+func TestExecBackoff(t *testing.T) {
+	w, h := start(t, "exit0", "")
+	waitStats(t, w, h, "a restart", func(s exec.Stats) bool { return s.Starts >= 2 })
+	time.Sleep(1200 * time.Millisecond)
+	if s := stats(t, w, h); s.Starts > 5 {
+		t.Errorf("%d starts in about 1.2 s: no back-off", s.Starts)
+	}
+}
+
+// A program that ignores SIGTERM is killed 2 s after it, with the process.
+func TestExecStopKills(t *testing.T) {
+	w, h := start(t, "stubborn", "")
+	pid := waitStats(t, w, h, "the program", func(s exec.Stats) bool { return s.Running }).Pid
+	time.Sleep(200 * time.Millisecond) // let it ignore SIGTERM first
+	workermantest.Stop(t, procs[w])
+	// Reaped by the process's Wait before the stop returned: gone.
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("program %d still there after the process stopped", pid)
 	}
 }
 
