@@ -2,6 +2,7 @@ package exec_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/workermand/workermand/handlers/exec"
 	"github.com/workermand/workermand/workerman"
@@ -78,6 +81,10 @@ func fake(mode string) {
 				emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": "b64 " + e["data_b64"].(string)})
 				continue
 			}
+			if e["data"] == "bin" {
+				emit(map[string]any{"cmd": "send", "conn": e["conn"], "data_b64": "//4="})
+				continue
+			}
 			if e["data"] == "join" {
 				emit(map[string]any{"cmd": "join_group", "conn": e["conn"], "group": "g"})
 				emit(map[string]any{"cmd": "bind_uid", "conn": e["conn"], "uid": "u"})
@@ -98,6 +105,10 @@ func fake(mode string) {
 var procs = map[*workerman.Worker]*workerman.Process{}
 
 func start(t *testing.T, mode, options string) (*workerman.Worker, *exec.Handler) {
+	return startOn(t, "text://127.0.0.1:0", mode, options)
+}
+
+func startOn(t *testing.T, listen, mode, options string) (*workerman.Worker, *exec.Handler) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -108,7 +119,7 @@ func start(t *testing.T, mode, options string) (*workerman.Worker, *exec.Handler
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := workerman.NewWorker("text://127.0.0.1:0")
+	w := workerman.NewWorker(listen)
 	w.Name = "app"
 	w.Handler = h
 	procs[w] = workermantest.Start(t, w)
@@ -309,6 +320,48 @@ func TestExecStopKills(t *testing.T) {
 	// Reaped by the process's Wait before the stop returned: gone.
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("program %d still there after the process stopped", pid)
+	}
+}
+
+// On a websocket worker: the greeting after the handshake, text frames
+// echoed as text, binary ones of other bytes as binary.
+func TestExecWebSocket(t *testing.T) {
+	w, _ := startOn(t, "websocket://127.0.0.1:0", "echo", "")
+	ctx, cancel := context.WithTimeout(context.Background(), workermantest.Timeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+w.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	read := func() (websocket.MessageType, string) {
+		t.Helper()
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return typ, string(b)
+	}
+	if typ, s := read(); typ != websocket.MessageText || !strings.HasPrefix(s, "hello ") {
+		t.Fatalf("greeting: %v %q", typ, s)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if typ, s := read(); typ != websocket.MessageText || s != "hi" {
+		t.Fatalf("echo: %v %q", typ, s)
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, []byte{0xff, 0xfe}); err != nil {
+		t.Fatal(err)
+	}
+	if typ, s := read(); typ != websocket.MessageText || s != "b64 //4=" {
+		t.Fatalf("binary: %v %q", typ, s)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte("bin")); err != nil {
+		t.Fatal(err)
+	}
+	if typ, s := read(); typ != websocket.MessageBinary || s != "\xff\xfe" {
+		t.Fatalf("data_b64 of other bytes: %v %q, want a binary frame", typ, s)
 	}
 }
 
