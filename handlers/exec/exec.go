@@ -49,9 +49,11 @@
 // process pauses reading from all its clients (and from new ones) until it
 // is below half of that; TCP flow control then slows the clients. Messages
 // already read when it pauses are still queued up to 4 × queue_bytes; past
-// that they are dropped and counted, so a program that never reads its
-// stdin costs at most that much memory. Commands are read at the loop's
-// pace: at most 64 wait for the loop at a time.
+// that they are dropped and counted (connect and close events past
+// 8 × queue_bytes, which only a flood of connections reaches), so a
+// program that never reads its stdin costs at most that much memory.
+// Commands are read at the loop's pace: at most 64 wait for the loop at a
+// time.
 //
 // Malformed command lines (not JSON, an unknown cmd, a missing field, a
 // line over 16 MiB) are counted and logged, at most once a second with
@@ -406,7 +408,7 @@ func (r *runner) stop() {
 }
 
 // event queues e for the current instance. Messages (droppable) go past the
-// high-water mark only up to 4 × it.
+// high-water mark only up to 4 × it, other events up to 8 × it.
 func (r *runner) event(e event, droppable bool) {
 	in := r.cur
 	if in == nil {
@@ -421,8 +423,12 @@ func (r *runner) event(e event, droppable bool) {
 		return
 	}
 	b = append(b, '\n')
+	limit := 4 * r.high
+	if !droppable {
+		limit = 8 * r.high // connects and closes: a last resort
+	}
 	in.mu.Lock()
-	if in.closed || (droppable && in.bytes+len(b) > 4*r.high) {
+	if in.closed || in.bytes+len(b) > limit {
 		in.mu.Unlock()
 		r.dropped++
 		return
