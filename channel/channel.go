@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,6 +123,28 @@ func register(scheme string, fn backendFunc) {
 	backends.Lock()
 	defer backends.Unlock()
 	backends.m[scheme] = fn
+}
+
+// CheckURL reports whether rawURL names a backend Connect knows (a
+// handler's Validate uses it, so that check and start refuse a bad
+// channel option before any process would).
+func CheckURL(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("channel %q: %w", rawURL, err)
+	}
+	backends.Lock()
+	_, ok := backends.m[u.Scheme]
+	var schemes []string
+	for s := range backends.m {
+		schemes = append(schemes, s+"://")
+	}
+	backends.Unlock()
+	if !ok {
+		sort.Strings(schemes)
+		return fmt.Errorf("channel %q: want a URL of one of %s", rawURL, strings.Join(schemes, ", "))
+	}
+	return nil
 }
 
 // Connect connects a client on loop to the backend rawURL names and keeps

@@ -114,3 +114,93 @@ func phpChild(t *testing.T, parent int, script string) int {
 	})
 	return pid
 }
+
+// The exec handler's channel option: examples/exec/chat.php on a text
+// worker of two processes sharing the stock channel server of the same
+// daemon. A client logged in as alice in one process gets what a client of
+// the other process sends to alice (send_to_uid), and both get a broadcast.
+func TestExecUIDAcrossProcesses(t *testing.T) {
+	php := needTool(t, "php")
+	script, err := filepath.Abs("../examples/exec/chat.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, stockBin)
+	chanAddr, chatAddr := loopback(t), loopback(t)
+	d.writeConfig(
+		worker("chan", "frame://"+chanAddr, "channel", 1),
+		worker("chat", "text://"+chatAddr, "exec", 2, "reuse_port = true",
+			"[worker.options]", fmt.Sprintf("command = [%q, %q]", php, script),
+			fmt.Sprintf("channel = %q", "frame://"+chanAddr)))
+	d.start()
+	d.waitReady("chan", 1)
+	d.waitReady("chat", 2)
+
+	// One client in each process: the greeting names the process.
+	byPid := map[string]*client{}
+	for i := 0; i < 60 && len(byPid) < 2; i++ {
+		c := dial(t, chatAddr)
+		pid, _, _ := strings.Cut(strings.TrimPrefix(c.readLine(t), "hello "), "-")
+		if byPid[pid] == nil {
+			byPid[pid] = c
+		} else {
+			c.Close()
+		}
+	}
+	if len(byPid) < 2 {
+		t.Fatalf("60 clients all reached one process")
+	}
+	var alice, bob *client
+	for _, c := range byPid {
+		if alice == nil {
+			alice = c
+		} else {
+			bob = c
+		}
+	}
+	if _, err := alice.Write([]byte("login alice\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.readLine(t); got != "you are alice" {
+		t.Fatalf("login: %q", got)
+	}
+	// The other process learns of alice through the channel server; a
+	// message sent before its subscription is up may be missed, so send
+	// until one arrives.
+	deadline := time.Now().Add(slow(5 * time.Second))
+	for i := 0; ; i++ {
+		msg := fmt.Sprintf("hi alice %d", i)
+		if _, err := bob.Write([]byte("to alice " + msg + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = alice.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		line, err := alice.r.ReadString('\n')
+		if err == nil {
+			if !strings.HasPrefix(line, "hi alice ") {
+				t.Fatalf("alice got %q", line)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice got nothing from the other process within %s", slow(5*time.Second))
+		}
+	}
+	// Drain what the retries may have queued, then broadcast.
+	time.Sleep(300 * time.Millisecond)
+	_ = alice.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
+	for {
+		_ = alice.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := alice.r.ReadString('\n'); err != nil {
+			break
+		}
+	}
+	if _, err := bob.Write([]byte("all to everyone\n")); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client{"alice": alice, "bob": bob} {
+		_ = c.SetReadDeadline(time.Now().Add(slow(5 * time.Second)))
+		if line, err := c.r.ReadString('\n'); err != nil || line != "to everyone\n" {
+			t.Errorf("%s got %q, %v from the broadcast", name, line, err)
+		}
+	}
+}

@@ -28,7 +28,6 @@ package broadcast
 
 import (
 	"fmt"
-	"net/url"
 	"strconv"
 	"unicode/utf8"
 
@@ -64,15 +63,7 @@ func (h *Handler) Validate() error {
 	if h.Channel == "" {
 		return nil
 	}
-	u, err := url.Parse(h.Channel)
-	if err != nil {
-		return fmt.Errorf("channel = %q: %w", h.Channel, err)
-	}
-	switch u.Scheme {
-	case "frame", "unix", "redis", "nats":
-		return nil
-	}
-	return fmt.Errorf("channel = %q: want a frame://, unix://, redis:// or nats:// URL", h.Channel)
+	return channel.CheckURL(h.Channel)
 }
 
 // Attach makes w broadcast.

@@ -79,6 +79,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/workermand/workermand/channel"
 	"github.com/workermand/workermand/websocket"
 	"github.com/workermand/workermand/workerman"
 )
@@ -113,6 +114,11 @@ type Handler struct {
 	// QueueBytes is the stdin queue's high-water mark, in bytes;
 	// DefaultQueueBytes when 0.
 	QueueBytes int `toml:"queue_bytes"`
+	// Channel is the backend URL (frame://, unix://, redis://, nats://)
+	// through which bind_uid, join_group, send_to_uid, send_to_group and
+	// broadcast reach every process and host of the worker, and whatever
+	// else shares the backend; empty, this process only.
+	Channel string `toml:"channel"`
 
 	r *runner
 }
@@ -134,6 +140,9 @@ func (h *Handler) Validate() error {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("env: bad variable name %q", k)
 		}
+	}
+	if h.Channel != "" {
+		return channel.CheckURL(h.Channel)
 	}
 	return nil
 }
@@ -175,6 +184,9 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 	high := h.QueueBytes
 	if high == 0 {
 		high = DefaultQueueBytes
+	}
+	if h.Channel != "" && w.Channel == nil {
+		w.Channel = channel.Backend(h.Channel, channel.Options{})
 	}
 	r := &runner{h: h, w: w, high: high, backoff: minBackoff}
 	h.r = r

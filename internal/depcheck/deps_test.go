@@ -127,7 +127,7 @@ workerman, phpserialize < channel;
 workerman, channel, websocket < handlers/broadcast;
 # The stock exec handler runs a program per process (os/exec) and speaks
 # JSON lines with it.
-workerman, websocket < handlers/exec;
+workerman, channel, websocket < handlers/exec;
 # Workerman's GlobalData client for Go: on the loop, or blocking.
 workerman, phpserialize < globaldata;
 
