@@ -64,10 +64,11 @@ type Daemon struct {
 // status.
 //
 // A worker's Name identifies it in status and across reloads (default:
-// its ListenAddr, or "none" for a worker without one). What the master binds (ListenAddr, Transport, Count,
-// User, Group, ReusePort, IPv6Only, Reloadable) is read once, when the
-// daemon starts; `reload` runs the new binary's callbacks, handlers and
-// options, and a changed address or count needs `restart`.
+// its ListenAddr, or "none" for a worker without one). What the master
+// binds (ListenAddr, Transport, Count, User, Group, ReusePort, IPv6Only,
+// Reloadable) is read once, when the daemon starts; `reload` runs the new
+// binary's callbacks, handlers and options, and a changed address or count
+// needs `restart`.
 func RunAll(workers ...*Worker) { Daemon{}.RunAll(workers...) }
 
 // RunAll is the package's RunAll with d's settings.
