@@ -41,23 +41,7 @@ type options struct {
 	redis string
 }
 
-const (
-	rate = "rate"
-	p50  = "p50"
-	p99  = "p99"
-	cpu  = "cpu"
-	busy = "busy"
-	load = "load"
-)
-
-var metrics = []runner.Metric{
-	{Key: rate, Label: "GET+SET round trips/s", Better: "higher", Format: "%.0f"},
-	{Key: p50, Label: "p50 round trip (µs)", Better: "lower", Format: "%.1f"},
-	{Key: p99, Label: "p99 round trip (µs)", Better: "lower", Format: "%.1f"},
-	{Key: cpu, Label: "server CPU (µs/round trip)", Better: "lower", Format: "%.3f"},
-	{Key: busy, Label: "server CPU busy (%)", Format: "%.0f"},
-	{Key: load, Label: "generator CPU busy (%)", Format: "%.0f"},
-}
+var metrics = loadgen.RoundTripMetrics("GET+SET round trips/s", "round trip")
 
 func main() {
 	runner.Main("gdbench", subcommands, parseFlags, run, "some measurements failed (see the 'failed measurements' row)")
@@ -139,15 +123,7 @@ func (b *bench) measure(ctx context.Context, server string) error {
 	if err != nil {
 		return err
 	}
-	per := res.PerMsg()
-	b.Add(server, rate, res.MsgsPerSec)
-	b.Add(server, p50, res.P50us)
-	b.Add(server, p99, res.P99us)
-	b.Add(server, cpu, per)
-	b.Add(server, busy, 100*res.CPU/res.Seconds)
-	b.Add(server, load, res.CPUBusy)
-	runner.Logf("%-10s %9.0f round trips/s, p99 %.0fµs, server %.3f µs/round trip, CPU busy: server %.0f%%, generator %.0f%%",
-		server, res.MsgsPerSec, res.P99us, per, 100*res.CPU/res.Seconds, res.CPUBusy)
+	res.AddRoundTrip(b.Comparison, server, "round trip")
 	return nil
 }
 

@@ -40,24 +40,7 @@ type options struct {
 	size  int
 }
 
-// Metric keys.
-const (
-	rate = "rate"
-	p50  = "p50"
-	p99  = "p99"
-	cpu  = "cpu"
-	busy = "busy"
-	load = "load"
-)
-
-var metrics = []runner.Metric{
-	{Key: rate, Label: "datagrams/s", Better: "higher", Format: "%.0f"},
-	{Key: p50, Label: "p50 round trip (µs)", Better: "lower", Format: "%.1f"},
-	{Key: p99, Label: "p99 round trip (µs)", Better: "lower", Format: "%.1f"},
-	{Key: cpu, Label: "server CPU (µs/datagram)", Better: "lower", Format: "%.3f"},
-	{Key: busy, Label: "server CPU busy (%)", Format: "%.0f"},
-	{Key: load, Label: "generator CPU busy (%)", Format: "%.0f"},
-}
+var metrics = loadgen.RoundTripMetrics("datagrams/s", "datagram")
 
 func main() {
 	runner.Main("udpbench", subcommands, parseFlags, run, "some measurements failed (see the 'failed measurements' row)")
@@ -126,16 +109,7 @@ func (b *bench) echo(ctx context.Context, server string) error {
 	if err != nil {
 		return err
 	}
-	cpuSec := res.CPU
-	perDatagram := res.PerMsg()
-	b.Add(server, rate, res.MsgsPerSec)
-	b.Add(server, p50, res.P50us)
-	b.Add(server, p99, res.P99us)
-	b.Add(server, cpu, perDatagram)
-	b.Add(server, busy, 100*cpuSec/res.Seconds)
-	b.Add(server, load, res.CPUBusy)
-	runner.Logf("%-10s %9.0f datagrams/s, p99 %.0fµs, server %.3f µs/datagram, CPU busy: server %.0f%%, generator %.0f%%",
-		server, res.MsgsPerSec, res.P99us, perDatagram, 100*cpuSec/res.Seconds, res.CPUBusy)
+	res.AddRoundTrip(b.Comparison, server, "datagram")
 	return nil
 }
 

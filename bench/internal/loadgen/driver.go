@@ -120,3 +120,42 @@ func (b Bench) Measure(ctx context.Context, s *runner.Server, gen []string, mode
 	}
 	return Sample{Result: res, CPU: m.Server(), Others: m.Other(res.Seconds, res.CPUBusy*res.Seconds/100)}, nil
 }
+
+// Keys of a request/answer benchmark's metrics (RoundTripMetrics,
+// Sample.AddRoundTrip).
+const (
+	KeyRate = "rate"
+	KeyP50  = "p50"
+	KeyP99  = "p99"
+	KeyCPU  = "cpu"
+	KeyBusy = "busy"
+	KeyLoad = "load"
+)
+
+// RoundTripMetrics is the table of a request/answer benchmark: rateLabel
+// (per second), the p50 and p99 round trips, the server's CPU per unit
+// ("round trip", "datagram"), and how busy server and generator were.
+func RoundTripMetrics(rateLabel, unit string) []runner.Metric {
+	return []runner.Metric{
+		{Key: KeyRate, Label: rateLabel, Better: "higher", Format: "%.0f"},
+		{Key: KeyP50, Label: "p50 round trip (µs)", Better: "lower", Format: "%.1f"},
+		{Key: KeyP99, Label: "p99 round trip (µs)", Better: "lower", Format: "%.1f"},
+		{Key: KeyCPU, Label: "server CPU (µs/" + unit + ")", Better: "lower", Format: "%.3f"},
+		{Key: KeyBusy, Label: "server CPU busy (%)", Format: "%.0f"},
+		{Key: KeyLoad, Label: "generator CPU busy (%)", Format: "%.0f"},
+	}
+}
+
+// AddRoundTrip adds s's figures for server to c under RoundTripMetrics'
+// keys and logs them, naming the unit ("round trip", "datagram").
+func (s Sample) AddRoundTrip(c *runner.Comparison, server, unit string) {
+	per := s.PerMsg()
+	c.Add(server, KeyRate, s.MsgsPerSec)
+	c.Add(server, KeyP50, s.P50us)
+	c.Add(server, KeyP99, s.P99us)
+	c.Add(server, KeyCPU, per)
+	c.Add(server, KeyBusy, s.Busy())
+	c.Add(server, KeyLoad, s.CPUBusy)
+	runner.Logf("%-10s %9.0f %ss/s, p99 %.0fµs, server %.3f µs/%s, CPU busy: server %.0f%%, generator %.0f%%",
+		server, s.MsgsPerSec, unit, s.P99us, per, unit, s.Busy(), s.CPUBusy)
+}
