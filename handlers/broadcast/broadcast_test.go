@@ -15,18 +15,6 @@ import (
 	"github.com/workermand/workermand/workerman/workermantest"
 )
 
-func newWorker(t *testing.T, name, listen, options string) *workerman.Worker {
-	t.Helper()
-	h, err := workerman.NewHandler("broadcast", workermantest.DecodeTOML(options))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := workerman.NewWorker(listen)
-	w.Name = name
-	w.Handler = h
-	return w
-}
-
 func TestOptions(t *testing.T) {
 	h, err := workerman.NewHandler("broadcast", workermantest.DecodeTOML(`channel = "redis://127.0.0.1:6379"
 topic = "room"`))
@@ -41,7 +29,7 @@ topic = "room"`))
 			t.Errorf("%s: accepted", bad)
 		}
 	}
-	w := newWorker(t, "b", "http://127.0.0.1:0", "")
+	w := workermantest.HandlerWorker(t, "broadcast", "b", "http://127.0.0.1:0", "")
 	if _, err := workerman.NewProcess(workerman.ProcessOptions{}, w); err == nil || !strings.Contains(err.Error(), "not http") {
 		t.Errorf("the broadcast handler on an http:// worker: %v", err)
 	}
@@ -50,7 +38,7 @@ topic = "room"`))
 // Without a channel, every websocket client of the process gets every
 // message, the sender's included.
 func TestLocalWebSocket(t *testing.T) {
-	w := newWorker(t, "chat", "websocket://127.0.0.1:0", "")
+	w := workermantest.HandlerWorker(t, "broadcast", "chat", "websocket://127.0.0.1:0", "")
 	workermantest.Start(t, w)
 	ctx, cancel := context.WithTimeout(context.Background(), workermantest.Timeout)
 	defer cancel()
@@ -100,7 +88,7 @@ func TestLocalWebSocket(t *testing.T) {
 
 // On a text worker each line goes to every client as a line.
 func TestLocalText(t *testing.T) {
-	w := newWorker(t, "lines", "text://127.0.0.1:0", "")
+	w := workermantest.HandlerWorker(t, "broadcast", "lines", "text://127.0.0.1:0", "")
 	workermantest.Start(t, w)
 	a, b := workermantest.Dial(t, w), workermantest.Dial(t, w)
 	workermantest.OnLoopAsync(t, w.Loop(), func(done func()) {

@@ -18,20 +18,6 @@ import (
 	"github.com/workermand/workermand/workerman/workermantest"
 )
 
-// newWorker builds a worker on listen served by the demo handler with the
-// given options.
-func newWorker(t *testing.T, name, listen, options string) *workerman.Worker {
-	t.Helper()
-	h, err := workerman.NewHandler("demo", workermantest.DecodeTOML(options))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := workerman.NewWorker(listen)
-	w.Name = name
-	w.Handler = h
-	return w
-}
-
 func TestOptions(t *testing.T) {
 	h, err := workerman.NewHandler("demo", nil)
 	if err != nil {
@@ -74,7 +60,7 @@ func get(t *testing.T, method, url string) (int, nethttp.Header, string) {
 }
 
 func TestPage(t *testing.T) {
-	w := newWorker(t, "demo-page", "http://127.0.0.1:0", `chat_port = 9999`)
+	w := workermantest.HandlerWorker(t, "demo", "demo-page", "http://127.0.0.1:0", `chat_port = 9999`)
 	workermantest.Start(t, w)
 	base := "http://" + w.Addr().String()
 
@@ -173,7 +159,7 @@ func (p *page) next(ctx context.Context, typ string) event {
 }
 
 func startChat(t *testing.T) (string, context.Context) {
-	w := newWorker(t, "demo-chat", "websocket://127.0.0.1:0", ``)
+	w := workermantest.HandlerWorker(t, "demo", "demo-chat", "websocket://127.0.0.1:0", ``)
 	workermantest.Start(t, w)
 	ctx, cancel := context.WithTimeout(context.Background(), workermantest.Timeout)
 	t.Cleanup(cancel)

@@ -114,16 +114,10 @@ func startOn(t *testing.T, listen, mode, options string) (*workerman.Worker, *ex
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := workerman.NewHandler("exec", workermantest.DecodeTOML(fmt.Sprintf(
-		"command = [%q]\nenv = { EXEC_FAKE = %q }\n%s", self, mode, options)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := workerman.NewWorker(listen)
-	w.Name = "app"
-	w.Handler = h
+	w := workermantest.HandlerWorker(t, "exec", "app", listen,
+		fmt.Sprintf("command = [%q]\nenv = { EXEC_FAKE = %q }\n%s", self, mode, options))
 	procs[w] = workermantest.Start(t, w)
-	return w, h.(*exec.Handler)
+	return w, w.Handler.(*exec.Handler)
 }
 
 type line struct {

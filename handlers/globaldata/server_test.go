@@ -41,14 +41,8 @@ func readFrame(t *testing.T, c net.Conn) string {
 // and its process.
 func serve(t *testing.T, options string) (*workerman.Worker, *workerman.Process) {
 	t.Helper()
-	h, err := workerman.NewHandler("globaldata", workermantest.DecodeTOML(options))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := workerman.NewWorker("frame://127.0.0.1:0")
-	w.Name = "globaldata"
+	w := workermantest.HandlerWorker(t, "globaldata", "globaldata", "frame://127.0.0.1:0", options)
 	w.Reloadable = false
-	w.Handler = h
 	return w, workermantest.Start(t, w)
 }
 
