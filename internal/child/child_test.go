@@ -24,16 +24,7 @@ func (c *keysController) SetTicketKeys(keys []ipc.TicketKey)   { c.keys <- keys 
 
 // The master's rotated session-ticket keys reach the controller.
 func TestServeHandsOverRotatedTicketKeys(t *testing.T) {
-	master, theirs, err := ipc.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	ch, err := ipc.FromFile(theirs)
-	theirs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	master, ch := channelPair(t)
 	c := &keysController{keys: make(chan []ipc.TicketKey, 1), stopped: make(chan struct{})}
 	s := &Session{ch: ch}
 	defer s.Close()
@@ -57,4 +48,21 @@ func TestServeHandsOverRotatedTicketKeys(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not stop when the channel closed")
 	}
+}
+
+// channelPair is the master's end of a channel and the child's, as a
+// Session holds it; both close when the test ends.
+func channelPair(t *testing.T) (master, child *ipc.Channel) {
+	t.Helper()
+	master, theirs, err := ipc.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { master.Close() })
+	child, err = ipc.FromFile(theirs)
+	theirs.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, child
 }

@@ -57,16 +57,7 @@ func TestLoopFirstReorders(t *testing.T) {
 // first; a second profile while one runs and a duration out of bounds are
 // refused.
 func TestServeAnswersDebugRequests(t *testing.T) {
-	master, theirs, err := ipc.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	ch, err := ipc.FromFile(theirs)
-	theirs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	master, ch := channelPair(t)
 	ids, release := make(chan uint64), make(chan struct{})
 	go stuckInAHandler(ids, release)
 	defer close(release)
@@ -149,16 +140,7 @@ func describe(d *ipc.Debug) string {
 // A dump of thousands of goroutines is far larger than one record of the
 // channel: it arrives whole, in fragments, every goroutine in it.
 func TestLargeStackDumpArrivesWhole(t *testing.T) {
-	master, theirs, err := ipc.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	ch, err := ipc.FromFile(theirs)
-	theirs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	master, ch := channelPair(t)
 	const parked = 3000
 	release := make(chan struct{})
 	defer close(release)
