@@ -3,47 +3,11 @@ package workerman
 import (
 	"crypto/rand"
 	"crypto/tls"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/workermand/workermand/internal/ipc"
 	"github.com/workermand/workermand/internal/testcert"
 )
-
-// resumes runs one TLS 1.3 handshake over a pipe and reports whether it
-// resumed; the client reads a byte so that its ticket, sent after the
-// handshake, reaches its cache.
-func resumes(t *testing.T, srv, cli *tls.Config) bool {
-	t.Helper()
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	a.SetDeadline(deadline)
-	b.SetDeadline(deadline)
-	done := make(chan error, 1)
-	go func() {
-		s := tls.Server(a, srv)
-		if err := s.Handshake(); err != nil {
-			done <- err
-			return
-		}
-		_, err := s.Write([]byte{1})
-		done <- err
-	}()
-	c := tls.Client(b, cli)
-	if err := c.Handshake(); err != nil {
-		t.Fatalf("client handshake: %v", err)
-	}
-	if _, err := c.Read(make([]byte, 1)); err != nil {
-		t.Fatalf("client read: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("server: %v", err)
-	}
-	return c.ConnectionState().DidResume
-}
 
 func newTicketKeys(t *testing.T, n int) []ipc.TicketKey {
 	t.Helper()
@@ -75,15 +39,15 @@ func TestSessionTicketKeysShareAmongChildren(t *testing.T) {
 
 	cache := tls.NewLRUClientSessionCache(4)
 	client := &tls.Config{RootCAs: pair.Pool(), ServerName: "site.test", ClientSessionCache: cache}
-	if resumes(t, cfg1, client) {
+	if testcert.Resumes(t, cfg1, client) {
 		t.Fatal("the first connection resumed")
 	}
 	ticket, _ := cache.Get("site.test")
-	if !resumes(t, cfg2, client) {
+	if !testcert.Resumes(t, cfg2, client) {
 		t.Fatal("another child of the worker did not resume its session")
 	}
 	cache.Put("site.test", ticket)
-	if resumes(t, cfgOther, client) {
+	if testcert.Resumes(t, cfgOther, client) {
 		t.Fatal("another worker resumed the session")
 	}
 
@@ -93,12 +57,12 @@ func TestSessionTicketKeysShareAmongChildren(t *testing.T) {
 	rotated := append(newTicketKeys(t, 1), master...)
 	child2.set(rotated)
 	cache.Put("site.test", ticket)
-	if !resumes(t, cfg2, client) {
+	if !testcert.Resumes(t, cfg2, client) {
 		t.Fatal("a ticket under a kept key did not resume after a rotation")
 	}
 	child2.set(newTicketKeys(t, 4))
 	cache.Put("site.test", ticket)
-	if resumes(t, cfg2, client) {
+	if testcert.Resumes(t, cfg2, client) {
 		t.Fatal("a ticket under a dropped key resumed")
 	}
 	if !rotatesOwnTicketKeys(user) {

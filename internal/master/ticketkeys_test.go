@@ -3,7 +3,6 @@ package master
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"testing"
 	"time"
 
@@ -21,40 +20,6 @@ func rawKeys(r *ticketKeyRing) [][32]byte {
 		out = append(out, [32]byte(k))
 	}
 	return out
-}
-
-// handshake runs one TLS handshake over a pipe and reports whether it
-// resumed; the client reads a byte, so a TLS 1.3 ticket (sent after the
-// handshake) reaches its cache.
-func handshake(t *testing.T, srv, cli *tls.Config) bool {
-	t.Helper()
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	a.SetDeadline(deadline)
-	b.SetDeadline(deadline)
-	done := make(chan error, 1)
-	go func() {
-		s := tls.Server(a, srv)
-		if err := s.Handshake(); err != nil {
-			done <- err
-			return
-		}
-		_, err := s.Write([]byte{1})
-		done <- err
-	}()
-	c := tls.Client(b, cli)
-	if err := c.Handshake(); err != nil {
-		t.Fatalf("client handshake: %v", err)
-	}
-	if _, err := c.Read(make([]byte, 1)); err != nil {
-		t.Fatalf("client read: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("server: %v", err)
-	}
-	return c.ConnectionState().DidResume
 }
 
 // A ticket sealed with a key resumes while the key is among the four kept:
@@ -79,7 +44,7 @@ func TestTicketKeyRotationKeepsFourKeys(t *testing.T) {
 			cache := tls.NewLRUClientSessionCache(4)
 			client := &tls.Config{RootCAs: pair.Pool(), ServerName: "site.test", ClientSessionCache: cache,
 				MinVersion: version, MaxVersion: version}
-			if handshake(t, server(), client) {
+			if testcert.Resumes(t, server(), client) {
 				t.Fatal("the first connection resumed")
 			}
 			// The session the first connection got, offered again each
@@ -97,7 +62,7 @@ func TestTicketKeyRotationKeepsFourKeys(t *testing.T) {
 					t.Fatalf("after %d rotations: %d keys, the current one new: %v", rotations, len(keys), keys[0] != first)
 				}
 				cache.Put("site.test", ticket)
-				resumed := handshake(t, server(), client)
+				resumed := testcert.Resumes(t, server(), client)
 				if want := rotations < ticketKeysKept; resumed != want {
 					t.Fatalf("after %d rotations: resumed %v, want %v", rotations, resumed, want)
 				}
