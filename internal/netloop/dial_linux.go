@@ -143,6 +143,15 @@ func (c *Conn) finishConnect() {
 	}
 	c.status = StatusEstablished
 	c.lastRead = l.tick
+	c.openEstablished()
+}
+
+// openEstablished hands a connection that just got through its connect
+// (and TLS handshake) to its protocol and handler: it watches for input,
+// and for output when some was queued meanwhile, opens the codec
+// (codec.Opener) and runs OnOpen. It reports false when the codec refused
+// to open, which closed c.
+func (c *Conn) openEstablished() bool {
 	ev := uint32(readEvents)
 	if !c.out.empty() {
 		ev |= unix.EPOLLOUT
@@ -151,10 +160,11 @@ func (c *Conn) finishConnect() {
 	if op, ok := c.codec.(codec.Opener); ok {
 		if err := op.Open(); err != nil {
 			c.protocolError(err)
-			return
+			return false
 		}
 	}
 	c.handler.OnOpen(c)
+	return true
 }
 
 func (c *Conn) connectFailed(err error) {

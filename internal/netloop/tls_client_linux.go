@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/workermand/workermand/codec"
 )
 
 // TLS client connections: an outbound connection dialled with DialTLS runs
@@ -166,19 +164,7 @@ func (c *Conn) tlsClientHandshook(st *tlsState, err error) {
 	}
 	c.out.prepend(st.hsOut)
 	st.hsOut = nil
-	ev := uint32(readEvents)
-	if !c.out.empty() {
-		ev |= unix.EPOLLOUT
-	}
-	c.modEvents(ev)
-	if op, ok := c.codec.(codec.Opener); ok {
-		if err := op.Open(); err != nil {
-			c.protocolError(err)
-			return
-		}
-	}
-	c.handler.OnOpen(c)
-	if c.status != StatusEstablished {
+	if !c.openEstablished() || c.status != StatusEstablished {
 		return
 	}
 	// The server's first records (a TLS 1.3 session ticket, an early
