@@ -60,9 +60,16 @@ func (r toolResult) String() string {
 // returns its exit code and output.
 func runTool(t testing.TB, timeout time.Duration, bin string, args ...string) toolResult {
 	t.Helper()
+	return runToolInput(t, timeout, "", bin, args...)
+}
+
+// runToolInput is runTool with input on the client's stdin.
+func runToolInput(t testing.TB, timeout time.Duration, input, bin string, args ...string) toolResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = strings.NewReader(input)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = 5 * time.Second

@@ -6,10 +6,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -256,26 +254,7 @@ func sClientHTTP(t *testing.T, f *tlsFiles, addr string, extra ...string) toolRe
 	bin := needTool(t, "openssl")
 	args := append([]string{"s_client", "-connect", addr, "-servername", "site.test", "-CAfile", f.caFile,
 		"-verify_return_error", "-ign_eof"}, extra...)
-	timeout := slow(20 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\nHost: site.test\r\n\r\n")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	r := toolResult{args: append([]string{"openssl"}, args...), out: out.String(), errOut: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		t.Fatalf("%s: still running after %s", strings.Join(r.args, " "), timeout)
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("%s: %v", strings.Join(r.args, " "), err)
-	}
+	r := runToolInput(t, slow(20*time.Second), "GET / HTTP/1.0\r\nHost: site.test\r\n\r\n", bin, args...)
 	if r.code != 0 || !strings.Contains(r.out, helloBody) {
 		t.Fatalf("no answer over TLS\n%s", r)
 	}
