@@ -146,6 +146,7 @@ func (c *Conn) unregister() int {
 	}
 	if c.flags&flagCounted != 0 {
 		l.stats.Connections--
+		l.noteChurn()
 	}
 	// flagNested survives: an Encode running now still has to pop its
 	// mark, and its held output is dropped then (files closed).

@@ -176,6 +176,7 @@ func (ln *Listener) adopt(fd int, remote netip.AddrPort, sa unix.Sockaddr) {
 	}
 	c.flags |= flagCounted
 	l.stats.Connections++
+	l.noteChurn()
 	c.ln = ln
 	ln.live++
 	if ln.cfg.TLS != nil {

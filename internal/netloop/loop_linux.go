@@ -102,6 +102,10 @@ type Loop struct {
 	// that waits for their burst to end (tlsHandshakeDone).
 	tlsSinceRelease int
 	tlsReleaseTimer TimerID
+	// Connections opened or closed since memory was last given back, and
+	// the timer that waits for their burst to end (release_linux.go).
+	churn      int
+	churnTimer TimerID
 
 	owner      atomic.Uintptr // currentG() of Run; 0 before Run, deadOwner after
 	goid       atomic.Uint64  // goroutineID() of Run while it runs (GoroutineID)
