@@ -1,7 +1,7 @@
 // Package exec is the stock "exec" handler: business logic in any language.
-// On a websocket:// or text:// worker, each child process runs one program
-// and talks to it in JSON lines: events on the program's stdin, commands on
-// its stdout; its stderr goes to the daemon's log.
+// On a websocket://, text:// or http:// worker, each child process runs one
+// program and talks to it in JSON lines: events on the program's stdin,
+// commands on its stdout; its stderr goes to the daemon's log.
 //
 //	[[worker]]
 //	name = "app"
@@ -13,6 +13,7 @@
 //	dir = "/srv/app"                 # the working directory; the daemon's when empty
 //	env = { APP_ENV = "prod" }       # added to the daemon's environment
 //	queue_bytes = 1048576            # the stdin queue's high-water mark
+//	request_timeout = "30s"          # http:// workers: 504 past it
 //
 // The program starts in OnWorkerStart and is stopped with the child
 // (SIGTERM, SIGKILL after 2 s). When it exits it is started again after a
@@ -29,6 +30,38 @@
 //	{"event":"message","conn":"4242-7","data":"text"}   (not UTF-8: "data_b64")
 //	{"event":"close","conn":"4242-7"}
 //
+// On a websocket worker, connect comes once the handshake is accepted and
+// carries the upgrade request: "path" (%XX decoded), "query" (as sent,
+// without "?") and "headers", an object of lower-case field names to
+// strings, a field sent more than once joined with ", " (cookie with
+// "; "), as RFC 9110 allows:
+//
+//	{"event":"connect","conn":"4242-7","remote":"…","path":"/chat",
+//	 "query":"room=1","headers":{"host":"…","user-agent":"…"}}
+//
+// The daemon keeps that line for each open websocket (about the size of
+// the request head) to announce the connection again to a restarted
+// program; a connection refused by the handshake is never announced.
+//
+// On an http:// worker, the program sees no connect, message or close:
+// each request is one event, and the program answers it with a response
+// command (status 200 and no fields when absent; "body_b64" for bytes;
+// a field given as an array is sent once per value, for Set-Cookie):
+//
+//	{"event":"request","conn":"4242-7","req":12,"remote":"…","method":"POST",
+//	 "path":"/api/items","query":"a=1","headers":{…},"body":"…"}   (or "body_b64")
+//	{"cmd":"response","conn":"4242-7","req":12,"status":201,
+//	 "headers":{"content-type":"application/json"},"body":"{…}"}
+//
+// "req" numbers the requests of the process; a response naming another
+// req (one answered already, by 504) is ignored, and without req a
+// response answers the connection's pending request. A connection has one
+// request in flight: keep-alive and pipelined requests are handed over one
+// at a time, so answers keep the requests' order. A request not answered
+// within request_timeout (30 s by default) gets 504, and one that finds no
+// program running (starting again after an exit, or its queue at the cap
+// below) gets 503 at once, as do the requests pending when it exits.
+//
 // Commands (one JSON object a line on stdout); data may be given as
 // "data_b64" instead of "data":
 //
@@ -39,6 +72,7 @@
 //	{"cmd":"send_to_uid","uid":"u1","data":"…"}
 //	{"cmd":"send_to_group","group":"g","data":"…"}
 //	{"cmd":"broadcast","data":"…"}
+//	{"cmd":"response","conn":"4242-7","req":12,"status":200,"headers":{…},"body":"…"}
 //
 // Connection ids are "<pid>-<local id>" strings, unique across the daemon,
 // so a program may pass them around; a command naming a connection of
@@ -52,6 +86,8 @@
 // that they are dropped and counted (connect and close events past
 // 8 × queue_bytes, which only a flood of connections reaches), so a
 // program that never reads its stdin costs at most that much memory.
+// An http:// worker pauses nothing (each connection waits for its answer
+// anyway): a request past 4 × queue_bytes is answered 503.
 // Commands are read at the loop's pace: at most 64 wait for the loop at a
 // time.
 //
@@ -70,6 +106,7 @@ import (
 	"io"
 	"os"
 	osexec "os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +117,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/workermand/workermand/channel"
+	"github.com/workermand/workermand/http"
 	"github.com/workermand/workermand/websocket"
 	"github.com/workermand/workermand/workerman"
 )
@@ -91,6 +129,8 @@ func init() {
 // Defaults and limits.
 const (
 	DefaultQueueBytes = 1 << 20
+	// DefaultRequestTimeout is request_timeout's default.
+	DefaultRequestTimeout = 30 * time.Second
 	// MaxLine is the longest command line read; a longer one is skipped
 	// and counted as malformed.
 	MaxLine     = 16 << 20
@@ -114,6 +154,10 @@ type Handler struct {
 	// QueueBytes is the stdin queue's high-water mark, in bytes;
 	// DefaultQueueBytes when 0.
 	QueueBytes int `toml:"queue_bytes"`
+	// RequestTimeout is how long an http:// request waits for the
+	// program's response before it is answered 504;
+	// DefaultRequestTimeout when 0.
+	RequestTimeout time.Duration `toml:"request_timeout"`
 	// Channel is the backend URL (frame://, unix://, redis://, nats://)
 	// through which bind_uid, join_group, send_to_uid, send_to_group and
 	// broadcast reach every process and host of the worker, and whatever
@@ -136,6 +180,10 @@ func (h *Handler) Validate() error {
 	if h.QueueBytes < 0 {
 		return fmt.Errorf("queue_bytes = %d: want 0 (the default) or more", h.QueueBytes)
 	}
+	if h.RequestTimeout < 0 || (h.RequestTimeout > 0 && h.RequestTimeout < time.Millisecond) {
+		// A bare number in TOML decodes as nanoseconds.
+		return fmt.Errorf("request_timeout = %s: write a duration string, as in \"30s\"", h.RequestTimeout)
+	}
 	for k := range h.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("env: bad variable name %q", k)
@@ -156,6 +204,9 @@ type Stats struct {
 	Paused    bool // the clients are paused now
 	Running   bool // an instance runs now
 	Pid       int  // its pid, 0 when none
+	// http:// workers: requests answered 504 (timeout) and 503 (no
+	// program, or its queue at the cap), and those waiting now.
+	Timeouts, Unavailable, Pending int
 }
 
 // Stats reads the counters of this process. Loop-only.
@@ -164,7 +215,8 @@ func (h *Handler) Stats() Stats {
 	if r == nil {
 		return Stats{}
 	}
-	s := Stats{Starts: r.starts, Malformed: r.malformed, Dropped: r.dropped, Pauses: r.pauses, Paused: r.paused}
+	s := Stats{Starts: r.starts, Malformed: r.malformed, Dropped: r.dropped, Pauses: r.pauses, Paused: r.paused,
+		Timeouts: r.timeouts, Unavailable: r.unavailable, Pending: len(r.pending)}
 	if r.cur != nil {
 		s.Running, s.Pid = true, r.cur.cmd.Process.Pid
 	}
@@ -174,9 +226,9 @@ func (h *Handler) Stats() Stats {
 // Attach runs the program with w's processes.
 func (h *Handler) Attach(w *workerman.Worker) error {
 	switch p := w.Protocol(); p {
-	case "websocket", "text":
+	case "websocket", "text", "http":
 	default:
-		return fmt.Errorf("the exec handler serves a websocket:// or text:// worker, not %s", p)
+		return fmt.Errorf("the exec handler serves a websocket://, text:// or http:// worker, not %s", p)
 	}
 	if err := h.Validate(); err != nil {
 		return err
@@ -188,7 +240,12 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 	if h.Channel != "" && w.Channel == nil {
 		w.Channel = channel.Backend(h.Channel, channel.Options{})
 	}
-	r := &runner{h: h, w: w, high: high, backoff: minBackoff}
+	timeout := h.RequestTimeout
+	if timeout == 0 {
+		timeout = DefaultRequestTimeout
+	}
+	r := &runner{h: h, w: w, high: high, backoff: minBackoff, timeout: timeout,
+		proto: w.Protocol(), announced: map[uint64][]byte{}, pending: map[uint64]*pending{}}
 	h.r = r
 	userStart, userStop := w.OnWorkerStart, w.OnWorkerStop
 	w.OnWorkerStart = func(w *workerman.Worker) {
@@ -210,12 +267,39 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 		if r.paused {
 			c.PauseRecv()
 		}
-		r.event(event{Event: "connect", Conn: r.connID(c), Remote: c.RemoteAddr().String()}, false)
+		if r.proto == "text" {
+			r.event(event{Event: "connect", Conn: r.connID(c), Remote: c.RemoteAddr().String()}, false)
+		}
 		if userConnect != nil {
 			userConnect(c)
 		}
 	}
+	if r.proto == "websocket" {
+		userWS := w.OnWebSocketConnect
+		w.OnWebSocketConnect = func(c *workerman.Connection, req *http.Request) *http.Response {
+			var resp *http.Response
+			if userWS != nil {
+				if resp = userWS(c, req); resp != nil && resp.Status != 101 {
+					return resp // refused: the program never hears of it
+				}
+			}
+			line := r.marshal(requestEvent{Event: "connect", Conn: r.connID(c), Remote: c.RemoteAddr().String(),
+				Path: req.Path(), Query: req.QueryString(), Headers: headers(req)})
+			r.announced[c.ID()] = line
+			r.queue(line, false)
+			return resp
+		}
+	}
 	w.OnMessage = func(c *workerman.Connection, m workerman.Message) {
+		if r.proto == "http" {
+			if req, ok := m.Value.(*http.Request); ok {
+				r.request(c, req)
+			}
+			if userMessage != nil {
+				userMessage(c, m)
+			}
+			return
+		}
 		e := event{Event: "message", Conn: r.connID(c)}
 		if utf8.Valid(m.Data) {
 			e.Data = string(m.Data)
@@ -228,7 +312,20 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 		}
 	}
 	w.OnClose = func(c *workerman.Connection) {
-		r.event(event{Event: "close", Conn: r.connID(c)}, false)
+		switch r.proto {
+		case "text":
+			r.event(event{Event: "close", Conn: r.connID(c)}, false)
+		case "websocket":
+			if _, ok := r.announced[c.ID()]; ok {
+				delete(r.announced, c.ID())
+				r.event(event{Event: "close", Conn: r.connID(c)}, false)
+			}
+		case "http":
+			if p := r.pending[c.ID()]; p != nil {
+				r.w.Timer().Del(p.timer)
+				delete(r.pending, c.ID())
+			}
+		}
 		if userClose != nil {
 			userClose(c)
 		}
@@ -247,6 +344,20 @@ type event struct {
 	DataB64 string `json:"data_b64,omitempty"`
 }
 
+// requestEvent is a websocket's connect and an http request.
+type requestEvent struct {
+	Event   string            `json:"event"`
+	Conn    string            `json:"conn"`
+	Req     uint64            `json:"req,omitempty"`
+	Remote  string            `json:"remote"`
+	Method  string            `json:"method,omitempty"`
+	Path    string            `json:"path"`
+	Query   string            `json:"query"`
+	Headers map[string]string `json:"headers"`
+	Body    *string           `json:"body,omitempty"`
+	BodyB64 *string           `json:"body_b64,omitempty"`
+}
+
 type command struct {
 	Cmd     string  `json:"cmd"`
 	Conn    string  `json:"conn"`
@@ -254,6 +365,36 @@ type command struct {
 	Group   string  `json:"group"`
 	Data    *string `json:"data"`
 	DataB64 *string `json:"data_b64"`
+	// response
+	Req     uint64                `json:"req"`
+	Status  int                   `json:"status"`
+	Headers map[string]fieldValue `json:"headers"`
+	Body    *string               `json:"body"`
+	BodyB64 *string               `json:"body_b64"`
+}
+
+// fieldValue is a response field's value: a string, or an array of them
+// for a field sent more than once.
+type fieldValue []string
+
+func (v *fieldValue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*v = fieldValue{s}
+		return nil
+	}
+	var ss []string
+	if err := json.Unmarshal(b, &ss); err != nil {
+		return errors.New("a header value must be a string or an array of strings")
+	}
+	*v = ss
+	return nil
+}
+
+// pending is an http request waiting for the program's response.
+type pending struct {
+	seq   uint64
+	timer workerman.TimerID
 }
 
 // runner is one process's state; loop-only unless said otherwise.
@@ -269,8 +410,18 @@ type runner struct {
 	backoff  time.Duration
 	timer    workerman.TimerID
 
+	proto   string
+	timeout time.Duration
+	// announced holds each websocket's connect line, from its handshake
+	// to its close, to announce it again to a restarted program.
+	announced map[uint64][]byte
+	// pending holds the http request each connection waits on.
+	pending map[uint64]*pending
+	seq     uint64
+
 	paused                             bool
 	starts, malformed, dropped, pauses int
+	timeouts, unavailable              int
 	lastLog                            time.Time
 	suppressed                         int
 }
@@ -364,8 +515,15 @@ func (r *runner) start() {
 	r.resume()
 	id := r.w.ID()
 	r.event(event{Event: "worker_start", Worker: r.w.Name, ID: &id, Pid: r.pid}, false)
-	for c := range r.w.Connections() {
-		r.event(event{Event: "connect", Conn: r.connID(c), Remote: c.RemoteAddr().String()}, false)
+	switch r.proto {
+	case "text":
+		for c := range r.w.Connections() {
+			r.event(event{Event: "connect", Conn: r.connID(c), Remote: c.RemoteAddr().String()}, false)
+		}
+	case "websocket":
+		for _, line := range r.announced {
+			r.queue(line, false)
+		}
 	}
 }
 
@@ -386,6 +544,10 @@ func (r *runner) exited(in *instance, err error) {
 	r.cur = nil
 	if r.stopping {
 		return
+	}
+	// What it had not answered, it never will.
+	for id := range r.pending {
+		r.answerError(id, 503)
 	}
 	if time.Since(in.started) >= resetAfter {
 		r.backoff = minBackoff
@@ -419,22 +581,38 @@ func (r *runner) stop() {
 	r.cur = nil
 }
 
-// event queues e for the current instance. Messages (droppable) go past the
-// high-water mark only up to 4 × it, other events up to 8 × it.
+// event queues e for the current instance.
 func (r *runner) event(e event, droppable bool) {
-	in := r.cur
-	if in == nil {
+	if r.cur == nil {
 		if droppable {
 			r.dropped++
 		}
 		return
 	}
+	r.queue(r.marshal(e), droppable)
+}
+
+// marshal encodes an event as a line.
+func (r *runner) marshal(e any) []byte {
 	b, err := json.Marshal(e)
-	if err != nil { // cannot happen: strings and ints
+	if err != nil { // cannot happen: strings, ints and maps of strings
 		r.log.Error("exec: encoding an event", zap.Error(err))
-		return
+		return nil
 	}
-	b = append(b, '\n')
+	return append(b, '\n')
+}
+
+// queue queues an event line for the current instance, and reports
+// whether it did. Messages (droppable) go past the high-water mark only up
+// to 4 × it, other events up to 8 × it.
+func (r *runner) queue(b []byte, droppable bool) bool {
+	in := r.cur
+	if in == nil || b == nil {
+		if droppable {
+			r.dropped++
+		}
+		return false
+	}
 	limit := 4 * r.high
 	if !droppable {
 		limit = 8 * r.high // connects and closes: a last resort
@@ -443,7 +621,7 @@ func (r *runner) event(e event, droppable bool) {
 	if in.closed || in.bytes+len(b) > limit {
 		in.mu.Unlock()
 		r.dropped++
-		return
+		return false
 	}
 	in.queue = append(in.queue, b)
 	in.bytes += len(b)
@@ -453,12 +631,140 @@ func (r *runner) event(e event, droppable bool) {
 	}
 	in.cond.Signal()
 	in.mu.Unlock()
-	if over && !r.paused {
+	// The http:// protocol pauses and resumes its connections itself, one
+	// request in flight each: a pause here would fight it.
+	if over && !r.paused && r.proto != "http" {
 		r.paused = true
 		r.pauses++
 		for c := range r.w.Connections() {
 			c.PauseRecv()
 		}
+	}
+	return true
+}
+
+// headers are a request's fields as the events carry them: lower-case
+// names, repeated fields joined (RFC 9110 §5.3; cookie with "; ").
+func headers(req *http.Request) map[string]string {
+	m := map[string]string{}
+	for name, value := range req.Headers() {
+		if prev, ok := m[name]; ok {
+			sep := ", "
+			if name == "cookie" {
+				sep = "; "
+			}
+			value = prev + sep + value
+		}
+		m[name] = value
+	}
+	return m
+}
+
+// request hands an http request to the program, or answers 503 when it
+// cannot.
+func (r *runner) request(c *workerman.Connection, req *http.Request) {
+	if r.cur == nil {
+		r.unavailable++
+		_, _ = c.SendValue(unavailable())
+		return
+	}
+	r.seq++
+	e := requestEvent{Event: "request", Conn: r.connID(c), Req: r.seq, Remote: c.RemoteAddr().String(),
+		Method: req.Method(), Path: req.Path(), Query: req.QueryString(), Headers: headers(req)}
+	body := req.RawBody()
+	if utf8.Valid(body) {
+		s := string(body)
+		e.Body = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(body)
+		e.BodyB64 = &s
+	}
+	if !r.queue(r.marshal(e), true) {
+		r.unavailable++
+		_, _ = c.SendValue(unavailable())
+		return
+	}
+	id, seq := c.ID(), r.seq
+	p := &pending{seq: seq}
+	p.timer = r.w.Timer().AddOnce(r.timeout, func() {
+		if q := r.pending[id]; q == p {
+			r.timeouts++
+			r.answerError(id, 504)
+		}
+	})
+	r.pending[id] = p
+}
+
+func unavailable() *http.Response {
+	return http.Text(503, "503 Service Unavailable: the program is not running\n").WithHeader("Retry-After", "1")
+}
+
+// answerError answers connection id's pending request with status.
+func (r *runner) answerError(id uint64, status int) {
+	p := r.pending[id]
+	if p == nil {
+		return
+	}
+	delete(r.pending, id)
+	r.w.Timer().Del(p.timer)
+	c := r.w.Connection(id)
+	if c == nil {
+		return
+	}
+	var resp *http.Response
+	if status == 504 {
+		resp = http.Text(504, "504 Gateway Timeout: the program did not answer in time\n")
+	} else {
+		r.unavailable++
+		resp = unavailable()
+	}
+	_, _ = c.SendValue(resp)
+}
+
+// respond sends the program's response to the request conn waits on.
+func (r *runner) respond(c command, conn *workerman.Connection, line []byte) {
+	p := r.pending[conn.ID()]
+	if p == nil || (c.Req != 0 && c.Req != p.seq) {
+		return // answered already (504), or never asked: ignored
+	}
+	status := c.Status
+	if status == 0 {
+		status = 200
+	}
+	if status < 100 || status > 999 || status == 101 {
+		r.bad(fmt.Sprintf("response: status %d", c.Status), string(line))
+		return
+	}
+	resp := http.NewResponse(status)
+	names := make([]string, 0, len(c.Headers))
+	for name := range c.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names) // a map has no order; the wire should not vary
+	for _, name := range names {
+		switch strings.ToLower(name) {
+		case "content-length", "transfer-encoding", "connection":
+			continue // the server frames the response and owns keep-alive
+		}
+		for _, v := range c.Headers[name] {
+			resp.AddHeader(name, v)
+		}
+	}
+	switch {
+	case c.Body != nil:
+		resp.Body = []byte(*c.Body)
+	case c.BodyB64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*c.BodyB64)
+		if err != nil {
+			r.bad("response: body_b64 is not base64", string(line))
+			return
+		}
+		resp.Body = b
+	}
+	delete(r.pending, conn.ID())
+	r.w.Timer().Del(p.timer)
+	if _, err := conn.SendValue(resp); err != nil {
+		r.log.Warn("exec: sending a response", zap.Error(err))
 	}
 }
 
@@ -608,7 +914,7 @@ func (r *runner) handle(line []byte) {
 	}
 	var err error
 	switch c.Cmd {
-	case "send", "close", "bind_uid", "unbind_uid", "join_group", "leave_group":
+	case "send", "close", "bind_uid", "unbind_uid", "join_group", "leave_group", "response":
 		if !need(c.Conn) {
 			return
 		}
@@ -617,6 +923,8 @@ func (r *runner) handle(line []byte) {
 			return // closed, or another process's: ignored
 		}
 		switch c.Cmd {
+		case "response":
+			r.respond(c, conn, line)
 		case "send":
 			b, ok := data()
 			if !ok {

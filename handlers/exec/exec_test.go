@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,6 +50,10 @@ func fake(mode string) {
 		time.Sleep(time.Hour)
 		return
 	}
+	if mode == "http" {
+		fakeHTTP(out, emit)
+		return
+	}
 	if mode == "noread" {
 		time.Sleep(time.Hour)
 		return
@@ -72,6 +78,11 @@ func fake(mode string) {
 		}
 		switch e["event"] {
 		case "connect":
+			if e["path"] != nil { // a websocket: what the upgrade request said
+				h := e["headers"].(map[string]any)
+				emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": fmt.Sprintf("hello %s %s?%s %s %s", e["conn"], e["path"], e["query"], h["x-a"], h["cookie"])})
+				continue
+			}
 			emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": "hello " + e["conn"].(string)})
 		case "message":
 			if e["data"] == "die" && mode == "exit" {
@@ -98,6 +109,29 @@ func fake(mode string) {
 				emit(map[string]any{"cmd": "close", "conn": e["conn"]})
 			}
 		}
+	}
+}
+
+// fakeHTTP answers requests: /slow never, /exit by exiting, others 201
+// with what it was asked.
+func fakeHTTP(out *bufio.Writer, emit func(map[string]any)) {
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e["event"] != "request" {
+			continue
+		}
+		switch e["path"] {
+		case "/slow":
+			continue
+		case "/exit":
+			os.Exit(1)
+		}
+		h := e["headers"].(map[string]any)
+		emit(map[string]any{"cmd": "response", "conn": e["conn"], "req": e["req"], "status": 201,
+			"headers": map[string]any{"Content-Type": "text/plain", "X-Multi": []string{"a", "b"}, "Content-Length": "1"},
+			"body":    fmt.Sprintf("%s %s?%s %v [%s]", e["method"], e["path"], e["query"], h["x-a"], e["body"])})
 	}
 }
 
@@ -183,10 +217,13 @@ func TestExecOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := workerman.NewWorker("http://127.0.0.1:0")
+	w := workerman.NewWorker("frame://127.0.0.1:0")
 	w.Handler = h
-	if _, err := workerman.NewProcess(workerman.ProcessOptions{}, w); err == nil || !strings.Contains(err.Error(), "not http") {
-		t.Errorf("the exec handler on an http:// worker: %v", err)
+	if _, err := workerman.NewProcess(workerman.ProcessOptions{}, w); err == nil || !strings.Contains(err.Error(), "not frame") {
+		t.Errorf("the exec handler on a frame:// worker: %v", err)
+	}
+	if _, err := workerman.NewHandler("exec", workermantest.DecodeTOML(`command = ["x"]`+"\nrequest_timeout = 30")); err == nil {
+		t.Errorf("request_timeout = 30 (nanoseconds): accepted")
 	}
 }
 
@@ -362,4 +399,118 @@ func TestExecWebSocket(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// The connect event of a websocket carries the upgrade request: path,
+// query and lower-case headers, a repeated cookie joined with "; ".
+func TestExecWebSocketConnect(t *testing.T) {
+	w, _ := startOn(t, "websocket://127.0.0.1:0", "echo", "")
+	c, err := net.Dial("tcp", w.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /ch%%C3%%A9at?room=1&x=%%20 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-A: one\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n")
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(workermantest.Timeout))
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	var hdr [2]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, hdr[1]&0x7f)
+	if _, err := io.ReadFull(br, msg); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(msg), " /chéat?room=1&x=%20 one a=1; b=2"; !strings.HasSuffix(got, want) {
+		t.Errorf("greeting %q, want it to end in %q", got, want)
+	}
+}
+
+// An http:// worker: each request is an event, the response command
+// answers it (status, fields, body); pipelined requests are answered in
+// order; one left unanswered gets 504 after request_timeout, and those
+// pending when the program exits, or arriving while it is down, 503.
+func TestExecHTTP(t *testing.T) {
+	w, h := startOn(t, "http://127.0.0.1:0", "http", `request_timeout = "300ms"`)
+	c := dial(t, w)
+	var pipe strings.Builder
+	for i := range 3 {
+		fmt.Fprintf(&pipe, "POST /p%d?q=%d HTTP/1.1\r\nHost: h\r\nX-A: v%d\r\nContent-Length: 2\r\n\r\nb%d", i, i, i, i)
+	}
+	pipe.WriteString("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, err := c.Write([]byte(pipe.String())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		status, head, body := readResponse(t, c)
+		if want := fmt.Sprintf("POST /p%d?q=%d v%d [b%d]", i, i, i, i); status != 201 || body != want {
+			t.Fatalf("response %d: %d %q, want 201 %q", i, status, body, want)
+		}
+		if !strings.Contains(head, "X-Multi: a\r\nX-Multi: b\r\n") || !strings.Contains(head, "Content-Type: text/plain\r\n") {
+			t.Errorf("response %d head:\n%s", i, head)
+		}
+	}
+	start := time.Now()
+	if status, _, _ := readResponse(t, c); status != 504 {
+		t.Fatalf("/slow: %d, want 504", status)
+	} else if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("504 after %s, want about 300ms", d)
+	}
+	if status, _, body := readResponse(t, c); status != 201 || body != "GET /after? <nil> []" {
+		t.Fatalf("after the 504: %d %q", status, body)
+	}
+
+	// Pending when the program exits: 503 at once, not 504 later.
+	d := dial(t, w)
+	fmt.Fprintf(d, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	waitStats(t, w, h, "the request pending", func(s exec.Stats) bool { return s.Pending == 1 })
+	fmt.Fprintf(c, "GET /exit HTTP/1.1\r\nHost: h\r\n\r\n")
+	if status, _, _ := readResponse(t, d); status != 503 {
+		t.Errorf("pending at the exit: %d, want 503", status)
+	}
+	if status, _, _ := readResponse(t, c); status != 503 {
+		t.Errorf("the request that made it exit: %d, want 503", status)
+	}
+	s := stats(t, w, h)
+	if s.Timeouts != 1 || s.Unavailable < 2 {
+		t.Errorf("stats %+v: want 1 timeout, 2 unavailable", s)
+	}
+}
+
+// readResponse reads one response with a Content-Length body.
+func readResponse(t *testing.T, l *line) (int, string, string) {
+	t.Helper()
+	_ = l.SetReadDeadline(time.Now().Add(workermantest.Timeout))
+	var head strings.Builder
+	n := -1
+	for {
+		s, err := l.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading a response: %v (head so far %q)", err, head.String())
+		}
+		head.WriteString(s)
+		if s == "\r\n" {
+			break
+		}
+		if v, ok := strings.CutPrefix(strings.ToLower(s), "content-length: "); ok {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	body := make([]byte, max(n, 0))
+	if _, err := io.ReadFull(l.r, body); err != nil {
+		t.Fatal(err)
+	}
+	var status int
+	fmt.Sscanf(head.String(), "HTTP/1.1 %d", &status)
+	return status, head.String(), string(body)
 }
