@@ -8,6 +8,7 @@ import (
 	_ "github.com/workermand/workermand/handlers/echo"
 	_ "github.com/workermand/workermand/handlers/exec"
 	_ "github.com/workermand/workermand/handlers/globaldata"
+	_ "github.com/workermand/workermand/handlers/push"
 	_ "github.com/workermand/workermand/handlers/respond"
 	_ "github.com/workermand/workermand/handlers/static"
 	"github.com/workermand/workermand/workerman"

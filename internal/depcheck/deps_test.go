@@ -128,6 +128,8 @@ workerman, channel, websocket < handlers/broadcast;
 # The stock exec handler runs a program per process (os/exec) and speaks
 # JSON lines with it.
 workerman, channel, websocket < handlers/exec;
+# The stock push handler: an HTTP API sending through a channel client.
+workerman, channel, http < handlers/push;
 # Workerman's GlobalData client for Go: on the loop, or blocking.
 workerman, phpserialize < globaldata;
 
@@ -137,7 +139,8 @@ workerman < workerman/workermantest;
 
 # Binaries: the stock one, and the integration tests' custom ones, each
 # workerman.RunAll plus handler packages.
-HANDLERS, handlers/broadcast, handlers/exec, workerman, codec, http, websocket
+HANDLERS, handlers/broadcast, handlers/exec, handlers/push, workerman, codec,
+http, websocket
   < cmd/workermand, test/crashd, test/handoverd, test/httpd;
 
 # The man page generator (make man): the command tree, rendered.
@@ -155,7 +158,7 @@ var asUser = []string{
 	"cmd/workermand",
 	"handlers/demo", "handlers/echo", "handlers/respond", "handlers/static",
 	"handlers/channel", "channel", "handlers/broadcast", "handlers/exec",
-	"handlers/globaldata", "globaldata",
+	"handlers/push", "handlers/globaldata", "globaldata",
 	"http/session",
 	"test/crashd", "test/handoverd", "test/httpd",
 }
