@@ -17,6 +17,7 @@ func FuzzParseHead(f *testing.F) {
 		lim := Limits{MaxHeaderBytes: int(maxBytes), MaxHeaders: int(maxHeaders)}
 		var r Request
 		n, err := ParseHead(in, &r, lim)
+		checkFastAgrees(t, in, lim)
 		if n < 0 || n > len(in) {
 			t.Fatalf("n = %d, len %d", n, len(in))
 		}

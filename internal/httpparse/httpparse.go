@@ -233,6 +233,12 @@ func ParseHead(buf []byte, r *Request, lim Limits) (int, error) {
 	lim = lim.withDefaults()
 	maxBytes, maxHeaders := lim.MaxHeaderBytes, lim.MaxHeaders
 	win := buf[:min(len(buf), maxBytes)]
+	// Most heads are complete and plain: one pass accepts them. Anything
+	// else (an incomplete head, a byte it does not expect, any refusal) is
+	// decided by the line-by-line parser below, from the start.
+	if n, ok := parseHeadFast(win, maxHeaders, r); ok {
+		return n, nil
+	}
 	// Cheap wait: every head ends in "\n\r\n" (or "\n\n", which is refused),
 	// so without one and below the limit there is nothing to decide yet.
 	if len(buf) < maxBytes && bytes.Index(win, lfCRLF) < 0 && bytes.Index(win, lfLF) < 0 {
@@ -243,6 +249,230 @@ func ParseHead(buf []byte, r *Request, lim Limits) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// headState is what the fields seen so far decide about the request; both
+// parsers feed it the same fields in the same order.
+type headState struct {
+	hosts, cls            int
+	teSeen, teBad         bool
+	teChunked, teUnknown  int
+	teLastChunked         bool
+	connClose, connKAlive bool
+}
+
+// field applies one valid field line to r and s.
+func (s *headState) field(r *Request, name, value []byte) *Error {
+	switch len(name) {
+	case 4:
+		if equalFoldLower(name, "host") {
+			if s.hosts++; s.hosts > 1 {
+				return errDupHost
+			}
+			if !validHost(value) {
+				return errBadHost
+			}
+			r.Host = value
+		}
+	case 6:
+		if equalFoldLower(name, "expect") && equalFoldLower(value, "100-continue") {
+			r.ExpectContinue = true
+		}
+	case 10:
+		if equalFoldLower(name, "connection") {
+			// A single element, the usual case, needs no list walk.
+			switch {
+			case equalFoldLower(value, "keep-alive"):
+				s.connKAlive = true
+			case equalFoldLower(value, "close"):
+				s.connClose = true
+			default:
+				forEachElement(value, func(e []byte) {
+					if equalFoldLower(e, "close") {
+						s.connClose = true
+					} else if equalFoldLower(e, "keep-alive") {
+						s.connKAlive = true
+					}
+				})
+			}
+		}
+	case 14:
+		if equalFoldLower(name, "content-length") {
+			if s.cls++; s.cls > 1 {
+				return errDupCL
+			}
+			n, err := parseContentLength(value)
+			if err != nil {
+				return err
+			}
+			r.ContentLength = n
+		}
+	case 17:
+		if equalFoldLower(name, "transfer-encoding") {
+			s.teSeen = true
+			if len(value) == 0 {
+				s.teBad = true
+			}
+			forEachElement(value, func(e []byte) {
+				tok := e
+				params := false
+				if i := bytes.IndexByte(e, ';'); i >= 0 {
+					tok, params = trimOWS(e[:i]), true
+				}
+				switch {
+				case !isToken(tok):
+					s.teBad = true
+				case equalFoldLower(tok, "chunked"):
+					if params {
+						s.teBad = true
+					}
+					s.teChunked++
+					s.teLastChunked = true
+				default:
+					s.teUnknown++
+					s.teLastChunked = false
+				}
+			})
+		}
+	}
+	return nil
+}
+
+// finish checks what needs the whole head and completes r, whose head
+// ends at pos.
+func (s *headState) finish(r *Request, pos int) (int, *Error) {
+	if r.Major == 1 && r.Minor == 1 && s.hosts == 0 {
+		return 0, errNoHost
+	}
+	if s.teSeen {
+		switch {
+		case r.Minor == 0:
+			return 0, errTE10
+		case s.cls > 0:
+			return 0, errCLAndTE
+		case s.teBad:
+			return 0, errBadTE
+		case s.teChunked > 1 || (s.teChunked == 1 && !s.teLastChunked):
+			return 0, errChunkedNotLast
+		case s.teUnknown > 0:
+			return 0, errUnknownCoding
+		}
+		r.Chunked = true
+	}
+	if r.Minor == 1 {
+		r.KeepAlive = !s.connClose
+	} else {
+		r.KeepAlive = s.connKAlive && !s.connClose
+	}
+	r.ExpectContinue = r.ExpectContinue && r.Minor == 1
+	r.HeadLen = pos
+	return pos, nil
+}
+
+// Byte classes of the one-pass parser.
+const (
+	clTchar  = 1 << iota // RFC 9110 tchar
+	clTarget             // a request-target byte: VCHAR
+	clValue              // a field-value byte: VCHAR, SP, HTAB, obs-text
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		if isTchar[c] {
+			t[c] |= clTchar
+		}
+		if c > 0x20 && c < 0x7f {
+			t[c] |= clTarget
+		}
+		if (c >= 0x20 && c != 0x7f) || c == '\t' {
+			t[c] |= clValue
+		}
+	}
+	return
+}()
+
+// parseHeadFast parses, in one pass over the bytes, a complete head of the
+// common shape: no leading empty lines, an origin-form target, HTTP/1.0 or
+// HTTP/1.1, and field lines that are valid as they come. It answers ok only
+// when parseHead would accept win with the same Request; for anything else
+// (an incomplete head, a byte out of place, a refusal) it answers !ok and
+// leaves the decision to parseHead, so no check lives only here.
+func parseHeadFast(win []byte, maxHeaders int, r *Request) (int, bool) {
+	*r = Request{Headers: r.Headers[:0], ContentLength: -1}
+	i := 0
+	for i < len(win) && byteClass[win[i]]&clTchar != 0 {
+		i++
+	}
+	if i == 0 || i >= len(win) || win[i] != ' ' {
+		return 0, false
+	}
+	method := win[:i]
+	i++
+	ts := i
+	if i >= len(win) || win[i] != '/' {
+		return 0, false
+	}
+	for i < len(win) && byteClass[win[i]]&clTarget != 0 {
+		i++
+	}
+	// " HTTP/1.x\r\n"
+	if len(win)-i < 11 || win[i] != ' ' {
+		return 0, false
+	}
+	target := win[ts:i]
+	proto := win[i+1 : i+9]
+	if string(proto[:7]) != "HTTP/1." || (proto[7] != '1' && proto[7] != '0') ||
+		win[i+9] != '\r' || win[i+10] != '\n' {
+		return 0, false
+	}
+	r.Method, r.Target, r.Proto, r.Major, r.Minor = method, target, proto, 1, int(proto[7]-'0')
+	i += 11
+
+	var s headState
+	for {
+		if i >= len(win) {
+			return 0, false
+		}
+		if win[i] == '\r' {
+			if i+1 >= len(win) || win[i+1] != '\n' {
+				return 0, false
+			}
+			n, err := s.finish(r, i+2)
+			return n, err == nil
+		}
+		ns := i
+		for i < len(win) && byteClass[win[i]]&clTchar != 0 {
+			i++
+		}
+		if i == ns || i >= len(win) || win[i] != ':' {
+			return 0, false
+		}
+		name := win[ns:i]
+		i++
+		for i < len(win) && (win[i] == ' ' || win[i] == '\t') {
+			i++
+		}
+		vs := i
+		for i < len(win) && byteClass[win[i]]&clValue != 0 {
+			i++
+		}
+		if len(win)-i < 2 || win[i] != '\r' || win[i+1] != '\n' {
+			return 0, false
+		}
+		ve := i
+		for ve > vs && (win[ve-1] == ' ' || win[ve-1] == '\t') {
+			ve--
+		}
+		i += 2
+		if len(r.Headers) >= maxHeaders {
+			return 0, false
+		}
+		value := win[vs:ve]
+		r.Headers = append(r.Headers, Header{Name: name, Value: value})
+		if s.field(r, name, value) != nil {
+			return 0, false
+		}
+	}
 }
 
 // parseHead parses sequentially, line by line, so that an answer depends
@@ -277,13 +507,7 @@ func parseHead(win []byte, full bool, maxHeaders int, r *Request) (int, *Error) 
 		return 0, err
 	}
 
-	var (
-		hosts, cls            int
-		teSeen, teBad         bool
-		teChunked, teUnknown  int
-		teLastChunked         bool
-		connClose, connKAlive bool
-	)
+	var s headState
 	for {
 		l, next, ok, err := nextLine(win, pos)
 		if err != nil {
@@ -304,99 +528,11 @@ func parseHead(win []byte, full bool, maxHeaders int, r *Request) (int, *Error) 
 			return 0, errTooManyHeaders
 		}
 		r.Headers = append(r.Headers, Header{Name: name, Value: value})
-
-		switch len(name) {
-		case 4:
-			if equalFoldLower(name, "host") {
-				if hosts++; hosts > 1 {
-					return 0, errDupHost
-				}
-				if !validHost(value) {
-					return 0, errBadHost
-				}
-				r.Host = value
-			}
-		case 6:
-			if equalFoldLower(name, "expect") && equalFoldLower(value, "100-continue") {
-				r.ExpectContinue = true
-			}
-		case 10:
-			if equalFoldLower(name, "connection") {
-				forEachElement(value, func(e []byte) {
-					if equalFoldLower(e, "close") {
-						connClose = true
-					} else if equalFoldLower(e, "keep-alive") {
-						connKAlive = true
-					}
-				})
-			}
-		case 14:
-			if equalFoldLower(name, "content-length") {
-				if cls++; cls > 1 {
-					return 0, errDupCL
-				}
-				n, err := parseContentLength(value)
-				if err != nil {
-					return 0, err
-				}
-				r.ContentLength = n
-			}
-		case 17:
-			if equalFoldLower(name, "transfer-encoding") {
-				teSeen = true
-				if len(value) == 0 {
-					teBad = true
-				}
-				forEachElement(value, func(e []byte) {
-					tok := e
-					params := false
-					if i := bytes.IndexByte(e, ';'); i >= 0 {
-						tok, params = trimOWS(e[:i]), true
-					}
-					switch {
-					case !isToken(tok):
-						teBad = true
-					case equalFoldLower(tok, "chunked"):
-						if params {
-							teBad = true
-						}
-						teChunked++
-						teLastChunked = true
-					default:
-						teUnknown++
-						teLastChunked = false
-					}
-				})
-			}
+		if err := s.field(r, name, value); err != nil {
+			return 0, err
 		}
 	}
-
-	if r.Major == 1 && r.Minor == 1 && hosts == 0 {
-		return 0, errNoHost
-	}
-	if teSeen {
-		switch {
-		case r.Minor == 0:
-			return 0, errTE10
-		case cls > 0:
-			return 0, errCLAndTE
-		case teBad:
-			return 0, errBadTE
-		case teChunked > 1 || (teChunked == 1 && !teLastChunked):
-			return 0, errChunkedNotLast
-		case teUnknown > 0:
-			return 0, errUnknownCoding
-		}
-		r.Chunked = true
-	}
-	if r.Minor == 1 {
-		r.KeepAlive = !connClose
-	} else {
-		r.KeepAlive = connKAlive && !connClose
-	}
-	r.ExpectContinue = r.ExpectContinue && r.Minor == 1
-	r.HeadLen = pos
-	return pos, nil
+	return s.finish(r, pos)
 }
 
 // forEachElement calls f with each element of a comma-separated list, OWS

@@ -245,6 +245,54 @@ func TestParseHead(t *testing.T) {
 	}
 }
 
+// TestParseHeadFastAgrees: the one-pass parser accepts only what the
+// line-by-line parser accepts, with the same result, on every table case,
+// its prefixes, and the cases with a byte changed into one the one-pass
+// parser must not take for granted.
+func TestParseHeadFastAgrees(t *testing.T) {
+	accepted := 0
+	for _, tc := range headCases {
+		in := []byte(tc.in)
+		for k := 0; k <= len(in); k++ {
+			if checkFastAgrees(t, in[:k], tc.lim) && k == len(in) {
+				accepted++
+			}
+		}
+		if len(in) > 512 {
+			continue // the limit cases: their prefixes above suffice
+		}
+		for i := range in {
+			for _, c := range []byte{0, '\t', ' ', '\r', '\n', ':', 0x7f, 0x80, 0xff, '(', '/'} {
+				mod := append([]byte(nil), in...)
+				mod[i] = c
+				checkFastAgrees(t, mod, tc.lim)
+			}
+		}
+	}
+	// The common heads do take the one-pass path.
+	if accepted < 10 {
+		t.Fatalf("the one-pass parser accepted only %d table cases", accepted)
+	}
+}
+
+// checkFastAgrees reports whether parseHeadFast accepts in, and fails t if
+// it does with another answer than parseHead.
+func checkFastAgrees(t *testing.T, in []byte, lim Limits) bool {
+	t.Helper()
+	lim = lim.withDefaults()
+	win := in[:min(len(in), lim.MaxHeaderBytes)]
+	var fast, slow Request
+	n, ok := parseHeadFast(win, lim.MaxHeaders, &fast)
+	if !ok {
+		return false
+	}
+	n2, err := parseHead(win, len(in) >= lim.MaxHeaderBytes, lim.MaxHeaders, &slow)
+	if err != nil || n2 != n || !sameRequest(&fast, &slow) {
+		t.Fatalf("%q: one pass (%d, %+v), line by line (%d, %v, %+v)", in, n, fast, n2, err, slow)
+	}
+	return true
+}
+
 // TestParseHeadSplit feeds every table case one byte at a time: every
 // prefix answers "incomplete" or the final answer, and the first answer is
 // the one the whole input gets.
