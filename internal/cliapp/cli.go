@@ -200,7 +200,7 @@ func NewRootCommand(p Program, stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVarP(&configPath, "config", "c", "", configHelp)
 	st := streams{out: stdout, err: stderr, config: &configPath, prog: &p}
 	root.AddCommand(
-		newStartCommand(st), newStopCommand(st), newRestartCommand(st), newReloadCommand(st),
+		newStartCommand(st), newStopCommand(st), newRestartCommand(st), newReloadCommand(st), newUpgradeCommand(st),
 		newStatusCommand(st), newConnectionsCommand(st), newCheckCommand(st), newReopenCommand(st),
 		newDebugCommand(st),
 		newServeCommand(p, stderr), newVersionCommand(use, stdout),

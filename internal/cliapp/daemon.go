@@ -292,7 +292,12 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 		return err
 	}
 	isDaemon := os.Getenv(envDaemon) == "1"
-	underSystemd := sdnotify.Enabled() || os.Getenv("INVOCATION_ID") != ""
+	if os.Getenv(master.EnvUpgrade) == "1" {
+		return runUpgraded(ctx, st, cfg, isDaemon)
+	}
+	// Under socket activation too: the launcher's re-exec would lose the
+	// inherited sockets (and LISTEN_PID names the launcher).
+	underSystemd := sdnotify.Enabled() || os.Getenv("INVOCATION_ID") != "" || os.Getenv("LISTEN_FDS") != ""
 	daemonizing := (o.daemon || st.prog.Defaults.Daemonize) && !isDaemon && !underSystemd
 	if exe, err := executable(); err == nil && isGoRunBinary(exe) {
 		// Every child, restart and reload runs the binary at this path,
@@ -321,8 +326,31 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 	if daemonizing {
 		return daemonize(st, cfg, lock)
 	}
-	defer lock.Release()
-	return runMaster(ctx, st, cfg, lock, isDaemon)
+	return runMaster(ctx, st, cfg, lock, isDaemon, nil)
+}
+
+// runUpgraded runs a master started by `upgrade`: it takes over what the
+// running master hands it on master.UpgradeFD, starts its children, and
+// serves once the old master lets go. Any failure before that is told to
+// the old master, which keeps serving.
+func runUpgraded(ctx context.Context, st streams, cfg *config.Config, isDaemon bool) error {
+	os.Unsetenv(master.EnvUpgrade)
+	in, err := master.ReceiveHandoff(os.NewFile(master.UpgradeFD, "upgrade"), 30*time.Second)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	if in.Lock == nil {
+		err = errors.New("upgrade: the old master handed over no pid-file lock")
+	} else {
+		var lock *pidfile.Lock
+		lock, err = pidfile.Adopt(in.Lock, cfg.PidFile)
+		if err == nil {
+			return runMaster(ctx, st, cfg, lock, isDaemon, in)
+		}
+		err = fmt.Errorf("%w (pid_file cannot change on upgrade; restart instead)", err)
+	}
+	in.Fail(err)
+	return &exitError{code: exitFailed, err: err}
 }
 
 func configName(cfg *config.Config) string {
@@ -409,13 +437,30 @@ func executable() (string, error) {
 	return exe, nil
 }
 
-func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfile.Lock, isDaemon bool) error {
+// runMaster runs the master until it stops. in is what it inherits from
+// the master it replaces (upgrade), nil for a start.
+func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfile.Lock, isDaemon bool, in *master.Inheritance) error {
+	var m *master.Master
+	// The lock is shared with a new master this one handed over to, or
+	// with the old master until this one took over: unlocking it then
+	// would unlock it for both, so only the master that ends it releases.
+	defer func() {
+		if m != nil && (m.HandedOver() || in != nil && !m.TookOver()) {
+			_ = lock.Close()
+			return
+		}
+		_ = lock.Release()
+	}()
 	var ready *os.File
-	if isDaemon {
+	if isDaemon && in == nil {
 		ready = os.NewFile(daemonReadyFD, "ready")
 		defer ready.Close()
 	}
 	report := func(err error) {
+		if in != nil {
+			in.Fail(err)
+			return
+		}
 		if ready == nil {
 			return
 		}
@@ -454,6 +499,9 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 		stdout = f
 	}
 	notify := func(string) {}
+	// A new master started by upgrade notifies systemd too, once the old
+	// one named it the main process (MAINPID=).
+	notifySocket := os.Getenv(sdnotify.EnvSocket)
 	if sdnotify.Enabled() {
 		notify = func(state string) {
 			if state == "RELOADING=1" {
@@ -464,7 +512,14 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 		}
 		sdnotify.Unsetenv()
 	}
-	m := master.New(cfg, master.Options{
+	inherit := in
+	if inherit == nil {
+		if inherit, err = master.SocketActivation(); err != nil {
+			report(err)
+			return &exitError{code: exitFailed, err: err}
+		}
+	}
+	m = master.New(cfg, master.Options{
 		Executable: exe,
 		Logger:     log,
 		LogFile: func() *os.File {
@@ -488,6 +543,12 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 		Version:    buildVersion(),
 		BackoffMin: durationEnv("WORKERMAND_BACKOFF_MIN"),
 		BackoffMax: durationEnv("WORKERMAND_BACKOFF_MAX"),
+		Upgrade: func() (*exec.Cmd, error) {
+			return upgradeCommand(exe, notifySocket), nil
+		},
+		LockFile:       lock.File,
+		UpgradeTimeout: durationEnv("WORKERMAND_UPGRADE_TIMEOUT"),
+		Inherit:        inherit,
 	})
 	if err := m.Bind(); err != nil {
 		report(err)
@@ -499,12 +560,18 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer stopControl()
-	if err := lock.WritePID(os.Getpid()); err != nil {
-		report(err)
-		return &exitError{code: exitFailed, err: err}
+	if in == nil {
+		if err := lock.WritePID(os.Getpid()); err != nil {
+			report(err)
+			return &exitError{code: exitFailed, err: err}
+		}
 	}
 	var startErr error
 	err = m.Run(ctx, func(err error) {
+		if err == nil && in != nil {
+			// Taken over: the pid file names this master only now.
+			err = lock.WritePID(os.Getpid())
+		}
 		startErr = err
 		report(err)
 		if err == nil && !isDaemon {
@@ -517,8 +584,26 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
+	if m.HandedOver() {
+		log.Info("master exits; the new master serves")
+		return nil
+	}
 	log.Info("master stopped")
 	return nil
+}
+
+// upgradeCommand is the new master of `upgrade`: the binary children run,
+// with this master's arguments and environment (the notify socket put
+// back), writing where this master writes.
+func upgradeCommand(exe, notifySocket string) *exec.Cmd {
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = os.Environ()
+	if notifySocket != "" {
+		cmd.Env = append(cmd.Env, sdnotify.EnvSocket+"="+notifySocket)
+	}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd
 }
 
 // durationEnv reads a duration tuning knob from the environment (tests use
@@ -654,6 +739,30 @@ func newReloadCommand(st streams) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&graceful, "graceful", "g", false, "let the old processes finish their connections")
 	return cmd
+}
+
+func newUpgradeCommand(st streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "upgrade",
+		Short: "Replace the master itself with the binary on disk: a new master takes the sockets over, then the old one retires",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := st.locateMaster()
+			if err != nil {
+				return err
+			}
+			old, _, _ := pidfile.Running(cfg.PidFile)
+			resp, err := commandMaster(cfg, master.Request{Cmd: "upgrade"})
+			if err != nil {
+				return err
+			}
+			if !resp.OK {
+				return &exitError{code: resp.Code, err: fmt.Errorf("upgrade failed, the running master (pid %d) keeps serving: %s", old, resp.Error)}
+			}
+			fmt.Fprintf(st.out, "%s upgraded: master pid %d replaced by %d\n", st.name(), old, resp.NewPID)
+			return nil
+		},
+	}
 }
 
 func newReopenCommand(st streams) *cobra.Command {

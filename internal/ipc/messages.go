@@ -1,6 +1,10 @@
 package ipc
 
-import "github.com/workermand/workermand/internal/counters"
+import (
+	"encoding/json"
+
+	"github.com/workermand/workermand/internal/counters"
+)
 
 // Message types. Requests carry an ID that the reply repeats.
 const (
@@ -75,6 +79,10 @@ type Message struct {
 	TicketKeys []TicketKey `json:"ticket_keys,omitempty"`
 	// Debug (with TypeDebugStack, TypeDebugProfile): see debug.go.
 	Debug *Debug `json:"debug,omitempty"`
+	// Upgrade is what a master hands the new master of `workermand
+	// upgrade` (internal/master/upgrade.go): a channel between two masters
+	// uses these messages too, with types and a payload of their own.
+	Upgrade json.RawMessage `json:"upgrade,omitempty"`
 }
 
 // Handover describes one connection moving between children; its socket

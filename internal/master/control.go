@@ -22,7 +22,7 @@ import (
 
 // Request is one control-socket command, sent as a JSON line.
 type Request struct {
-	Cmd      string `json:"cmd"` // status, connections, stop, reload, reopen, debug_stack, debug_profile
+	Cmd      string `json:"cmd"` // status, connections, stop, reload, upgrade, reopen, debug_stack, debug_profile
 	Graceful bool   `json:"graceful,omitempty"`
 	// Debug names the process of a debug_* command (debug.go).
 	Debug *DebugRequest `json:"debug,omitempty"`
@@ -37,6 +37,8 @@ type Response struct {
 	Status      *StatusReport       `json:"status,omitempty"`
 	Connections []ipc.ConnectionRow `json:"connections,omitempty"`
 	Debug       *DebugReply         `json:"debug,omitempty"`
+	// NewPID (upgrade) is the pid of the master that took over.
+	NewPID int `json:"new_pid,omitempty"`
 }
 
 // StatusReport is the `status --json` document (schema 1).
@@ -105,6 +107,9 @@ const statusTimeout = 600 * time.Millisecond
 // The socket is created 0600 and every peer's credentials are checked: only
 // root and the master's own user may command it.
 func (m *Master) ServeControl(path string) (func(), error) {
+	if in := m.opts.Inherit; in != nil && in.control != nil {
+		return m.inheritControl(path, in)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -123,16 +128,116 @@ func (m *Master) ServeControl(path string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go m.serveControlConn(c.(*net.UnixConn))
+	// The file is removed here, by the master that owns it at the end:
+	// one that handed it to a new master (upgrade) must leave it.
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	m.control.ln = ul
+	go m.acceptControl(ul)
+	return m.controlCloser(path), nil
+}
+
+// controlState is the control socket's listener; spare is a duplicate kept
+// while an upgrade may still give the socket back (pauseControl).
+type controlState struct {
+	mu    sync.Mutex
+	ln    *net.UnixListener
+	spare *os.File
+}
+
+// inheritControl takes over the control socket of the master this one
+// replaces. It accepts nothing until the upgrade commits.
+func (m *Master) inheritControl(path string, in *Inheritance) (func(), error) {
+	ln, err := net.FileListener(in.control)
+	in.control.Close()
+	in.control = nil
+	if err != nil {
+		return nil, fmt.Errorf("control socket: inherited: %w", err)
+	}
+	ul, ok := ln.(*net.UnixListener)
+	if !ok || ul.Addr().String() != path {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: the running master serves %s, the config names %s: control_socket cannot change on upgrade (restart instead)", ln.Addr(), path)
+	}
+	ul.SetUnlinkOnClose(false)
+	m.control.ln = ul
+	return m.controlCloser(path), nil
+}
+
+// controlCloser closes the control socket once Run returned, removing its
+// file unless a new master (upgrade) or an old one (a failed upgrade) owns
+// it.
+func (m *Master) controlCloser(path string) func() {
+	return func() {
+		m.closeControl()
+		if !m.HandedOver() && !m.awaitingCommit() {
+			_ = os.Remove(path)
 		}
-	}()
-	return func() { ln.Close(); _ = os.Remove(path) }, nil
+	}
+}
+
+func (m *Master) acceptControl(ln *net.UnixListener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go m.serveControlConn(c.(*net.UnixConn))
+	}
+}
+
+// pauseControl stops accepting commands, keeping a duplicate of the
+// socket for resumeControl.
+func (m *Master) pauseControl() error {
+	cs := &m.control
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.ln == nil {
+		return nil
+	}
+	spare, err := cs.ln.File()
+	if err != nil {
+		return err
+	}
+	cs.ln.Close()
+	cs.ln, cs.spare = nil, spare
+	return nil
+}
+
+// resumeControl accepts commands again after pauseControl.
+func (m *Master) resumeControl() error {
+	cs := &m.control
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.spare == nil {
+		return nil
+	}
+	ln, err := net.FileListener(cs.spare)
+	cs.spare.Close()
+	cs.spare = nil
+	if err != nil {
+		return err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	cs.ln = ul
+	go m.acceptControl(ul)
+	return nil
+}
+
+// closeControl closes this master's copies of the control socket.
+func (m *Master) closeControl() {
+	cs := &m.control
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.ln != nil {
+		cs.ln.Close()
+		cs.ln = nil
+	}
+	if cs.spare != nil {
+		cs.spare.Close()
+		cs.spare = nil
+	}
 }
 
 func (m *Master) serveControlConn(c *net.UnixConn) {
@@ -205,6 +310,14 @@ func (m *Master) onRequest(r *request) {
 		r.reply <- Response{OK: true}
 	case "reload":
 		if err := m.reload(r.Graceful, func(err error) { r.reply <- responseFor(err) }); err != nil {
+			r.reply <- responseFor(err)
+		}
+	case "upgrade":
+		if err := m.upgrade(func(pid int, err error) {
+			resp := responseFor(err)
+			resp.NewPID = pid
+			r.reply <- resp
+		}); err != nil {
 			r.reply <- responseFor(err)
 		}
 	case "reopen":

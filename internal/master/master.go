@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -51,6 +52,17 @@ type Options struct {
 	// TicketKeyRotation is how often the TLS session-ticket keys rotate
 	// (DefaultTicketKeyRotation); tests shorten it.
 	TicketKeyRotation time.Duration
+
+	// Upgrade builds the command of a new master for `upgrade` (the same
+	// binary path, arguments and environment); nil refuses upgrades.
+	Upgrade func() (*exec.Cmd, error)
+	// LockFile is the pid-file lock's descriptor, handed to the new master.
+	LockFile func() *os.File
+	// UpgradeTimeout bounds a new master's start (DefaultUpgradeTimeout).
+	UpgradeTimeout time.Duration
+	// Inherit is what this master takes over instead of binding: from the
+	// master it replaces, or from systemd (upgrade.go, activation.go).
+	Inherit *Inheritance
 }
 
 // Master supervises the children of one configuration.
@@ -81,6 +93,13 @@ type Master struct {
 	monitor monitorState
 	// metrics is the [metrics] endpoint and what it counts (metrics.go).
 	metrics metricsState
+	// control is the control socket's listener (control.go).
+	control controlState
+	// upgrading is the upgrade this master started, kept once it is done
+	// (upgrade.go); inheritedFiles are the Unix socket files taken over
+	// from an old master, its own once the upgrade commits.
+	upgrading      *upgradeOp
+	inheritedFiles map[sockKey]sockets.UnixFile
 }
 
 // sockKey is a listening socket's identity across reloads: a reload keeps
@@ -144,7 +163,10 @@ func New(cfg *config.Config, opts Options) *Master {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
-	return &Master{
+	if opts.UpgradeTimeout <= 0 {
+		opts.UpgradeTimeout = DefaultUpgradeTimeout
+	}
+	m := &Master{
 		opts:        opts,
 		log:         opts.Logger.With(zap.String("role", "master")),
 		cfg:         cfg,
@@ -157,6 +179,22 @@ func New(cfg *config.Config, opts Options) *Master {
 		done:        make(chan struct{}),
 		ticketKeys:  newTicketKeyRing(),
 	}
+	if in := opts.Inherit; in != nil && in.ch != nil {
+		// Go on from what the old master counted.
+		st := in.state
+		m.generation = st.Generation
+		if st.ExitCounts != nil {
+			m.exitCounts = st.ExitCounts
+		}
+		m.metrics.retired, m.metrics.restarts, m.metrics.reloads = st.Retired, st.Restarts, st.Reloads
+		if m.metrics.retired != nil && m.metrics.restarts == nil {
+			m.metrics.restarts = map[string]uint64{}
+		}
+		if len(in.keys) > 0 {
+			m.ticketKeys.keys = in.keys
+		}
+	}
+	return m
 }
 
 // Bind creates every listening socket of the config. It runs before Run so
@@ -168,9 +206,14 @@ func (m *Master) Bind() error {
 			return err
 		}
 	}
+	m.closeUnusedInherited()
 	if err := m.bindMetrics(); err != nil {
 		m.closeSockets(nil)
 		return err
+	}
+	if in := m.opts.Inherit; in != nil && in.metrics != nil {
+		in.metrics.Close() // [metrics] is off now
+		in.metrics = nil
 	}
 	return nil
 }
@@ -205,7 +248,11 @@ func (m *Master) bindWorker(w *config.Worker) error {
 			}
 			continue
 		}
-		fd, err := m.listenSocket(w, k, addr)
+		fd, ok := m.takeInherited(k, inheritAddrOf(w, addr))
+		var err error
+		if !ok {
+			fd, err = m.listenSocket(w, k, addr)
+		}
 		if err != nil {
 			return fmt.Errorf("worker %q: listen on %s: %w", w.Name, w.Listen, err)
 		}
@@ -320,19 +367,36 @@ func (m *Master) Run(ctx context.Context, ready func(error)) error {
 		}
 		if startup != nil {
 			if err := startup.check(m); err != nil || startup.done {
-				ready(err)
-				if err == nil {
-					m.opts.Notify("READY=1")
-					m.log.Info("all workers ready", zap.Int("children", len(m.children())))
-					m.armMonitor()
-				} else if !m.stopping {
-					m.log.Error("start-up failed", zap.Error(err))
-					m.stop(false)
-				}
 				startup = nil
+				if err == nil && m.awaitingCommit() {
+					// A new master serves once the old one hands it the
+					// control socket.
+					m.confirmUpgrade(func(err error) { m.startedUp(ready, err) })
+				} else {
+					m.startedUp(ready, err)
+				}
 			}
 		}
 		m.afterEvent()
+	}
+}
+
+// startedUp reports the end of the start-up: every child ready, or err.
+func (m *Master) startedUp(ready func(error), err error) {
+	if err == nil {
+		ready(nil)
+		m.opts.Notify("READY=1")
+		m.log.Info("all workers ready", zap.Int("children", len(m.children())))
+		m.armMonitor()
+		return
+	}
+	if m.awaitingCommit() {
+		m.opts.Inherit.Fail(err)
+	}
+	ready(err)
+	if !m.stopping {
+		m.log.Error("start-up failed", zap.Error(err))
+		m.stop(false)
 	}
 }
 
@@ -483,11 +547,20 @@ func (m *Master) onExit(ev exitEvent) {
 // successor. Without one they are closed, counted in a warning: the
 // clients reconnect. The master's copies are closed in every case.
 func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
-	defer closeFiles(files)
 	to := m.successor(from)
+	if to == nil && m.forwardToNewMaster(from, msg, files) {
+		return
+	}
+	m.deliver(to, from.worker.Name, from.pid, msg, files)
+}
+
+// deliver sends connections of worker handed over by child fromPID to to
+// (none: they are closed). The master's copies are closed in every case.
+func (m *Master) deliver(to *proc, worker string, fromPID int, msg *ipc.Message, files []*os.File) {
+	defer closeFiles(files)
 	lost := func(why string, fields ...zap.Field) {
-		m.log.Warn(why+"; closing them", append([]zap.Field{zap.String("worker", from.worker.Name),
-			zap.Int("count", len(files)), zap.Int("from_pid", from.pid)}, fields...)...)
+		m.log.Warn(why+"; closing them", append([]zap.Field{zap.String("worker", worker),
+			zap.Int("count", len(files)), zap.Int("from_pid", fromPID)}, fields...)...)
 	}
 	if to == nil {
 		lost("no child to take over connections")
@@ -512,8 +585,8 @@ func (m *Master) passOn(from *proc, msg *ipc.Message, files []*os.File) {
 		lost("cannot pass connections on", zap.Int("to_pid", to.pid), zap.Error(err))
 		return
 	}
-	m.log.Info("connections passed on", zap.String("worker", from.worker.Name), zap.Int("count", len(files)),
-		zap.Int("from_pid", from.pid), zap.Int("to_pid", to.pid))
+	m.log.Info("connections passed on", zap.String("worker", worker), zap.Int("count", len(files)),
+		zap.Int("from_pid", fromPID), zap.Int("to_pid", to.pid))
 }
 
 // dupFDs takes close-on-exec duplicates of the files' descriptors through
@@ -551,10 +624,17 @@ func (m *Master) successor(from *proc) *proc {
 	if from.slot != nil && serves(from.slot.current) {
 		return from.slot.current
 	}
+	return m.readyChildOf(from.worker.Name, from)
+}
+
+// readyChildOf is the ready current child of worker's lowest slot, not
+// except; nil when none is.
+func (m *Master) readyChildOf(worker string, except *proc) *proc {
 	var to *proc
 	for k, s := range m.slots {
-		if k.worker == from.worker.Name && serves(s.current) && (to == nil || k.id < to.id) {
-			to = s.current
+		p := s.current
+		if k.worker == worker && p != nil && p != except && p.state == stateReady && (to == nil || k.id < to.id) {
+			to = p
 		}
 	}
 	return to
@@ -598,8 +678,13 @@ func (m *Master) stop(graceful bool) {
 		}
 		return
 	}
+	if op := m.upgrading; op != nil && op.stage != upgradeDone {
+		m.upgradeFailed(op, errors.New("the master is stopping"))
+	}
 	m.stopping = true
-	m.opts.Notify("STOPPING=1")
+	if !m.awaitingCommit() {
+		m.opts.Notify("STOPPING=1")
+	}
 	timeout := m.cfg.StopTimeout.Duration
 	if graceful {
 		timeout = m.cfg.GracefulTimeout.Duration

@@ -42,7 +42,8 @@ const metricsScrapeTimeout = 3 * time.Second
 // loop.
 type metricsState struct {
 	srv *http.Server
-	url string // where it answers, with the bound port
+	ln  net.Listener // handed to a new master by an upgrade
+	url string       // where it answers, with the bound port
 
 	// retired sums, per worker, the counters (not the gauges) of its
 	// children that exited, as they last reported them: with the live
@@ -128,10 +129,14 @@ func (m *Master) bindMetrics() error {
 	if !mc.Enabled {
 		return nil
 	}
-	ln, err := net.Listen("tcp", mc.Listen)
+	ln, err := m.inheritedMetrics(mc.Listen)
+	if ln == nil && err == nil {
+		ln, err = net.Listen("tcp", mc.Listen)
+	}
 	if err != nil {
 		return fmt.Errorf("metrics: listen on %s: %w", mc.Listen, err)
 	}
+	m.metrics.ln = ln
 	host, _, _ := net.SplitHostPort(mc.Listen)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	if host == "" {
@@ -172,6 +177,30 @@ func (m *Master) bindMetrics() error {
 	}(m.metrics.srv)
 	log.Info("serving metrics")
 	return nil
+}
+
+// inheritedMetrics is the metrics listener an old master handed over, if
+// it listens where listen says (a port 0 takes whichever it has); nil
+// otherwise, the inherited one closed.
+func (m *Master) inheritedMetrics(listen string) (net.Listener, error) {
+	in := m.opts.Inherit
+	if in == nil || in.metrics == nil {
+		return nil, nil
+	}
+	ln, err := net.FileListener(in.metrics)
+	in.metrics.Close()
+	in.metrics = nil
+	if err != nil {
+		return nil, fmt.Errorf("inherited listener: %w", err)
+	}
+	host, port, _ := net.SplitHostPort(listen)
+	got, gotPort, _ := net.SplitHostPort(ln.Addr().String())
+	if (port == "0" || port == gotPort) && (host == "" || host == got || net.ParseIP(host).Equal(net.ParseIP(got))) {
+		return ln, nil
+	}
+	m.log.Info("metrics endpoint moved; closing the inherited listener", zap.String("was", ln.Addr().String()), zap.String("listen", listen))
+	ln.Close()
+	return nil, nil
 }
 
 // stopMetrics closes the endpoint when the master ends.

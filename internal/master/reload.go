@@ -38,6 +38,9 @@ func (m *Master) reload(graceful bool, done func(error)) (err error) {
 	if m.reloading != nil {
 		return errors.New("a reload is already in progress")
 	}
+	if m.upgrading != nil {
+		return errors.New("an upgrade is in progress; reload once it is done")
+	}
 	// A code-first program without a file reloads its code: the children
 	// re-run the binary.
 	if m.opts.Load == nil || m.cfg.Path == "" && m.cfg.Program == "" {
