@@ -149,3 +149,24 @@ func dial(addr string, tcfg *tls.Config, timeout time.Duration) (c net.Conn, raw
 	_ = c.SetDeadline(time.Time{})
 	return c, raw, nil
 }
+
+// Dial opens a plain ws:// connection to addr with a checked handshake, for
+// the other drivers' clients (fanout's), which read and write frames with
+// ReadFrame and AppendFrame.
+func Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	c, _, err := dial(addr, nil, timeout)
+	if err != nil && c != nil {
+		c.Close()
+	}
+	return c, err
+}
+
+// ReadFrame reads one unmasked server frame (see readFrame).
+func ReadFrame(r *bufio.Reader, buf []byte) (op byte, fin bool, payload []byte, err error) {
+	return readFrame(r, buf)
+}
+
+// AppendFrame appends one final client frame masked with key.
+func AppendFrame(dst []byte, op byte, payload []byte, key [4]byte) []byte {
+	return appendFrame(dst, op, payload, key)
+}

@@ -21,6 +21,7 @@ func Main(args []string) error {
 		DialTimeout: "timeout per connect and handshake (and first echo in idle mode)",
 	}, func(fs *flag.FlagSet) {
 		fs.BoolVar(&cfg.Text, "text", false, "send text messages (default binary)")
+		fs.BoolVar(&cfg.SkipGreeting, "skip-greeting", false, "read and ignore one message after each handshake (a server that greets first)")
 		fs.BoolVar(&useTLS, "tls", false, "wss://: websocket over TLS (X25519 only, as every TLS client of the benchmark)")
 		fs.StringVar(&ca, "ca", "", "with -tls: PEM `file` of the certificate to trust (default: no verification)")
 	}, func(ctx context.Context) (loadgen.Result, error) {

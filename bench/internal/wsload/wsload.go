@@ -37,6 +37,10 @@ type Config struct {
 	loadgen.Config
 	Text bool        // text frames (else binary)
 	TLS  *tls.Config // wss:// when set
+	// SkipGreeting reads and ignores one message after each handshake: a
+	// server that greets its clients (the exec handler's example
+	// programs) before echoing.
+	SkipGreeting bool
 }
 
 // conn is one websocket client connection with its reused buffers.
@@ -121,6 +125,15 @@ func Run(ctx context.Context, cfg Config) (loadgen.Result, error) {
 				return nil, loadgen.ExchangeFailed // dial closed it
 			}
 			w := newConn(c, raw, uint64(id)+uint64(time.Now().UnixNano()))
+			if cfg.SkipGreeting {
+				_ = c.SetDeadline(time.Now().Add(cfg.DialTimeout))
+				_, _, _, err := readFrame(w.r, nil)
+				_ = c.SetDeadline(time.Time{})
+				if err != nil {
+					c.Close()
+					return nil, loadgen.ExchangeFailed
+				}
+			}
 			if cfg.Mode != Idle {
 				return w, loadgen.OpenOK
 			}
