@@ -52,8 +52,15 @@ func coarseNow() time.Time {
 }
 
 func appendDate(dst []byte) []byte {
+	return append(dst, currentDate()...)
+}
+
+// currentDate is the "Date: ...\r\n" field of this second. Within a second
+// it is the same slice every time, so a head cached with it can tell by
+// identity whether it is still current.
+func currentDate() []byte {
 	startClock()
-	return append(dst, clock.Load().date...)
+	return clock.Load().date
 }
 
 const http1Date = "Mon, 02 Jan 2006 15:04:05 GMT"

@@ -98,6 +98,11 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 		status = r.Status
 	}
 	bodyless := status == 204 || status == 304
+	if !hadFile && !bodyless && len(r.Cookies) == 0 {
+		if e := c.p.cachedHead(status, r); e != nil {
+			return c.encodeFromCache(dst, e, r, status), nil
+		}
+	}
 	var flags fieldFlags
 	scanFields(r.Header, &flags)
 	keep := c.keepAlive && !flags.close
@@ -124,23 +129,7 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 		length = int64(len(r.Body))
 	}
 	start := len(dst)
-	dst = server.AppendStatusLine(dst, 1, 1, status, r.Reason)
-	dst = appendFields(dst, r.Header)
-	for i := range r.Cookies {
-		if r.Cookies[i].Valid() != nil {
-			continue
-		}
-		dst = append(dst, "Set-Cookie: "...)
-		dst = r.Cookies[i].AppendTo(dst)
-		dst = append(dst, "\r\n"...)
-	}
-	dst = appendDate(dst)
-	if !flags.server {
-		dst = append(dst, c.p.server...)
-	}
-	if !flags.contentType && !bodyless {
-		dst = append(dst, "Content-Type: text/html;charset=utf-8\r\n"...)
-	}
+	dst = appendHeadStart(dst, c.p.server, currentDate(), status, r, flags, bodyless)
 	switch {
 	case stream == streamChunked:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)

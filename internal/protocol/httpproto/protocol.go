@@ -25,6 +25,7 @@ type Protocol struct {
 	limits httpparse.Limits
 	log    *AccessLog // nil when off
 	server []byte     // "Server: x\r\n" or nil
+	heads  headCacheSlot
 }
 
 // New validates opts and returns the protocol. The access log, if any, is
