@@ -34,32 +34,10 @@ func (h *gnetWS) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	if c.Context() == nil {
-		end := bytes.Index(buf, []byte("\r\n\r\n"))
-		if end < 0 {
-			if len(buf) > maxHead {
-				return gnet.Close
-			}
-			return gnet.None
-		}
-		key := headerValue(buf[:end], "sec-websocket-key")
-		if key == nil {
-			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-			return gnet.Close
-		}
-		sum := sha1.Sum(append(key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"...))
-		resp := append(h.out[:0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-		resp = base64.StdEncoding.AppendEncode(resp, sum[:])
-		resp = append(resp, "\r\n\r\n"...)
-		h.out = resp
-		if _, err := c.Write(resp); err != nil {
-			return gnet.Close
-		}
-		c.SetContext(upgraded{})
-		if _, err := c.Discard(end + 4); err != nil {
-			return gnet.Close
-		}
-		if buf, err = c.Peek(-1); err != nil {
-			return gnet.Close
+		var done bool
+		var action gnet.Action
+		if buf, done, action = h.upgrade(c, buf); !done {
+			return action
 		}
 	}
 	out := h.out[:0]
@@ -102,6 +80,41 @@ func (h *gnetWS) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	return action
+}
+
+// upgrade answers the opening handshake at the head of buf, once it is
+// complete, and returns what follows it. done is false while the head is
+// incomplete (action None) or when the connection must close.
+func (h *gnetWS) upgrade(c gnet.Conn, buf []byte) (rest []byte, done bool, action gnet.Action) {
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(buf) > maxHead {
+			return nil, false, gnet.Close
+		}
+		return nil, false, gnet.None
+	}
+	key := headerValue(buf[:end], "sec-websocket-key")
+	if key == nil {
+		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		return nil, false, gnet.Close
+	}
+	sum := sha1.Sum(append(key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"...))
+	resp := append(h.out[:0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	resp = base64.StdEncoding.AppendEncode(resp, sum[:])
+	resp = append(resp, "\r\n\r\n"...)
+	h.out = resp
+	if _, err := c.Write(resp); err != nil {
+		return nil, false, gnet.Close
+	}
+	c.SetContext(upgraded{})
+	if _, err := c.Discard(end + 4); err != nil {
+		return nil, false, gnet.Close
+	}
+	rest, err := c.Peek(-1)
+	if err != nil {
+		return nil, false, gnet.Close
+	}
+	return rest, true, gnet.None
 }
 
 // parseFrame unmasks, in place, the first complete client frame of b.
