@@ -143,6 +143,20 @@ type ValueEncoder interface {
 	EncodeValue(dst []byte, v any) ([]byte, error)
 }
 
+// SharedEncoder is implemented by codecs whose encoding of a message may
+// be the same bytes on many connections, so that a broadcast
+// (workerman.Broadcast) encodes the message once and writes that one
+// frame to each of them. SharedEncoding returns a comparable key for how
+// this connection encodes v now (v as EncodeValue takes it, []byte as
+// Encode): codecs that return equal non-nil keys encode v to identical
+// bytes, and encoding it changes none of them. nil means this connection
+// encodes v its own way (a compression context of its own, a client's
+// masking key, a handshake not done yet), and it gets v through its own
+// Encode.
+type SharedEncoder interface {
+	SharedEncoding(v any) any
+}
+
 // Opener is implemented by codecs that act when the connection is
 // established (a websocket client sends its handshake).
 type Opener interface {

@@ -325,13 +325,9 @@ func (w *Worker) sendTo(event, key string, local func() map[*Connection]struct{}
 		return nil
 	}
 	if local == nil {
-		for _, c := range w.conns {
-			w.deliver(c, data)
-		}
+		w.deliverAll(true, nil, data)
 	} else {
-		for c := range local() {
-			w.deliver(c, data)
-		}
+		w.deliverAll(false, local(), data)
 	}
 	// []byte is written as a PHP string at once: nothing keeps data.
 	return w.publish(map[string]any{"op": "send", "from": w.cluster.origin, "data": data}, event)
@@ -347,15 +343,14 @@ func (w *Worker) publish(v map[string]any, event string) error {
 	return nil
 }
 
-// deliver sends data to c through its protocol; on a websocket, bytes
+// message is data as the worker's sends carry it: on a websocket, bytes
 // that are not UTF-8 go as a binary frame, since a text frame must be
-// UTF-8. A full send buffer drops it for that connection (send_fail).
-func (w *Worker) deliver(c *Connection, data []byte) {
+// UTF-8.
+func (w *Worker) message(data []byte) any {
 	if w.addr.Scheme == "websocket" && !utf8.Valid(data) {
-		_, _ = c.SendValue(websocket.Binary(data))
-		return
+		return websocket.Binary(data)
 	}
-	c.Send(data)
+	return data
 }
 
 // IsUIDOnline calls fn on the loop with whether a connection is bound to
@@ -461,18 +456,6 @@ func (w *Worker) fromBus(event string, data any) {
 	}
 	w.loop.Logger().Warn("channel: an event the worker cannot use was skipped",
 		zap.String("worker", w.Name), zap.String("event", event), zap.String("type", fmt.Sprintf("%T", data)))
-}
-
-func (w *Worker) deliverAll(all bool, set map[*Connection]struct{}, data []byte) {
-	if all {
-		for _, c := range w.conns {
-			w.deliver(c, data)
-		}
-		return
-	}
-	for c := range set {
-		w.deliver(c, data)
-	}
 }
 
 // answer handles the event "proc:<origin>": answers to this process's

@@ -136,19 +136,16 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 	return nil
 }
 
-// sendAll sends text to every connection of w in this process. A client
-// whose send buffer is full misses it (send_fail) rather than holding
-// memory for it.
+// sendAll sends text to every connection of w in this process, framed
+// once for all of them (workerman.Broadcast). A client whose send buffer
+// is full misses it (send_fail) rather than holding memory for it.
 func sendAll(w *workerman.Worker, text string) {
 	b := []byte(text)
-	binary := w.Protocol() == "websocket" && !utf8.Valid(b)
-	for c := range w.Connections() {
-		if binary {
-			_, _ = c.SendValue(websocket.Binary(b))
-			continue
-		}
-		c.Send(b)
+	var msg any = b
+	if w.Protocol() == "websocket" && !utf8.Valid(b) {
+		msg = websocket.Binary(b)
 	}
+	workerman.Broadcast(w.Connections(), msg)
 }
 
 // asText is the text a published value stands for, as PHP's string

@@ -54,7 +54,23 @@ func deflate(fw *flate.Writer, s *sink, dst, msg []byte) []byte {
 type Compressor struct {
 	level int
 	pool  sync.Pool
+	last  lastMessage
 }
+
+// lastMessage is the last message a Compressor compressed and its output.
+// A broadcast sends one message to many connections; when their frames
+// are not shared (the application loops over its connections calling
+// send), each connection's encoder asks for the same message in turn, and
+// the second and later get the bytes of the first: the output of a
+// message compressed alone depends on nothing but its bytes, and it is
+// compared in full, so a buffer reused for another message is not
+// mistaken for the last one. Messages above lastMax are not kept.
+type lastMessage struct {
+	mu      sync.Mutex
+	in, out []byte
+}
+
+const lastMax = 16 << 10
 
 type pooledWriter struct {
 	fw *flate.Writer
@@ -84,11 +100,37 @@ func NewCompressor(level int) (*Compressor, error) {
 // result is the payload of a frame with RSV1 set. Each message is compressed
 // independently, so any permessage-deflate receiver can inflate it.
 func (c *Compressor) Compress(dst, msg []byte) []byte {
+	keep := len(msg) <= lastMax
+	if keep {
+		if out, ok := c.last.get(dst, msg); ok {
+			return out
+		}
+	}
 	pw := c.pool.Get().(*pooledWriter)
 	pw.fw.Reset(&pw.s)
 	out := deflate(pw.fw, &pw.s, dst, msg)
 	c.pool.Put(pw)
+	if keep {
+		c.last.put(msg, out[len(dst):])
+	}
 	return out
+}
+
+// get appends the output of msg to dst when msg is the last message.
+func (m *lastMessage) get(dst, msg []byte) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.out == nil || !bytes.Equal(m.in, msg) {
+		return dst, false
+	}
+	return append(dst, m.out...), true
+}
+
+func (m *lastMessage) put(msg, out []byte) {
+	m.mu.Lock()
+	m.in = append(m.in[:0], msg...)
+	m.out = append(m.out[:0], out...)
+	m.mu.Unlock()
 }
 
 // Decompressor inflates messages. It is safe for concurrent use and meant to
