@@ -445,7 +445,19 @@ func (a *api) online(c *workerman.Connection, uid string) {
 	}
 	left, answered := len(targets), false
 	loop := a.w.Loop()
+	defer func() {
+		if left == 0 && !answered {
+			answered = true
+			a.stats.OK++
+			_, _ = c.SendValue(onlineFalse)
+		}
+	}()
 	for _, t := range targets {
+		if t.Loop() == nil {
+			// Not running: it holds nobody, and would never answer.
+			left--
+			continue
+		}
 		t.IsUIDOnline(uid, func(online bool) {
 			// A target may run on another loop: answer on ours.
 			loop.Post(func() {
