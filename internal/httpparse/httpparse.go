@@ -661,15 +661,17 @@ func validHost(h []byte) bool {
 			return false
 		}
 	} else {
-		for len(h) > 0 && h[0] != ':' {
-			if !hostChar[h[0]] {
-				return false
-			}
-			h = h[1:]
+		i := 0
+		for i < len(h) && hostChar[h[i]] {
+			i++
 		}
-		if len(h) == 0 {
+		if i == len(h) {
 			return true
 		}
+		if h[i] != ':' { // hostChar has no ':'
+			return false
+		}
+		h = h[i:]
 	}
 	for _, c := range h[1:] { // port = *DIGIT
 		if !isDigit(c) {

@@ -413,3 +413,45 @@ func TestErrorString(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// validHostByChar is validHost written the plain way, byte by byte up to
+// the port, for TestValidHostAgrees.
+func validHostByChar(h []byte) bool {
+	if len(h) > 0 && h[0] == '[' {
+		return validHost(h) // the IP-literal branch is shared
+	}
+	for len(h) > 0 && h[0] != ':' {
+		if !hostChar[h[0]] {
+			return false
+		}
+		h = h[1:]
+	}
+	if len(h) == 0 {
+		return true
+	}
+	for _, c := range h[1:] {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestValidHostAgrees: every string of up to four bytes from an alphabet
+// of the bytes that matter gets the same answer from both.
+func TestValidHostAgrees(t *testing.T) {
+	alphabet := []byte("a1:.-%/@ \x00\x80]")
+	var walk func(h []byte)
+	walk = func(h []byte) {
+		if validHost(h) != validHostByChar(h) {
+			t.Fatalf("validHost(%q) = %v", h, validHost(h))
+		}
+		if len(h) == 4 {
+			return
+		}
+		for _, c := range alphabet {
+			walk(append(h, c))
+		}
+	}
+	walk(nil)
+}
