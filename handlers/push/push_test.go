@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/workermand/workermand/channel"
 	chanserver "github.com/workermand/workermand/handlers/channel"
 	"github.com/workermand/workermand/handlers/push"
+	"github.com/workermand/workermand/internal/testcert"
 	"github.com/workermand/workermand/workerman"
 	"github.com/workermand/workermand/workerman/workermantest"
 )
@@ -343,5 +345,37 @@ func TestTargets(t *testing.T) {
 	if st.OK != 7 {
 		b, _ := json.Marshal(st)
 		t.Errorf("stats %s, want 7 OK", b)
+	}
+}
+
+// Over https, as the API is served across hosts: the token travels
+// encrypted, and the answers are the same.
+func TestHTTPS(t *testing.T) {
+	pair := testcert.SelfSigned(t, testcert.Options{})
+	chat := app("")
+	pw := workerman.NewWorker("https://127.0.0.1:0")
+	pw.TLS = &tls.Config{Certificates: []tls.Certificate{pair.Cert}}
+	pw.Handler = &push.Handler{Token: "s3cret", Targets: []*workerman.Worker{chat}}
+	workermantest.Start(t, chat, pw)
+	alice := dialApp(t, chat, "bind alice")
+
+	req, err := nethttp.NewRequest("POST", "https://"+pw.Addr().String()+"/send_to_uid", strings.NewReader(`{"uid":"alice","data":"over tls"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer s3cret")
+	c := nethttp.Client{Timeout: workermantest.Timeout, Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{RootCAs: pair.Pool()}}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != `{"ok":true}` {
+		t.Fatalf("https: %d %s", resp.StatusCode, body)
+	}
+	if got := alice.line(); got != "over tls" {
+		t.Errorf("alice: %q", got)
 	}
 }
