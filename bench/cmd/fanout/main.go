@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,10 @@ var subcommands = map[string]func(args []string) error{
 // (linked into this program), and gnet.
 var allServers = []string{"workermand", "workermand-loop", "gnet"}
 
+// baseServer is the stock handler in another binary (-base), for an A/B of
+// a change in one run; it runs only when -servers names it.
+const baseServer = "workermand-base"
+
 type options struct {
 	runner.Flags
 	conns     int
@@ -44,6 +49,7 @@ type options struct {
 	sends     int
 	warm      int
 	quietWait time.Duration
+	base      string
 }
 
 func main() {
@@ -56,7 +62,7 @@ func parseFlags(args []string) (options, error) {
 		WorkermandCmd: "{workermand} serve --listen websocket://{addr} --handler broadcast",
 		WorkermandCmdHelp: "command line that starts workermand, split like a shell does (quotes work); {workermand} is -workermand, {addr} host:port, {port} the port,\n" +
 			"{self} this program (e.g. '{self} fanoutgnet -addr {addr}' to try the harness without workermand)",
-		Servers:    allServers,
+		Servers:    append(allServers, baseServer),
 		Load:       "the client processes",
 		RoundsHelp: "rounds; each runs -sends broadcasts on every server in turn, and the table shows medians",
 		Quick:      map[string]string{"rounds": "2", "sends": "10", "conns": "2000"},
@@ -67,10 +73,16 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.size, "size", 64, "payload bytes of a broadcast (at least 16)")
 	fs.IntVar(&o.sends, "sends", 40, "broadcasts per server per round (one CPU reading around them)")
 	fs.IntVar(&o.warm, "warm", 5, "unmeasured broadcasts per server before the first round")
+	fs.StringVar(&o.base, "base", "", "`path` of a second workermand binary, run as the server "+baseServer+" (add it to -servers): an A/B of a change in one run")
 	fs.DurationVar(&o.quietWait, "quiet-wait", 5*time.Second,
 		"before each server's round, wait up to this long for the two cores to be nearly idle (other tenants); 0 to not wait")
+	fs.Lookup("servers").DefValue = strings.Join(allServers, ",")
+	_ = fs.Set("servers", strings.Join(allServers, ","))
 	if err := o.Parse(args); err != nil {
 		return o, err
+	}
+	if slices.Contains(o.Servers, baseServer) && o.base == "" {
+		return o, fmt.Errorf("-servers %s needs -base", baseServer)
 	}
 	if o.conns < 1 || o.perProc < 1 || o.size < 16 || o.size > 125 || o.sends < 1 || o.warm < 0 {
 		return o, fmt.Errorf("-conns, -conns-per-proc and -sends must be at least 1, -size 16..125 and -warm at least 0")
@@ -86,6 +98,9 @@ func (o options) serverArgv(self, name, addr string) (argv, env []string, err er
 		return []string{self, "fanoutgnet", "-addr", addr}, []string{"GOMAXPROCS=1"}, nil
 	case "workermand-loop":
 		return []string{self, "fanoutwm", "-addr", addr}, nil, nil
+	case baseServer:
+		argv, err = runner.WorkermandArgv(o.WorkermandCmd, o.base, self, addr, nil)
+		return argv, nil, err
 	}
 	argv, err = runner.WorkermandArgv(o.WorkermandCmd, o.Workermand, self, addr, nil)
 	return argv, nil, err
