@@ -288,12 +288,12 @@ func newStartCommand(st streams) *cobra.Command {
 
 func runStart(ctx context.Context, st streams, o startOptions) error {
 	cfg, err := st.loadConfig()
-	if err != nil {
-		return err
-	}
 	isDaemon := os.Getenv(envDaemon) == "1"
 	if os.Getenv(master.EnvUpgrade) == "1" {
-		return runUpgraded(ctx, st, cfg, isDaemon)
+		return runUpgraded(ctx, st, cfg, err, isDaemon)
+	}
+	if err != nil {
+		return err
 	}
 	// Under socket activation too: the launcher's re-exec would lose the
 	// inherited sockets (and LISTEN_PID names the launcher).
@@ -333,11 +333,16 @@ func runStart(ctx context.Context, st streams, o startOptions) error {
 // running master hands it on master.UpgradeFD, starts its children, and
 // serves once the old master lets go. Any failure before that is told to
 // the old master, which keeps serving.
-func runUpgraded(ctx context.Context, st streams, cfg *config.Config, isDaemon bool) error {
+func runUpgraded(ctx context.Context, st streams, cfg *config.Config, cfgErr error, isDaemon bool) error {
 	os.Unsetenv(master.EnvUpgrade)
 	in, err := master.ReceiveHandoff(os.NewFile(master.UpgradeFD, "upgrade"), 30*time.Second)
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
+	}
+	if cfgErr != nil {
+		// Told to the old master, whose upgrade command prints it.
+		in.Fail(cfgErr)
+		return cfgErr
 	}
 	if in.Lock == nil {
 		err = errors.New("upgrade: the old master handed over no pid-file lock")

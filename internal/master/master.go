@@ -517,13 +517,9 @@ func (m *Master) onExit(ev exitEvent) {
 	expected := p.state == stateDraining || m.stopping
 	s.exited(p)
 	defer m.forget(s)
-	counts := m.exitCounts[p.worker.Name]
-	if counts == nil {
-		counts = map[string]int{}
-		m.exitCounts[p.worker.Name] = counts
-	}
-	counts[ev.status]++
+	m.countExit(p.worker.Name, ev.status)
 	m.metricsExited(p, !expected && s.worker != nil)
+	m.forwardExit(p, ev.status)
 	fields := []zap.Field{zap.String("worker", p.worker.Name), zap.Int("id", p.id), zap.Int("child_pid", p.pid),
 		zap.String("status", ev.status), zap.Int("gen", p.gen)}
 	if expected {
@@ -541,6 +537,16 @@ func (m *Master) onExit(ev exitEvent) {
 		return // dropped by a reload meanwhile
 	}
 	s.crashed(m, p)
+}
+
+// countExit counts how a child of worker ended, for status.
+func (m *Master) countExit(worker, status string) {
+	counts := m.exitCounts[worker]
+	if counts == nil {
+		counts = map[string]int{}
+		m.exitCounts[worker] = counts
+	}
+	counts[status]++
 }
 
 // passOn forwards connections handed over by a retiring child to its

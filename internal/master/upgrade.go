@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/workermand/workermand/internal/config"
+	"github.com/workermand/workermand/internal/counters"
 	"github.com/workermand/workermand/internal/ipc"
 	"github.com/workermand/workermand/internal/sockets"
 )
@@ -42,7 +44,17 @@ const (
 	// New → old: the pid file names the new master and it serves the
 	// control socket.
 	upgradeServing = "upgrade_serving"
+	// Old → new: a retiring child exited (upgradeExit), so that the new
+	// master's exit statuses and metrics count it.
+	upgradeExited = "upgrade_exited"
 )
+
+// upgradeExit is the payload of an upgradeExited message.
+type upgradeExit struct {
+	Worker   string            `json:"worker"`
+	Status   string            `json:"status"`
+	Counters counters.Counters `json:"counters"`
+}
 
 // EnvUpgrade marks a master started by an upgrade: its channel to the
 // master it replaces is descriptor UpgradeFD.
@@ -149,7 +161,11 @@ func (m *Master) upgrade(reply func(int, error)) error {
 		})
 	}()
 	if err := m.sendHandoff(ch); err != nil {
-		m.upgradeFailed(op, fmt.Errorf("hand the sockets over: %w", err))
+		// The new master closed its end: it is exiting, and how it ended
+		// says more than the broken pipe, unless it does not end soon.
+		op.timer = time.AfterFunc(2*time.Second, func() {
+			m.post(func() { m.upgradeFailed(op, fmt.Errorf("hand the sockets over: %w", err)) })
+		})
 		return nil
 	}
 	timeout := m.opts.UpgradeTimeout
@@ -634,11 +650,42 @@ func (m *Master) receiveForwarded(ch *ipc.Channel) {
 		if err != nil {
 			return
 		}
+		if msg.Type == upgradeExited {
+			var ex upgradeExit
+			if json.Unmarshal(msg.Upgrade, &ex) == nil {
+				m.post(func() {
+					m.countExit(ex.Worker, ex.Status)
+					// The old master's child, as its last status left it.
+					gone := &proc{worker: &config.Worker{Name: ex.Worker}}
+					gone.lastStatus.Counters = ex.Counters
+					m.metricsExited(gone, false)
+				})
+			}
+		}
 		if msg.Type != ipc.TypeHandover {
 			closeFiles(files)
 			continue
 		}
 		m.post(func() { m.deliver(m.readyChildOf(msg.Worker, nil), msg.Worker, msg.PID, msg, files) })
+	}
+}
+
+// forwardExit tells the master that replaced this one how a retiring
+// child ended.
+func (m *Master) forwardExit(p *proc, status string) {
+	op := m.upgrading
+	if op == nil || op.stage != upgradeDone {
+		return
+	}
+	p.mu.Lock()
+	ex := upgradeExit{Worker: p.worker.Name, Status: status, Counters: p.lastStatus.Counters}
+	p.mu.Unlock()
+	payload, err := json.Marshal(ex)
+	if err == nil {
+		err = op.ch.Send(&ipc.Message{Type: upgradeExited, Upgrade: payload})
+	}
+	if err != nil {
+		m.log.Warn("cannot tell the new master that a child exited", zap.Int("child_pid", p.pid), zap.Error(err))
 	}
 }
 
