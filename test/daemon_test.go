@@ -316,6 +316,9 @@ type procDoc struct {
 	Accepted       uint64  `json:"accepted"`
 	ProtocolErrors uint64  `json:"protocol_errors"`
 	AcceptPauses   uint64  `json:"accept_pauses"`
+	AcceptPaused   int     `json:"accept_paused"`
+	OpenFiles      int     `json:"open_files"`
+	FDLimit        int     `json:"fd_limit"`
 	QPS            float64 `json:"qps"`
 	Status         string  `json:"status"`
 	BusyForS       float64 `json:"busy_for_s"`

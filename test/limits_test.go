@@ -1,10 +1,14 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,9 +134,10 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 // A child out of descriptors (EMFILE) keeps the connections it has, leaves
-// the rest waiting in the backlog, still shows its memory in status (it
-// read /proc at each status and showed 0 bytes), and serves the waiting
-// ones once descriptors are free again.
+// the rest waiting in the backlog without spinning on them, still shows its
+// memory in status (it read /proc at each status and showed 0 bytes), says
+// in status that it is not accepting and why (open files against the
+// limit), and serves the waiting ones once descriptors are free again.
 func TestOutOfDescriptors(t *testing.T) {
 	t.Parallel()
 	prlimit := needTool(t, "prlimit")
@@ -176,7 +181,21 @@ func TestOutOfDescriptors(t *testing.T) {
 	s := d.mustStatus()
 	p := s.procs("echo")
 	if len(p) != 1 || p[0].MemoryBytes == 0 || p[0].Connections != len(served) || p[0].Status != "idle" {
-		t.Errorf("status of a child out of descriptors: %+v; want its memory, %d connections, idle", p, len(served))
+		t.Fatalf("status of a child out of descriptors: %+v; want its memory, %d connections, idle", p, len(served))
+	}
+	if c := p[0]; c.AcceptPaused != 1 || c.AcceptPauses == 0 || c.FDLimit != 64 || c.OpenFiles < 60 || c.OpenFiles > 64 {
+		t.Errorf("status of a child out of descriptors: accept_paused %d, accept_pauses %d, open_files %d, fd_limit %d; want 1, some, about 64, 64",
+			c.AcceptPaused, c.AcceptPauses, c.OpenFiles, c.FDLimit)
+	}
+	if r := d.run("status"); r.code != 0 || !regexp.MustCompile(`(?m)^`+strconv.Itoa(p[0].PID)+` +echo +0 +\d+ +64 +PAUSED \(out of descriptors\)`).MatchString(r.out) {
+		t.Errorf("the status table does not show the child out of descriptors:\n%s", r)
+	}
+	// Waiting clients do not make it spin: accepting is retried ten times
+	// a second, not at every wakeup of a readable listener.
+	t0 := cpuTicks(t, p[0].PID)
+	time.Sleep(time.Second)
+	if used := cpuTicks(t, p[0].PID) - t0; used > 20 {
+		t.Errorf("a child out of descriptors with %d clients waiting used %d clock ticks of CPU in a second", len(waiting), used)
 	}
 	// Free some descriptors: the waiting connections are accepted and
 	// answered.
@@ -188,5 +207,33 @@ func TestOutOfDescriptors(t *testing.T) {
 	if line, err := conns[i].r.ReadString('\n'); err != nil || line != fmt.Sprintf("conn %d\n", i) {
 		t.Fatalf("a connection that waited for a descriptor: %q, %v", line, err)
 	}
+	// Every client gone: the shortage is over, and status says so.
+	for _, c := range conns {
+		c.Close()
+	}
+	waitFor(t, slow(5*time.Second), "status to show the child accepting again", func() (bool, string) {
+		p := d.mustStatus().procs("echo")
+		return len(p) == 1 && p[0].AcceptPaused == 0 && p[0].Connections == 0, fmt.Sprintf("%+v", p)
+	})
+	if r := d.run("status"); r.code != 0 || strings.Contains(r.out, "PAUSED") {
+		t.Errorf("status still shows a pause:\n%s", r)
+	}
 	t.Logf("%d served at once, %d waited for a descriptor", len(served), len(waiting))
+}
+
+// cpuTicks is a process's user and system time in clock ticks
+// (/proc/<pid>/stat fields 14 and 15).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, err1 := strconv.Atoi(f[11])
+	stime, err2 := strconv.Atoi(f[12])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return utime + stime
 }

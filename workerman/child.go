@@ -41,6 +41,7 @@ func runChild(code map[string]*Worker, tables []map[string]any) int {
 	signal.Ignore(syscall.SIGPIPE)
 	raiseNoFile()
 	openStatm()
+	openFiles() // opens /proc/self/fd while descriptors are plentiful
 
 	s, err := child.Start()
 	if err != nil {
@@ -361,12 +362,26 @@ func (r *childRuntime) Status() ipc.ProcessStatus {
 		st.BusyMS = time.Since(time.Unix(0, since)).Milliseconds()
 	}
 	st.MemoryBytes = rssBytes()
+	st.OpenFiles, st.FDLimit = openFiles(), fdLimit()
 	return st
 }
 
+// connectionsCap bounds how long listing the connections may take once
+// the loop has started on it: 100,000 rows take a good part of a second
+// on a busy machine, far more than loopAnswerWait, which only decides
+// whether the loop is free to start.
+const connectionsCap = 8 * time.Second
+
 func (r *childRuntime) Connections() []ipc.ConnectionRow {
-	var rows []ipc.ConnectionRow
-	_ = r.p.onLoopWait(loopAnswerWait, func() {
+	started := make(chan struct{})
+	done := make(chan []ipc.ConnectionRow, 1)
+	r.p.loop.l.Post(func() {
+		close(started)
+		n := 0
+		for _, w := range r.p.workers {
+			n += w.ConnectionCount()
+		}
+		rows := make([]ipc.ConnectionRow, 0, n)
 		// Every worker of the process: the slot's, and those its code
 		// started with Listen, shown under their own names.
 		for _, w := range r.p.workers {
@@ -381,8 +396,24 @@ func (r *childRuntime) Connections() []ipc.ConnectionRow {
 				})
 			}
 		}
+		done <- rows
 	})
-	return rows
+	// A busy loop (not starting within loopAnswerWait) lists nothing, as
+	// status shows its last counters: the command must not hang on it.
+	wait := time.NewTimer(loopAnswerWait)
+	defer wait.Stop()
+	select {
+	case <-started:
+	case <-wait.C:
+		return nil
+	}
+	wait.Reset(connectionsCap)
+	select {
+	case rows := <-done:
+		return rows
+	case <-wait.C:
+		return nil
+	}
 }
 
 // statm is /proc/self/statm, opened at start: a child out of descriptors

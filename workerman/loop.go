@@ -38,7 +38,9 @@ func (e *EventLoop) Logger() *zap.Logger { return e.l.Logger() }
 func (e *EventLoop) Stats() Stats {
 	// The public type has the internal one's fields, in the same order: a
 	// counter added there and not here fails to compile.
-	return Stats(e.l.Stats())
+	s := Stats(e.l.Stats())
+	s.OpenFiles, s.FDLimit = openFiles(), fdLimit()
+	return s
 }
 
 // TimerID names a timer; IDs are positive and unique within the process.

@@ -125,6 +125,15 @@ type Stats struct {
 	// SendTimeouts counts connections closed because their queued output
 	// made no progress for SendTimeout.
 	SendTimeouts uint64
+	// AcceptPaused is how many listeners are not accepting now for lack
+	// of descriptors (or memory): the process is at its open-files limit,
+	// new clients wait in the listen backlog, and accepting resumes as
+	// connections close. OpenFiles is the descriptors open now and
+	// FDLimit the open-files limit (RLIMIT_NOFILE, soft), both read at
+	// each call.
+	AcceptPaused int
+	OpenFiles    int
+	FDLimit      int
 	// Datagrams counts datagrams received by UDP workers and
 	// AsyncUdpConnections; DatagramsDropped those dropped whole or in
 	// part (over MaxPackageSize, or not framed to the end).

@@ -158,7 +158,37 @@ func printStatus(w io.Writer, rep *master.StatusReport) {
 		sum.Connections, sum.SendFail, sum.Timers, sum.TotalRequest, qps)
 	tw.Flush()
 	printTLSStatus(w, rep.Processes)
+	printDescriptorStatus(w, rep.Processes)
 	fmt.Fprintln(w, strings.Repeat("-", 112))
+}
+
+// printDescriptorStatus adds the processes short of descriptors: at 90% of
+// their open-files limit, not accepting now, or having paused or refused
+// connections since they started. A process at its limit leaves new
+// clients waiting in the backlog; this is where an operator sees why.
+func printDescriptorStatus(w io.Writer, ps []master.ProcessStatus) {
+	var tw *tabwriter.Writer
+	for _, p := range ps {
+		c := p.Counters
+		near := c.FDLimit > 0 && c.OpenFiles*10 >= c.FDLimit*9
+		if !near && c.AcceptPaused == 0 && c.AcceptPauses == 0 && c.Rejected == 0 {
+			continue
+		}
+		if tw == nil {
+			fmt.Fprintf(w, "%s DESCRIPTORS %s\n", strings.Repeat("-", 50), strings.Repeat("-", 49))
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "pid\tworker_name\tid\topen_files\tfd_limit\taccepting\taccept_pauses\trejected")
+		}
+		accepting := "yes"
+		if c.AcceptPaused > 0 {
+			accepting = "PAUSED (out of descriptors)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%d\t%d\n", p.PID, p.Worker, p.ID,
+			c.OpenFiles, c.FDLimit, accepting, c.AcceptPauses, c.Rejected)
+	}
+	if tw != nil {
+		tw.Flush()
+	}
 }
 
 // printTLSStatus adds the TLS counters of the processes that had any TLS

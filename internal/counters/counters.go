@@ -17,6 +17,13 @@ type Counters struct {
 	AcceptPauses   uint64 `json:"accept_pauses"`   // times accepting paused for lack of file descriptors
 	Rejected       uint64 `json:"rejected"`        // connections closed at accept because a listener was at its connection limit
 	SendTimeouts   uint64 `json:"send_timeouts"`   // connections destroyed because their queued output made no progress for their send timeout
+	// Descriptors. A process at its open-files limit cannot accept: it
+	// pauses accepting (AcceptPauses) and retries, leaving new clients in
+	// the listen backlog, until connections close. The child reads
+	// OpenFiles and FDLimit at each status; 0 where unknown.
+	AcceptPaused int `json:"accept_paused"` // listeners not accepting now for lack of descriptors (or memory)
+	OpenFiles    int `json:"open_files"`    // descriptors open now
+	FDLimit      int `json:"fd_limit"`      // the open-files limit (RLIMIT_NOFILE, soft)
 	// UDP workers and clients. A datagram is counted once however many
 	// messages it holds; TotalRequest counts those.
 	Datagrams        uint64 `json:"datagrams"`         // datagrams received

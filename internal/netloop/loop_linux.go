@@ -184,6 +184,11 @@ func (l *Loop) Logger() *zap.Logger { return l.log }
 func (l *Loop) Stats() Stats {
 	s := l.stats
 	s.Timers = len(l.timers)
+	for _, ln := range l.listeners {
+		if ln.starved {
+			s.AcceptPaused++
+		}
+	}
 	return s
 }
 
