@@ -126,8 +126,8 @@ workerman, phpserialize < channel;
 # than HANDLERS.
 workerman, channel, websocket < handlers/broadcast;
 # The stock exec handler runs a program per process (os/exec) and speaks
-# JSON lines with it.
-workerman, channel, websocket < handlers/exec;
+# JSON lines with it; http for the requests of http:// workers.
+workerman, channel, http, websocket < handlers/exec;
 # The stock push handler: an HTTP API sending through a channel client.
 workerman, channel, http < handlers/push;
 # Workerman's GlobalData client for Go: on the loop, or blocking.
