@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks systemd/workermand.service with systemd-analyze verify, inside a
+# Checks systemd/workermand.service and workermand.socket with systemd-analyze verify, inside a
 # scratch root that holds the real binary at /usr/bin/workermand (verify
 # fails when an Exec binary is missing) and a copy of the system's units, so
 # nothing is installed on the machine itself. A unit that verifies prints
@@ -14,10 +14,10 @@ install -m 0755 "$bin" "$root/usr/bin/workermand"
 for d in /usr/lib/systemd /lib/systemd /etc/systemd; do
 	[ -d "$d" ] && mkdir -p "$root$d" && cp -a "$d/." "$root$d/" 2>/dev/null || true
 done
-cp "$here/workermand.service" "$root/etc/systemd/system/workermand.service"
-out=$(systemd-analyze verify --root="$root" workermand.service 2>&1) || { echo "$out"; exit 1; }
+cp "$here/workermand.service" "$here/workermand.socket" "$root/etc/systemd/system/"
+out=$(systemd-analyze verify --root="$root" workermand.service workermand.socket 2>&1) || { echo "$out"; exit 1; }
 if [ -n "$out" ]; then
 	echo "$out"
 	exit 1
 fi
-echo "systemd/workermand.service verifies"
+echo "systemd/workermand.service and workermand.socket verify"
