@@ -61,6 +61,8 @@
 // within request_timeout (30 s by default) gets 504, and one that finds no
 // program running (starting again after an exit, or its queue at the cap
 // below) gets 503 at once, as do the requests pending when it exits.
+// send is refused (counted as malformed) on an http:// worker: an answer
+// is a response.
 //
 // Commands (one JSON object a line on stdout); data may be given as
 // "data_b64" instead of "data":
@@ -926,6 +928,12 @@ func (r *runner) handle(line []byte) {
 		case "response":
 			r.respond(c, conn, line)
 		case "send":
+			if r.proto == "http" {
+				// Bytes outside a response would break the stream of
+				// answers, and the pending request would still get 504.
+				r.bad("send on an http:// worker: answer with response", string(line))
+				return
+			}
 			b, ok := data()
 			if !ok {
 				r.bad("send: no data or data_b64", string(line))

@@ -125,6 +125,8 @@ func fakeHTTP(out *bufio.Writer, emit func(map[string]any)) {
 		switch e["path"] {
 		case "/slow":
 			continue
+		case "/send": // not how an http worker answers: counted, then answered
+			emit(map[string]any{"cmd": "send", "conn": e["conn"], "data": "raw"})
 		case "/exit":
 			os.Exit(1)
 		}
@@ -447,7 +449,7 @@ func TestExecHTTP(t *testing.T) {
 	for i := range 3 {
 		fmt.Fprintf(&pipe, "POST /p%d?q=%d HTTP/1.1\r\nHost: h\r\nX-A: v%d\r\nContent-Length: 2\r\n\r\nb%d", i, i, i, i)
 	}
-	pipe.WriteString("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n")
+	pipe.WriteString("GET /send HTTP/1.1\r\nHost: h\r\n\r\nGET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n")
 	if _, err := c.Write([]byte(pipe.String())); err != nil {
 		t.Fatal(err)
 	}
@@ -459,6 +461,9 @@ func TestExecHTTP(t *testing.T) {
 		if !strings.Contains(head, "X-Multi: a\r\nX-Multi: b\r\n") || !strings.Contains(head, "Content-Type: text/plain\r\n") {
 			t.Errorf("response %d head:\n%s", i, head)
 		}
+	}
+	if status, _, body := readResponse(t, c); status != 201 || body != "GET /send? <nil> []" {
+		t.Fatalf("/send: %d %q, want only the response", status, body)
 	}
 	start := time.Now()
 	if status, _, _ := readResponse(t, c); status != 504 {
@@ -482,8 +487,8 @@ func TestExecHTTP(t *testing.T) {
 		t.Errorf("the request that made it exit: %d, want 503", status)
 	}
 	s := stats(t, w, h)
-	if s.Timeouts != 1 || s.Unavailable < 2 {
-		t.Errorf("stats %+v: want 1 timeout, 2 unavailable", s)
+	if s.Timeouts != 1 || s.Unavailable < 2 || s.Malformed != 1 {
+		t.Errorf("stats %+v: want 1 timeout, 2 unavailable, 1 malformed (the send)", s)
 	}
 }
 
