@@ -43,16 +43,16 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ports, err := readPortRange()
+	lo, hi, err := readPortRange()
 	if err != nil {
 		return false, err
 	}
-	b := &bench{options: o, self: self, lim: limits{nofile: nofile, ports: ports, cpus: runtime.NumCPU()}}
+	b := &bench{options: o, self: self, lim: limits{nofile: nofile, portLo: lo, portHi: hi, cpus: runtime.NumCPU()}}
 	p, err := makePlan(o.conns, b.lim, o.procs, o.loaders)
 	if err != nil {
 		return false, err
 	}
-	runner.Logf("limits: %d open files, %d local ports, %d cores; plan: %v", nofile, ports, b.lim.cpus, p)
+	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, b.lim.cpus, p)
 	b.scale(ctx, p)
 	if o.compare > 0 && ctx.Err() == nil {
 		b.comparison(ctx)
@@ -177,11 +177,9 @@ func (b *bench) startLoaders(ctx context.Context, p plan, port string, within ti
 			break
 		}
 		argv := []string{"hold", "-targets", strings.Join(targets, ","), "-conns", strconv.Itoa(n),
-			"-offset", strconv.Itoa(j * p.perLoad), "-parallel", strconv.Itoa(b.parallel),
-			"-connect-within", within.String()}
-		if len(p.sources) > 0 {
-			argv = append(argv, "-sources", strings.Join(p.sources, ","))
-		}
+			"-sources", strings.Join(p.loaderSources(j), ","),
+			"-ports", fmt.Sprintf("%d-%d", b.lim.portLo, b.lim.portHi),
+			"-parallel", strconv.Itoa(b.parallel), "-connect-within", within.String()}
 		cmd := exec.CommandContext(ctx, b.self, argv...)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
@@ -475,7 +473,11 @@ func (b *bench) scale(ctx context.Context, p plan) {
 // comparison holds b.compare websockets in one daemon child, then in
 // gnet's minimal websocket server, and reports the memory each costs.
 func (b *bench) comparison(ctx context.Context) {
-	p := plan{conns: b.compare, procs: 1, dests: []string{"127.0.0.1"}, loaders: 1, perProc: b.compare, perLoad: b.compare}
+	p, err := makePlan(b.compare, b.lim, 1, 1)
+	if err != nil {
+		b.fail("comparison", err)
+		return
+	}
 	measure := func(name string, pid int, addr string) (float64, error) {
 		runner.SleepCtx(ctx, 2*time.Second)
 		base, _, err := settledRSS(ctx, []int{pid}, 5*time.Second)
@@ -550,7 +552,7 @@ func (b *bench) comparison(ctx context.Context) {
 func (b *bench) report(p plan) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "scalebench: %v.\n", p)
-	fmt.Fprintf(&sb, "Limits: %d open files per process, %d local ports, %d cores; %s.\n\n", b.lim.nofile, b.lim.ports, b.lim.cpus, runner.Machine())
+	fmt.Fprintf(&sb, "Limits: %d open files per process, local ports %d–%d, %d cores; %s.\n\n", b.lim.nofile, b.lim.portLo, b.lim.portHi, b.lim.cpus, runner.Machine())
 	runner.Row(&sb, []string{"metric", "value", "goal", "met"})
 	runner.Row(&sb, []string{"---", "---:", "---:", "---"})
 	for _, r := range b.rows {

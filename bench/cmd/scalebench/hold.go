@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,12 +22,20 @@ import (
 )
 
 // The load process ("hold"): it opens -conns websockets, a handshake and
-// one echoed message each, spread over every (source, destination) pair,
-// prints
+// one echoed message each, over the destinations in turn, prints
 //
 //	CONNECTED <ok> <failed> <first dial, unix ns> <last open, unix ns> [<first error>]
 //
 // and holds them until SIGTERM or -hold.
+//
+// Each connection is bound to a source address and port of its own
+// (-sources, -ports): left to the kernel, connect searches the local port
+// range for a free port, and with tens of thousands taken that search
+// costs more than the whole websocket setup (100,000 connections took two
+// minutes that way, 30,000 ten seconds). Connection i takes port
+// lo + i % n of source address i / n, n being the ports of the range less
+// a tenth, kept for ports found taken (EADDRINUSE: a listener on the
+// wildcard address).
 
 const handshake = "GET / HTTP/1.1\r\nHost: scalebench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -40,9 +49,9 @@ var (
 func holdMain(args []string) error {
 	fs := flag.NewFlagSet("hold", flag.ContinueOnError)
 	targets := fs.String("targets", "", "comma-separated `host:port` destinations (loopback only)")
-	sources := fs.String("sources", "", "comma-separated source `addresses`; empty: the kernel's choice")
+	sources := fs.String("sources", "", "comma-separated source `addresses` (loopback), used one after the other")
+	portRange := fs.String("ports", "32768-60999", "source ports `lo-hi` of each source address")
 	conns := fs.Int("conns", 1000, "connections to open")
-	offset := fs.Int("offset", 0, "number of the first connection, which picks its address pair")
 	parallel := fs.Int("parallel", 64, "connection attempts in flight")
 	within := fs.Duration("connect-within", 2*time.Minute, "give up opening connections after this long")
 	hold := fs.Duration("hold", 10*time.Minute, "hold the connections at most this long")
@@ -59,27 +68,21 @@ func holdMain(args []string) error {
 		dsts = append(dsts, ap)
 	}
 	var srcs []netip.Addr
-	if *sources != "" {
-		for _, s := range strings.Split(*sources, ",") {
-			a, err := netip.ParseAddr(s)
-			if err != nil || !a.Is4() || !a.IsLoopback() {
-				return fmt.Errorf("-sources: %q is not an IPv4 loopback address", s)
-			}
-			srcs = append(srcs, a)
+	for _, s := range strings.Split(*sources, ",") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() || !a.IsLoopback() {
+			return fmt.Errorf("-sources: %q is not an IPv4 loopback address", s)
 		}
+		srcs = append(srcs, a)
 	}
-	type pair struct {
-		src *netip.Addr
-		dst netip.AddrPort
+	var lo, hi int
+	if _, err := fmt.Sscanf(*portRange, "%d-%d", &lo, &hi); err != nil || lo < 1 || hi > 65535 || hi < lo {
+		return fmt.Errorf("-ports %q: want lo-hi", *portRange)
 	}
-	var pairs []pair
-	for _, d := range dsts {
-		if len(srcs) == 0 {
-			pairs = append(pairs, pair{nil, d})
-		}
-		for i := range srcs {
-			pairs = append(pairs, pair{&srcs[i], d})
-		}
+	used := (hi - lo + 1) * 9 / 10
+	spare := hi - lo + 1 - used
+	if *conns > used*len(srcs) {
+		return fmt.Errorf("%d connections need more than %d source addresses of %d ports", *conns, len(srcs), used)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -88,18 +91,25 @@ func holdMain(args []string) error {
 	defer cancel()
 
 	var (
-		next, failed atomic.Int64
-		mu           sync.Mutex
-		held         = make([]*net.TCPConn, 0, *conns)
-		firstErr     error
-		wg           sync.WaitGroup
+		next, failed, spares atomic.Int64
+		mu                   sync.Mutex
+		held                 = make([]*net.TCPConn, 0, *conns)
+		firstErr             error
+		wg                   sync.WaitGroup
 	)
 	start := time.Now()
 	for range min(*parallel, *conns) {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < *conns && octx.Err() == nil; i = int(next.Add(1)) - 1 {
-				pr := pairs[(*offset+i)%len(pairs)]
-				c, err := openWS(pr.src, pr.dst, *timeout)
+				dst := dsts[i%len(dsts)]
+				c, err := openWS(netip.AddrPortFrom(srcs[i/used], uint16(lo+i%used)), dst, *timeout)
+				for errors.Is(err, syscall.EADDRINUSE) {
+					k := int(spares.Add(1)) - 1
+					if k >= spare*len(srcs) {
+						break
+					}
+					c, err = openWS(netip.AddrPortFrom(srcs[k/spare], uint16(lo+used+k%spare)), dst, *timeout)
+				}
 				mu.Lock()
 				if err != nil {
 					failed.Add(1)
@@ -127,23 +137,17 @@ func holdMain(args []string) error {
 	return nil // exiting closes them
 }
 
-// openWS opens one websocket from src (nil: the kernel's choice) to dst,
-// each step bounded by timeout, and checks the 101 and one echo. It goes
-// through Go's poller: blocking system calls from many goroutines would
-// each hold a thread until the runtime noticed.
-func openWS(src *netip.Addr, dst netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: timeout}
-	if src != nil {
-		d.LocalAddr = &net.TCPAddr{IP: net.IP(src.AsSlice())}
-		// The port is picked at connect, per destination, so one source
-		// address reaches each destination through the whole port range.
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-			})
-			return cmp.Or(err, serr)
-		}
+// openWS opens one websocket from src to dst, each step bounded by
+// timeout, and checks the 101 and one echo.
+func openWS(src, dst netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: timeout, LocalAddr: net.TCPAddrFromAddrPort(src)}
+	// A port an earlier run left in TIME_WAIT is taken again.
+	d.Control = func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		})
+		return cmp.Or(err, serr)
 	}
 	nc, err := d.Dial("tcp4", dst.String())
 	if err != nil {
