@@ -156,6 +156,7 @@ type loader struct {
 	start    time.Time
 	end      time.Time
 	firstErr string
+	ticks    int64 // its CPU time once its connections were open
 }
 
 // startLoaders starts the load processes of p against port and returns
@@ -203,6 +204,7 @@ func (b *bench) startLoaders(ctx context.Context, p plan, port string, within ti
 				s, _ := strconv.ParseInt(f[3], 10, 64)
 				e, _ := strconv.ParseInt(f[4], 10, 64)
 				l.start, l.end = time.Unix(0, s), time.Unix(0, e)
+				l.ticks, _ = proc.Ticks(cmd.Process.Pid)
 				if len(f) == 6 {
 					l.firstErr = f[5]
 				}
@@ -364,7 +366,9 @@ func (b *bench) scale(ctx context.Context, p plan) {
 	cpu := float64(ticks()-t0) / float64(proc.ClockTicks())
 	var ok, failed int
 	var first, last time.Time
+	var loadTicks int64
 	for _, l := range ls {
+		loadTicks += l.ticks
 		ok += l.ok
 		failed += l.fail
 		if first.IsZero() || l.start.Before(first) {
@@ -388,6 +392,8 @@ func (b *bench) scale(ctx context.Context, p plan) {
 		b.add("daemon CPU per connection set up (µs; master and children)", fmt.Sprintf("%.1f", cpu*1e6/float64(ok)), "", nil)
 		b.add("setup rate the daemon's CPU allows on all cores (connections/s)",
 			fmt.Sprintf("%.0f", float64(ok)/cpu*float64(b.lim.cpus)), "", nil)
+		b.add("load processes' CPU per connection (µs)",
+			fmt.Sprintf("%.1f", float64(loadTicks)/float64(proc.ClockTicks())*1e6/float64(ok)), "", nil)
 	}
 
 	// Memory first: the status and connections commands below make
@@ -478,6 +484,7 @@ func (b *bench) comparison(ctx context.Context) {
 		b.fail("comparison", err)
 		return
 	}
+	setupCPU := map[string]float64{}
 	measure := func(name string, pid int, addr string) (float64, error) {
 		runner.SleepCtx(ctx, 2*time.Second)
 		base, _, err := settledRSS(ctx, []int{pid}, 5*time.Second)
@@ -485,11 +492,14 @@ func (b *bench) comparison(ctx context.Context) {
 			return 0, err
 		}
 		_, port, _ := net.SplitHostPort(addr)
+		t0, _ := proc.Ticks(pid)
 		ls, err := b.startLoaders(ctx, p, port, time.Minute)
 		defer stopLoaders(ls)
 		if err != nil {
 			return 0, err
 		}
+		t1, _ := proc.Ticks(pid)
+		setupCPU[name] = float64(t1-t0) / float64(proc.ClockTicks()) * 1e6 / float64(b.compare)
 		if ls[0].ok != b.compare {
 			return 0, fmt.Errorf("%d of %d connections opened: %s", ls[0].ok, b.compare, ls[0].firstErr)
 		}
@@ -546,6 +556,18 @@ func (b *bench) comparison(ctx context.Context) {
 	}
 	if wm > 0 && gn > 0 {
 		b.add("workermand / gnet", fmt.Sprintf("%.2f", wm/gn), "", nil)
+	}
+	// Setting the connections up, in the same run: the server's CPU per
+	// connection (accept, handshake, one echo).
+	w, g := setupCPU["workermand child"], setupCPU["gnet"]
+	if w > 0 {
+		b.add(fmt.Sprintf("setting up %d websockets, one child: CPU each (µs)", b.compare), fmt.Sprintf("%.1f", w), "", nil)
+	}
+	if g > 0 {
+		b.add(fmt.Sprintf("setting up %d websockets, gnet: CPU each (µs)", b.compare), fmt.Sprintf("%.1f", g), "", nil)
+	}
+	if w > 0 && g > 0 {
+		b.add("workermand / gnet", fmt.Sprintf("%.2f", w/g), "", nil)
 	}
 }
 
