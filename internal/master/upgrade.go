@@ -107,6 +107,8 @@ type upgradeOp struct {
 	stage int
 	timer *time.Timer
 	reply func(newPID int, err error)
+	// heard is closed when listenUpgrade has read the channel to its end.
+	heard chan struct{}
 }
 
 // upgrade starts the new master and hands it everything; reply is called
@@ -143,7 +145,7 @@ func (m *Master) upgrade(reply func(int, error)) error {
 		return fmt.Errorf("upgrade: start %s: %w", cmd.Path, err)
 	}
 	theirs.Close()
-	op := &upgradeOp{cmd: cmd, ch: ch, pid: cmd.Process.Pid, reply: reply}
+	op := &upgradeOp{cmd: cmd, ch: ch, pid: cmd.Process.Pid, reply: reply, heard: make(chan struct{})}
 	m.upgrading = op
 	m.log.Info("upgrading: new master started", zap.Int("new_pid", op.pid), zap.String("executable", cmd.Path))
 	go func() {
@@ -154,12 +156,19 @@ func (m *Master) upgrade(reply func(int, error)) error {
 		} else if err != nil {
 			status = "exit " + strconv.Itoa(cmd.ProcessState.ExitCode())
 		}
+		// Why it could not start, sent just before it exited, says more
+		// than the exit status: let it reach the loop first.
+		select {
+		case <-op.heard:
+		case <-time.After(time.Second):
+		}
 		m.post(func() {
 			if m.upgrading == op && op.stage != upgradeDone {
 				m.upgradeFailed(op, fmt.Errorf("the new master exited (%s) before it was ready; its output is in %s", status, m.outputName()))
 			}
 		})
 	}()
+	go m.listenUpgrade(op)
 	if err := m.sendHandoff(ch); err != nil {
 		// The new master closed its end: it is exiting, and how it ended
 		// says more than the broken pipe, unless it does not end soon.
@@ -176,7 +185,6 @@ func (m *Master) upgrade(reply func(int, error)) error {
 			}
 		})
 	})
-	go m.listenUpgrade(op)
 	return nil
 }
 
@@ -286,6 +294,7 @@ func dupConn(c syscall.Conn) (int, error) {
 
 // listenUpgrade reads what the new master says and hands it to the loop.
 func (m *Master) listenUpgrade(op *upgradeOp) {
+	defer close(op.heard)
 	for {
 		msg, files, err := op.ch.Recv(time.Time{})
 		closeFiles(files)
