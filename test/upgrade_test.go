@@ -118,12 +118,21 @@ func (d *daemon) upgrade() int {
 // clients (wrk, no retries) and a client that opens a connection per
 // request, lose no request. The old master's children retire as in
 // reload -g and pass their idle keep-alive connections on to the new
-// master's.
+// master's. With one shared socket, and a socket per slot (reuse_port).
 func TestUpgradeUnderLoad(t *testing.T) {
 	t.Parallel()
 	needTool(t, "wrk")
+	for _, reusePort := range []bool{false, true} {
+		// Sequential: wrk saturates the CPUs.
+		t.Run(fmt.Sprintf("reuse_port=%v", reusePort), func(t *testing.T) {
+			upgradesUnderLoad(t, reusePort)
+		})
+	}
+}
+
+func upgradesUnderLoad(t *testing.T, reusePort bool) {
 	d := newDaemon(t, stockBin)
-	d.writeConfig(respondWorker("hello", 2))
+	d.writeConfig(respondWorker("hello", 2, fmt.Sprintf("reuse_port = %v", reusePort)))
 	d.start()
 	st := d.waitReady("hello", 2)
 	addr := st.addr("hello")
