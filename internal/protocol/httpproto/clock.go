@@ -59,6 +59,9 @@ func appendDate(dst []byte) []byte {
 // it is the same slice every time, so a head cached with it can tell by
 // identity whether it is still current.
 func currentDate() []byte {
+	if st := clock.Load(); st != nil {
+		return st.date
+	}
 	startClock()
 	return clock.Load().date
 }

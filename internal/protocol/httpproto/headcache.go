@@ -31,8 +31,11 @@ type headCache struct {
 	date   []byte      // the Date field the prefix carries
 	flags  fieldFlags
 	prefix []byte // status line, fields, Date, Server, Content-Type
-	length int64  // the body length clLine is for
-	clLine []byte // "Content-Length: <length>\r\n"
+	length int64  // the body length whole is for
+	// whole is the entire head of a kept-alive HTTP/1.1 answer with a body
+	// of length bytes: prefix, "Content-Length: <length>\r\n" and the
+	// blank line, the usual answer in one append.
+	whole []byte
 }
 
 const missesToReplace = 256
@@ -82,8 +85,9 @@ func (p *Protocol) cachedHead(status int, r *http.Response) *headCache {
 		return nil
 	}
 	n.prefix = appendHeadStart(nil, p.server, date, status, r, n.flags, false)
-	n.clLine = strconv.AppendInt([]byte("Content-Length: "), length, 10)
-	n.clLine = append(n.clLine, "\r\n"...)
+	n.whole = append(append([]byte(nil), n.prefix...), "Content-Length: "...)
+	n.whole = strconv.AppendInt(n.whole, length, 10)
+	n.whole = append(n.whole, "\r\n\r\n"...)
 	p.heads.entry.Store(n)
 	return n
 }
@@ -93,21 +97,21 @@ func (p *Protocol) cachedHead(status int, r *http.Response) *headCache {
 func (c *conn) encodeFromCache(dst []byte, e *headCache, r *http.Response, status int) []byte {
 	keep := c.keepAlive && !e.flags.close
 	length := int64(len(r.Body))
-	dst = append(dst, e.prefix...)
-	if length == e.length {
-		dst = append(dst, e.clLine...)
+	if length == e.length && keep && c.minor == 1 {
+		dst = append(dst, e.whole...)
 	} else {
+		dst = append(dst, e.prefix...)
 		dst = append(dst, "Content-Length: "...)
 		dst = strconv.AppendInt(dst, length, 10)
 		dst = append(dst, "\r\n"...)
+		switch {
+		case !keep:
+			dst = append(dst, "Connection: close\r\n"...)
+		case c.minor == 0:
+			dst = append(dst, "Connection: keep-alive\r\n"...)
+		}
+		dst = append(dst, "\r\n"...)
 	}
-	switch {
-	case !keep:
-		dst = append(dst, "Connection: close\r\n"...)
-	case c.minor == 0:
-		dst = append(dst, "Connection: keep-alive\r\n"...)
-	}
-	dst = append(dst, "\r\n"...)
 	if !c.headReq {
 		dst = append(dst, r.Body...)
 	}
