@@ -423,3 +423,76 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("master still running after stop")
 	}
 }
+
+// Under systemd the old master, the unit's main process, names the new one
+// with MAINPID= once it is ready, and only then does the new master notify
+// (READY=1, later STOPPING=1): with NotifyAccess=main systemd would ignore
+// it before. The old master says nothing more as it retires.
+func TestUpgradeUnderSystemd(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, stockBin)
+	d.writeConfig(worker("echo", "text://127.0.0.1:0", "echo", 2))
+	sockPath := filepath.Join(d.dir, "notify.sock")
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
+	// The sender's pid comes with each datagram, as systemd gets it.
+	raw, err := notify.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1) })
+	type note struct {
+		pid   int
+		state string
+	}
+	next := func(what string) note {
+		t.Helper()
+		buf, oob := make([]byte, 4096), make([]byte, 256)
+		_ = notify.SetReadDeadline(time.Now().Add(slow(20 * time.Second)))
+		n, oobn, _, _, err := notify.ReadMsgUnix(buf, oob)
+		if err != nil {
+			t.Fatalf("waiting for %s on NOTIFY_SOCKET: %v\nlog:\n%s", what, err, d.logTail())
+		}
+		msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if cred, err := syscall.ParseUnixCredentials(&m); err == nil {
+				return note{int(cred.Pid), string(buf[:n])}
+			}
+		}
+		t.Fatalf("%q came without credentials", buf[:n])
+		return note{}
+	}
+
+	cmd := exec.Command(d.bin, "start", "-c", d.cfg)
+	cmd.Dir = d.dir
+	cmd.Env = append(cleanEnv(), "NOTIFY_SOCKET="+sockPath, markerEnv+"="+d.dir)
+	errFile, err := os.Create(filepath.Join(d.dir, "foreground.err"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close()
+	cmd.Stdout, cmd.Stderr = errFile, errFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+	old := cmd.Process.Pid
+	d.setMaster(old)
+	if n := next("READY=1"); n != (note{old, "READY=1"}) {
+		t.Fatalf("first notification %+v, want READY=1 from %d", n, old)
+	}
+	pid := d.upgrade()
+	if n := next("MAINPID="); n != (note{old, "MAINPID=" + itoa(pid)}) {
+		t.Errorf("after the upgrade: %+v, want MAINPID=%d from the old master %d", n, pid, old)
+	}
+	if n := next("READY=1"); n != (note{pid, "READY=1"}) {
+		t.Errorf("then %+v, want READY=1 from the new master %d", n, pid)
+	}
+	d.mustRun(0, "stop")
+	if n := next("STOPPING=1"); n != (note{pid, "STOPPING=1"}) {
+		t.Errorf("on stop: %+v, want STOPPING=1 from the new master %d", n, pid)
+	}
+}
