@@ -52,8 +52,11 @@ func newRequest(head, body, trailer []byte, src source) *Request {
 // reset makes r the request of the given bytes, releasing what it held
 // before (uploaded temp files included).
 func (r *Request) reset(head, body, trailer []byte, src source) {
-	r.release()
+	// release, without clearing what is set again right after: this runs
+	// for every request.
+	r.lazy.release()
 	r.head, r.body, r.trailer, r.src = head, body, trailer, src
+	r.Context = nil
 }
 
 // release removes r's uploaded temp files and forgets its bytes. The
