@@ -549,7 +549,7 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 		BackoffMin: durationEnv("WORKERMAND_BACKOFF_MIN"),
 		BackoffMax: durationEnv("WORKERMAND_BACKOFF_MAX"),
 		Upgrade: func() (*exec.Cmd, error) {
-			return upgradeCommand(exe, notifySocket), nil
+			return upgradeCommand(exe, cfg.Path, notifySocket), nil
 		},
 		LockFile:       lock.File,
 		UpgradeTimeout: durationEnv("WORKERMAND_UPGRADE_TIMEOUT"),
@@ -598,10 +598,15 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 }
 
 // upgradeCommand is the new master of `upgrade`: the binary children run,
-// with this master's arguments and environment (the notify socket put
-// back), writing where this master writes.
-func upgradeCommand(exe, notifySocket string) *exec.Cmd {
-	cmd := exec.Command(exe, os.Args[1:]...)
+// started as this master was (start with its config file; not its own
+// arguments, which may be restart's) with its environment (the notify
+// socket put back), writing where this master writes.
+func upgradeCommand(exe, configPath, notifySocket string) *exec.Cmd {
+	args := []string{"start"}
+	if configPath != "" {
+		args = append(args, "-c", configPath)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = os.Environ()
 	if notifySocket != "" {
@@ -832,6 +837,15 @@ func printSystem(w io.Writer, fs []config.Finding) {
 
 // commandMaster sends req to the running master; exit code 7 when none runs.
 func commandMaster(cfg *config.Config, req master.Request) (*master.Response, error) {
+	var resp master.Response
+	if err := commandMasterInto(cfg, req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// commandMasterInto is commandMaster decoding the answer into resp.
+func commandMasterInto(cfg *config.Config, req master.Request, resp any) error {
 	if _, running, _ := pidfile.Running(cfg.PidFile); !running {
 		msg := fmt.Sprintf("%s is not running (config %s, pid file %s)", daemonName(cfg), configName(cfg), cfg.PidFile)
 		if req.Cmd == "reload" {
@@ -839,13 +853,12 @@ func commandMaster(cfg *config.Config, req master.Request) (*master.Response, er
 			// control socket than the running master uses.
 			msg += "; if pid_file or control_socket changed in the file, the running master still uses the old ones: they cannot change on reload (restart instead)"
 		}
-		return nil, &exitError{code: exitNoMaster, err: errors.New(msg)}
+		return &exitError{code: exitNoMaster, err: errors.New(msg)}
 	}
-	resp, err := control(cfg.ControlSocket, req)
-	if err != nil {
-		return nil, &exitError{code: exitFailed, err: err}
+	if err := controlInto(cfg.ControlSocket, req, resp); err != nil {
+		return &exitError{code: exitFailed, err: err}
 	}
-	return resp, nil
+	return nil
 }
 
 // handlerName is how the banner names what serves a worker.
