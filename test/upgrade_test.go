@@ -427,7 +427,9 @@ func TestSocketActivation(t *testing.T) {
 // Under systemd the old master, the unit's main process, names the new one
 // with MAINPID= once it is ready, and only then does the new master notify
 // (READY=1, later STOPPING=1): with NotifyAccess=main systemd would ignore
-// it before. The old master says nothing more as it retires.
+// it before. The old master says nothing more as it retires. The master
+// runs `restart` (which found nothing to stop): its successor must run
+// `start`, not its predecessor's command line, which would stop it.
 func TestUpgradeUnderSystemd(t *testing.T) {
 	t.Parallel()
 	d := newDaemon(t, stockBin)
@@ -466,7 +468,7 @@ func TestUpgradeUnderSystemd(t *testing.T) {
 		return note{}
 	}
 
-	cmd := exec.Command(d.bin, "start", "-c", d.cfg)
+	cmd := exec.Command(d.bin, "restart", "-c", d.cfg)
 	cmd.Dir = d.dir
 	cmd.Env = append(cleanEnv(), "NOTIFY_SOCKET="+sockPath, markerEnv+"="+d.dir)
 	errFile, err := os.Create(filepath.Join(d.dir, "foreground.err"))
