@@ -498,3 +498,32 @@ func TestUpgradeUnderSystemd(t *testing.T) {
 		t.Errorf("on stop: %+v, want STOPPING=1 from the new master %d", n, pid)
 	}
 }
+
+// A Unix socket worker keeps its socket file (the same inode) across an
+// upgrade, serving throughout; the new master owns the file then and
+// removes it at its final stop, the control socket's too.
+func TestUpgradeUnixSocket(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, stockBin)
+	path := filepath.Join(d.dir, "echo.sock")
+	d.writeConfig(worker("echo", "unix://"+path, "echo", 1))
+	d.start()
+	d.waitReady("echo", 1)
+	ino := inode(t, path)
+	if err := unixEcho(path, "before"); err != nil {
+		t.Fatal(err)
+	}
+	d.upgrade()
+	if got := inode(t, path); got != ino {
+		t.Errorf("socket file inode %d after the upgrade, was %d", got, ino)
+	}
+	if err := unixEcho(path, "after"); err != nil {
+		t.Error(err)
+	}
+	d.mustRun(0, "stop")
+	for _, f := range []string{path, d.sock, d.pidFile} {
+		if fileExists(f) {
+			t.Errorf("%s left behind by the final stop", f)
+		}
+	}
+}
