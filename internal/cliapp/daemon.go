@@ -450,7 +450,7 @@ func runMaster(ctx context.Context, st streams, cfg *config.Config, lock *pidfil
 	// with the old master until this one took over: unlocking it then
 	// would unlock it for both, so only the master that ends it releases.
 	defer func() {
-		if m != nil && (m.HandedOver() || in != nil && !m.TookOver()) {
+		if in != nil && (m == nil || !m.TookOver()) || m != nil && m.HandedOver() {
 			_ = lock.Close()
 			return
 		}
