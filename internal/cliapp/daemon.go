@@ -203,7 +203,7 @@ func (st streams) locateMaster() (*config.Config, error) {
 func (st streams) reloadHandlerHook(name string, decode func(any) error) error {
 	err := st.handlerHook(name, decode)
 	if errors.Is(err, st.prog.UnknownHandler) {
-		return fmt.Errorf("%w; the running daemon was started from a binary without it: a handler added to a rebuilt binary needs `restart`, since reload keeps the master", err)
+		return fmt.Errorf("%w; the running daemon was started from a binary without it: a handler added to a rebuilt binary needs `upgrade` (or `restart`), since reload keeps the master", err)
 	}
 	return err
 }
