@@ -527,3 +527,35 @@ func TestUpgradeUnixSocket(t *testing.T) {
 		}
 	}
 }
+
+// A new master that never reports ready is killed after the upgrade's
+// timeout (WORKERMAND_UPGRADE_TIMEOUT, 60 s by default), and the old one
+// serves on.
+func TestUpgradeTimeout(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, stockBin)
+	d.writeConfig(worker("echo", "text://127.0.0.1:0", "echo", 1))
+	d.env = append(d.env, "WORKERMAND_UPGRADE_TIMEOUT=1s")
+	exe := copyBinary(t, d.dir)
+	d.bin = exe
+	d.start()
+	d.bin = stockBin
+	st := d.waitReady("echo", 1)
+	replaceBinary(t, exe, "#!/bin/sh\nexec sleep 30\n")
+	r := d.mustRun(1, "upgrade")
+	if !strings.Contains(r.err, "did not report ready within 1s") || !strings.Contains(r.err, "keeps serving") {
+		t.Errorf("%s\nwant the timeout as the reason", r)
+	}
+	m := regexp.MustCompile(`"new_pid": (\d+)`).FindStringSubmatch(d.logTail())
+	if m == nil {
+		t.Fatalf("no new_pid in the log:\n%s", d.logTail())
+	}
+	pid, _ := strconv.Atoi(m[1])
+	waitGone(t, slow(5*time.Second), "the new master that timed out", pid)
+	if s := d.mustStatus(); s.Master.PID != st.Master.PID || d.pidFromFile() != st.Master.PID {
+		t.Errorf("master pid %d, pid file %d; want %d", s.Master.PID, d.pidFromFile(), st.Master.PID)
+	}
+	if err := echoOnce(st.addr("echo"), "after the timeout"); err != nil {
+		t.Error(err)
+	}
+}
