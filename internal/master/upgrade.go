@@ -244,7 +244,7 @@ func (m *Master) sendHandoff(ch *ipc.Channel) error {
 		items, fds = append(items, handoffItem{Kind: l.kind}), append(fds, fd)
 	}
 	const batch = 60 // below ipc's descriptors per message
-	for len(items) > 0 || fds != nil {
+	for { // at least one message: the last carries the counters
 		n := min(len(items), batch)
 		h := handoff{Items: items[:n]}
 		if n == len(items) {
