@@ -243,8 +243,10 @@ func (m *Master) sendHandoff(ch *ipc.Channel) error {
 		dups = append(dups, fd)
 		items, fds = append(items, handoffItem{Kind: l.kind}), append(fds, fd)
 	}
-	const batch = 60 // below ipc's descriptors per message
-	for { // at least one message: the last carries the counters
+	// In batches below ipc's descriptors per message; at least one, since
+	// the last carries the counters.
+	const batch = 60
+	for {
 		n := min(len(items), batch)
 		h := handoff{Items: items[:n]}
 		if n == len(items) {
