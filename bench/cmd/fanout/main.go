@@ -37,6 +37,11 @@ var subcommands = map[string]func(args []string) error{
 // (linked into this program), and gnet.
 var allServers = []string{"workermand", "workermand-loop", "gnet"}
 
+// orderedServer is the code-first loop over a slice of its connections in
+// accept order instead of w.Connections() (a map's order): the kernel's
+// per-socket work has better locality in that order.
+const orderedServer = "workermand-ordered"
+
 // baseServer is the stock handler in another binary (-base), for an A/B of
 // a change in one run; it runs only when -servers names it.
 const baseServer = "workermand-base"
@@ -62,7 +67,7 @@ func parseFlags(args []string) (options, error) {
 		WorkermandCmd: "{workermand} serve --listen websocket://{addr} --handler broadcast",
 		WorkermandCmdHelp: "command line that starts workermand, split like a shell does (quotes work); {workermand} is -workermand, {addr} host:port, {port} the port,\n" +
 			"{self} this program (e.g. '{self} fanoutgnet -addr {addr}' to try the harness without workermand)",
-		Servers:    append(allServers, baseServer),
+		Servers:    append(allServers, baseServer, orderedServer),
 		Load:       "the client processes",
 		RoundsHelp: "rounds; each runs -sends broadcasts on every server in turn, and the table shows medians",
 		Quick:      map[string]string{"rounds": "2", "sends": "10", "conns": "2000"},
@@ -98,6 +103,8 @@ func (o options) serverArgv(self, name, addr string) (argv, env []string, err er
 		return []string{self, "fanoutgnet", "-addr", addr}, []string{"GOMAXPROCS=1"}, nil
 	case "workermand-loop":
 		return []string{self, "fanoutwm", "-addr", addr}, nil, nil
+	case orderedServer:
+		return []string{self, "fanoutwm", "-ordered", "-addr", addr}, nil, nil
 	case baseServer:
 		argv, err = runner.WorkermandArgv(o.WorkermandCmd, o.base, self, addr, nil)
 		return argv, nil, err
@@ -155,7 +162,32 @@ func run(ctx context.Context, o options) (ok bool, err error) {
 		}
 		b.rooms[s] = r
 	}
-	return b.Run(ctx, o.Rounds, o.Out, b.report, b.round)
+	return b.rounds(ctx)
+}
+
+// rounds runs every round on every server, starting each round one
+// server further along, so no server always goes first after the wait for
+// quiet cores (or right after another one's burst of traffic).
+func (b *bench) rounds(ctx context.Context) (ok bool, err error) {
+	start := time.Now()
+	n := len(b.Servers)
+	for r := range b.Rounds {
+		for i := range n {
+			s := b.Servers[(r+i)%n]
+			if ctx.Err() != nil {
+				return false, fmt.Errorf("interrupted: %w", ctx.Err())
+			}
+			if err := b.round(ctx, s); err != nil {
+				b.Fail(s)
+				runner.Logf("round %d/%d %s: FAILED: %v", r+1, b.Rounds, s, err)
+			}
+		}
+	}
+	runner.Logf("done in %s", time.Since(start).Round(time.Second))
+	if err := runner.Report(b.report(), b.Out); err != nil {
+		return false, err
+	}
+	return !b.Failed(), nil
 }
 
 type bench struct {
@@ -223,7 +255,7 @@ func maxOf(xs []float64) float64 {
 
 func (b *bench) report() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nMedians of %d round(s) of %d broadcasts per server, interleaved; %d-byte text message to %d client connections + the trigger, %d per client process.\n",
+	fmt.Fprintf(&sb, "\nMedians of %d round(s) of %d broadcasts per server, interleaved (each round starting one server further); %d-byte text message to %d client connections + the trigger, %d per client process.\n",
 		b.Rounds, b.sends, b.size, b.conns, b.perProc)
 	fmt.Fprintf(&sb, "Server pinned to CPU %d, client processes to CPU %d; %s.\n\n", b.ServerCPU, b.LoadCPU, runner.Machine())
 	b.Table(&sb, metrics)

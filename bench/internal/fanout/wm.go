@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/workermand/workermand/workerman"
@@ -19,6 +20,7 @@ import (
 func WorkermanMain(args []string) error {
 	fs := flag.NewFlagSet("fanoutwm", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9000", "listen `host:port`")
+	ordered := fs.Bool("ordered", false, "loop over the connections in the order they came (a slice the worker keeps) rather than w.Connections()")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("fanoutwm flags: %w", err)
 	}
@@ -27,6 +29,20 @@ func WorkermanMain(args []string) error {
 	w.OnMessage = func(_ *workerman.Connection, m workerman.Message) {
 		for c := range w.Connections() {
 			c.Send(m.Data)
+		}
+	}
+	if *ordered {
+		var conns []*workerman.Connection
+		w.OnConnect = func(c *workerman.Connection) { conns = append(conns, c) }
+		w.OnClose = func(c *workerman.Connection) {
+			if i := slices.Index(conns, c); i >= 0 {
+				conns = slices.Delete(conns, i, i+1)
+			}
+		}
+		w.OnMessage = func(_ *workerman.Connection, m workerman.Message) {
+			for _, c := range conns {
+				c.Send(m.Data)
+			}
 		}
 	}
 	p, err := workerman.NewProcess(workerman.ProcessOptions{}, w)

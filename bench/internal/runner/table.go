@@ -78,6 +78,10 @@ func (c *Comparison) Add(server, metric string, v float64) {
 	c.samples[server][metric] = append(c.samples[server][metric], v)
 }
 
+// Fail records a failed measurement of server (for drivers that run
+// their rounds themselves).
+func (c *Comparison) Fail(server string) { c.failed[server]++ }
+
 // Run runs each test against every server, round after round, then
 // writes report's table (see Report) and says whether every measurement
 // passed. See RunGroups.
