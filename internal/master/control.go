@@ -422,6 +422,11 @@ func (m *Master) status(done func(*StatusReport)) {
 	}()
 }
 
+// connectionsTimeout bounds a child's answer to connections: a busy child
+// answers with nothing after its own short wait, but one that is listing
+// 100,000 rows needs longer than status's bound.
+const connectionsTimeout = 10 * time.Second
+
 func (m *Master) connections(done func([]ipc.ConnectionRow)) {
 	procs := m.liveProcs()
 	go func() {
@@ -431,7 +436,7 @@ func (m *Master) connections(done func([]ipc.ConnectionRow)) {
 		var wg sync.WaitGroup
 		for i, p := range procs {
 			wg.Go(func() {
-				if r, err := p.request(&ipc.Message{Type: ipc.TypeConnections}, statusTimeout); err == nil {
+				if r, err := p.request(&ipc.Message{Type: ipc.TypeConnections}, connectionsTimeout); err == nil {
 					parts[i] = r.Connections
 				}
 			})
