@@ -1,8 +1,11 @@
 package workerman
 
 import (
+	"cmp"
 	"iter"
 	"maps"
+	"slices"
+	"sync"
 
 	"github.com/workermand/workermand/internal/netloop"
 )
@@ -21,25 +24,58 @@ import (
 // does not take at once is copied into that connection's send buffer, so
 // no connection costs an allocation. A websocket connection with a
 // compression context of its own, and any other protocol, gets v through
-// its own SendValue. A connection whose send buffer is full misses it
-// (send_fail, OnError with SendFail), as with Send.
+// its own SendValue. The connections get it in the order they came (by
+// ID), whatever order conns yields them in. A connection whose send
+// buffer is full misses it (send_fail, OnError with SendFail), as with
+// Send; one that a callback closes meanwhile is skipped.
 //
 // Loop-only: the connections must belong to the caller's loop (one of
 // another loop gets v posted, as SendValue off the loop does). v must not
 // change while it may be queued.
 func Broadcast(conns iter.Seq[*Connection], v any) int {
+	p := broadcastOrder.Get().(*[]orderedConn)
+	list := (*p)[:0]
+	for c := range conns {
+		list = append(list, orderedConn{c.nc.ID(), c})
+	}
+	// In the order the connections came: their sockets, descriptors and
+	// our structures were made in that order, so walking them so keeps
+	// the kernel's and our memory accesses near each other, where a
+	// map's order (Worker.Connections) jumps across them.
+	slices.SortFunc(list, func(a, b orderedConn) int { return cmp.Compare(a.id, b.id) })
 	f := netloop.NewFanout(v)
 	n := 0
-	for c := range conns {
-		if c.udpOffLoop() {
+	for _, e := range list {
+		if e.c.udpOffLoop() {
 			continue
 		}
-		if r, _ := f.Send(&c.nc); r == netloop.Sent || r == netloop.Queued {
+		if r, _ := f.Send(&e.c.nc); r == netloop.Sent || r == netloop.Queued {
 			n++
 		}
 	}
+	clear(list)
+	*p = list[:0]
+	if cap(list) <= keptBroadcastOrder {
+		broadcastOrder.Put(p)
+	}
 	return n
 }
+
+// orderedConn is a connection of a broadcast with its id, the order it
+// came in.
+type orderedConn struct {
+	id uint64
+	c  *Connection
+}
+
+// broadcastOrder holds the lists Broadcast sorts; a pool rather than one
+// list per loop, since a callback may broadcast in the middle of a
+// broadcast.
+var broadcastOrder = sync.Pool{New: func() any { return new([]orderedConn) }}
+
+// keptBroadcastOrder bounds the lists kept for the next broadcast (64k
+// connections, 1 MiB).
+const keptBroadcastOrder = 64 << 10
 
 // deliverAll sends data to this process's connections of the worker (all)
 // or of set, each through its protocol (see message).

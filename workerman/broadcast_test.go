@@ -2,7 +2,6 @@ package workerman_test
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 
@@ -23,22 +22,21 @@ func TestBroadcastMixedCompression(t *testing.T) {
 	w := workerman.NewWorker("websocket://127.0.0.1:0")
 	w.WebSocket.ContextTakeover = true
 	took := make(chan int, 4)
-	// The connections newest first: one keeping its context encodes first,
-	// so a frame of its context offered to the others would show.
-	var conns []*workerman.Connection
-	w.OnConnect = func(c *workerman.Connection) { conns = append([]*workerman.Connection{c}, conns...) }
 	w.OnMessage = func(_ *workerman.Connection, m workerman.Message) {
 		var v any = m.Data
 		if m.Data[0] == 'b' {
 			v = wsmsg.Binary(m.Data)
 		}
-		took <- workerman.Broadcast(slices.Values(conns), v)
+		took <- workerman.Broadcast(w.Connections(), v)
 	}
 	workermantest.Start(t, w)
 	ctx, cancel := context.WithTimeout(context.Background(), workermantest.Timeout)
 	defer cancel()
 	var clients []*websocket.Conn
-	for _, mode := range []websocket.CompressionMode{websocket.CompressionDisabled, websocket.CompressionNoContextTakeover, websocket.CompressionContextTakeover} {
+	// Broadcast goes through the connections in the order they came: the
+	// ones keeping their context first, so a frame of one's context
+	// offered to the others would show.
+	for _, mode := range []websocket.CompressionMode{websocket.CompressionContextTakeover, websocket.CompressionNoContextTakeover, websocket.CompressionDisabled} {
 		for range 2 {
 			c, resp, err := websocket.Dial(ctx, "ws://"+w.Addr().String(), &websocket.DialOptions{CompressionMode: mode, CompressionThreshold: 1})
 			if err != nil {
