@@ -2,6 +2,7 @@ package workerman_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,5 +79,35 @@ func TestBroadcastMixedCompression(t *testing.T) {
 				t.Fatalf("client %d, message %d: got %v %.20q, want %v %.20q", j, i, typ, b, want, msg)
 			}
 		}
+	}
+}
+
+// Connections yields in the order the connections came, as Workerman's
+// $worker->connections array does, and skips one closed before its turn.
+func TestConnectionsInOrder(t *testing.T) {
+	w := workerman.NewWorker("text://127.0.0.1:0")
+	connected := make(chan struct{}, 1)
+	w.OnConnect = func(*workerman.Connection) { connected <- struct{}{} }
+	p := workermantest.Start(t, w)
+	for range 30 {
+		workermantest.Dial(t, w)
+		<-connected
+	}
+	ids := workermantest.OnLoopValue(t, p.Loop(), func() []uint64 {
+		var ids []uint64
+		var last *workerman.Connection
+		for c := range w.Connections() {
+			last = c
+		}
+		for c := range w.Connections() {
+			if ids == nil {
+				last.Destroy()
+			}
+			ids = append(ids, c.ID())
+		}
+		return ids
+	})
+	if len(ids) != 29 || !slices.IsSorted(ids) {
+		t.Fatalf("ids %v: want the 29 live ones, ascending", ids)
 	}
 }

@@ -177,16 +177,12 @@ func (w *Worker) Addr() netip.AddrPort { return w.bound }
 // Attach can check it.
 func (w *Worker) Protocol() string { return w.addr.Scheme }
 
-// Connections yields the live connections of this worker in this process.
-// Loop-only; closing connections while iterating is allowed.
+// Connections yields the live connections of this worker in this process,
+// in the order they came (by ID), as Workerman's $worker->connections
+// does. Loop-only; closing connections while iterating is allowed (one
+// closed before its turn is not yielded).
 func (w *Worker) Connections() iter.Seq[*Connection] {
-	return func(yield func(*Connection) bool) {
-		for _, c := range w.conns {
-			if !yield(c) {
-				return
-			}
-		}
-	}
+	return func(yield func(*Connection) bool) { w.inOrder(yield) }
 }
 
 // ConnectionCount is the number of live connections of this worker in this
