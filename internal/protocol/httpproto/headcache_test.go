@@ -2,6 +2,7 @@ package httpproto
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,39 @@ func TestHeadCacheStreamsNotCached(t *testing.T) {
 	}
 	if p.heads.entry.Load() != nil {
 		t.Fatal("a chunked head was cached")
+	}
+}
+
+// TestHeadCacheConcurrent: connections of several loops share a Protocol;
+// each gets the head of its own response while the others replace the
+// cached one (run with -race too).
+func TestHeadCacheConcurrent(t *testing.T) {
+	p, err := New(http.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	for g := range 4 {
+		go func() {
+			v := strings.Repeat(string(rune('a'+g)), g+1)
+			r := &http.Response{Header: http.Header{{Name: "X-Loop", Value: v}}, Body: []byte(v)}
+			c := p.NewCodec(&fakeConn{maxPkg: codec.DefaultMaxPackageSize}).(*conn)
+			var out []byte
+			for range 3 * missesToReplace {
+				c.state, c.minor, c.keepAlive = stWaiting, 1, true
+				var err error
+				out, err = c.EncodeValue(out[:0], r)
+				if err != nil || !strings.Contains(string(out), "X-Loop: "+v+"\r\n") || !strings.HasSuffix(string(out), "\r\n\r\n"+v) {
+					done <- fmt.Sprintf("loop %d: %q, %v", g, out, err)
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for range 4 {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
 	}
 }
