@@ -55,11 +55,16 @@ func (c *conn) EncodeValue(dst []byte, v any) ([]byte, error) {
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
 
 // appendCommon writes the fields every response carries: Date, Server and
-// the connection's fate. HTTP/1.1 persists by default, so only an HTTP/1.0
-// client is told about keep-alive.
+// the connection's fate.
 func (c *conn) appendCommon(dst []byte, keep bool) []byte {
 	dst = appendDate(dst)
 	dst = append(dst, c.p.server...)
+	return c.appendConnection(dst, keep)
+}
+
+// appendConnection writes the connection's fate: HTTP/1.1 persists by
+// default, so only an HTTP/1.0 client is told about keep-alive.
+func (c *conn) appendConnection(dst []byte, keep bool) []byte {
 	switch {
 	case !keep:
 		dst = append(dst, "Connection: close\r\n"...)
@@ -67,6 +72,13 @@ func (c *conn) appendCommon(dst []byte, keep bool) []byte {
 		dst = append(dst, "Connection: keep-alive\r\n"...)
 	}
 	return dst
+}
+
+// appendContentLength writes a Content-Length field.
+func appendContentLength(dst []byte, length int64) []byte {
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, length, 10)
+	return append(dst, "\r\n"...)
 }
 
 // encodeResponse writes a Response: its status line, the valid fields in
@@ -135,16 +147,9 @@ func (c *conn) encodeResponse(dst []byte, r *http.Response) ([]byte, error) {
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	case stream != 0, status == 204, status == 304 && length == 0:
 	default:
-		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, length, 10)
-		dst = append(dst, "\r\n"...)
+		dst = appendContentLength(dst, length)
 	}
-	switch {
-	case !keep:
-		dst = append(dst, "Connection: close\r\n"...)
-	case c.minor == 0:
-		dst = append(dst, "Connection: keep-alive\r\n"...)
-	}
+	dst = c.appendConnection(dst, keep)
 	dst = append(dst, "\r\n"...)
 
 	noBody := c.headReq || bodyless

@@ -1,7 +1,6 @@
 package httpproto
 
 import (
-	"strconv"
 	"sync/atomic"
 	"unsafe"
 
@@ -85,9 +84,8 @@ func (p *Protocol) cachedHead(status int, r *http.Response) *headCache {
 		return nil
 	}
 	n.prefix = appendHeadStart(nil, p.server, date, status, r, n.flags, false)
-	n.whole = append(append([]byte(nil), n.prefix...), "Content-Length: "...)
-	n.whole = strconv.AppendInt(n.whole, length, 10)
-	n.whole = append(n.whole, "\r\n\r\n"...)
+	n.whole = appendContentLength(append([]byte(nil), n.prefix...), length)
+	n.whole = append(n.whole, "\r\n"...)
 	p.heads.entry.Store(n)
 	return n
 }
@@ -101,15 +99,8 @@ func (c *conn) encodeFromCache(dst []byte, e *headCache, r *http.Response, statu
 		dst = append(dst, e.whole...)
 	} else {
 		dst = append(dst, e.prefix...)
-		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, length, 10)
-		dst = append(dst, "\r\n"...)
-		switch {
-		case !keep:
-			dst = append(dst, "Connection: close\r\n"...)
-		case c.minor == 0:
-			dst = append(dst, "Connection: keep-alive\r\n"...)
-		}
+		dst = appendContentLength(dst, length)
+		dst = c.appendConnection(dst, keep)
 		dst = append(dst, "\r\n"...)
 	}
 	if !c.headReq {
