@@ -12,9 +12,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/echoserver"
@@ -60,13 +57,7 @@ func parseFlags(args []string) (options, error) {
 			return o, err
 		}
 	}
-	bin, err := filepath.Abs(o.workermand)
-	if err == nil {
-		_, err = os.Stat(bin)
-	}
-	if err != nil {
-		return o, fmt.Errorf("%w (build it with `make build` in the project root)", err)
-	}
-	o.workermand = bin
-	return o, nil
+	var err error
+	o.workermand, err = runner.WorkermandBin(o.workermand)
+	return o, err
 }

@@ -20,8 +20,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/runner"
@@ -73,13 +71,7 @@ func parseFlags(args []string) (options, error) {
 	if o.repeat < 1 || o.parallel < 1 {
 		return o, fmt.Errorf("-repeat and -parallel must be at least 1")
 	}
-	bin, err := filepath.Abs(o.workermand)
-	if err == nil {
-		_, err = os.Stat(bin)
-	}
-	if err != nil {
-		return o, fmt.Errorf("%w (build it with `make build` in the project root)", err)
-	}
-	o.workermand = bin
-	return o, nil
+	var err error
+	o.workermand, err = runner.WorkermandBin(o.workermand)
+	return o, err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -122,6 +123,20 @@ func Logf(format string, args ...any) {
 // CPU model, and when.
 func Machine() string {
 	return fmt.Sprintf("%s on %s, %s", runtime.Version(), CPUModel(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+}
+
+// WorkermandBin returns the absolute path of the workermand binary at
+// path: the drivers that run the daemon themselves change directories and
+// pass it on, and a missing binary should fail before any round starts.
+func WorkermandBin(path string) (string, error) {
+	bin, err := filepath.Abs(path)
+	if err == nil {
+		_, err = os.Stat(bin)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w (build it with `make build` in the project root)", err)
+	}
+	return bin, nil
 }
 
 // Preflight finds this program, which the servers and generators run as
