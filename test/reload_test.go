@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// loadGen is a load generator that opens a new connection per request:
-// each goroutine loops dial, send a line, read its echo, close.
+// loadGen is a load generator: each goroutine calls once in a loop (each
+// call a request on a new connection) until halt, counting what succeeds
+// and what fails.
 type loadGen struct {
 	ok, failed atomic.Int64
 	stop       chan struct{}
@@ -24,7 +25,15 @@ type loadGen struct {
 	errs []string
 }
 
+// startLoad loops dial, send a line, read its echo, close.
 func startLoad(addr string, goroutines int) *loadGen {
+	return startLoadOf(goroutines, func(n, i int) error {
+		return echoOnce(addr, fmt.Sprintf("g%d req %d", n, i))
+	})
+}
+
+// startLoadOf runs once(goroutine, request) in goroutines loops.
+func startLoadOf(goroutines int, once func(n, i int) error) *loadGen {
 	g := &loadGen{stop: make(chan struct{})}
 	for n := range goroutines {
 		g.wg.Go(func() {
@@ -34,7 +43,7 @@ func startLoad(addr string, goroutines int) *loadGen {
 					return
 				default:
 				}
-				if err := echoOnce(addr, fmt.Sprintf("g%d req %d", n, i)); err != nil {
+				if err := once(n, i); err != nil {
 					g.failed.Add(1)
 					g.mu.Lock()
 					if len(g.errs) < 10 {

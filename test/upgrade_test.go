@@ -11,56 +11,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// httpLoad opens a new connection per HTTP request (Connection: close),
-// the counterpart of wrk's keep-alive connections.
-type httpLoad struct {
-	ok, failed atomic.Int64
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	mu         sync.Mutex
-	errs       []string
-}
-
-func startHTTPLoad(addr string, goroutines int) *httpLoad {
-	g := &httpLoad{stop: make(chan struct{})}
-	for range goroutines {
-		g.wg.Go(func() {
-			for range 1_000_000 { // bounded; halt ends it long before
-				select {
-				case <-g.stop:
-					return
-				default:
-				}
-				if err := httpOnce(addr); err != nil {
-					g.failed.Add(1)
-					g.mu.Lock()
-					if len(g.errs) < 10 {
-						g.errs = append(g.errs, err.Error())
-					}
-					g.mu.Unlock()
-					continue
-				}
-				g.ok.Add(1)
-			}
-		})
-	}
-	return g
-}
-
-func (g *httpLoad) halt() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
-	g.wg.Wait()
+// startHTTPLoad opens a new connection per HTTP request (Connection:
+// close), the counterpart of wrk's keep-alive connections.
+func startHTTPLoad(addr string, goroutines int) *loadGen {
+	return startLoadOf(goroutines, func(int, int) error { return httpOnce(addr) })
 }
 
 // httpOnce sends one request on a new connection and reads a 200 to the
