@@ -36,15 +36,30 @@ func ownBinary(t *testing.T, dir string) (path string, content []byte) {
 // startForeground runs bin's `start -c cfg` as the test's child, its output
 // in foreground.err; Cleanup stops it by its pid.
 func (d *daemon) startForeground(bin string) (errPath string) {
+	cmd := exec.Command(bin, "start", "-c", d.cfg)
+	cmd.Dir, cmd.Env = d.dir, append(cleanEnv(), d.env...)
+	return d.startCmd(cmd).errPath
+}
+
+// foreground is a master the test runs as its own child.
+type foreground struct {
+	errPath string        // its output
+	done    chan struct{} // closed once it has exited
+	err     error         // how it exited, once done is closed
+}
+
+// startCmd starts cmd, which runs a master in the foreground, as the
+// test's child with its output in foreground.err, and makes it the master
+// d stops; Cleanup stops it by its pid unless it has exited: TERM, then
+// KILL.
+func (d *daemon) startCmd(cmd *exec.Cmd) *foreground {
 	t := d.t
 	t.Helper()
-	errPath = filepath.Join(d.dir, "foreground.err")
-	errFile, err := os.Create(errPath)
+	fg := &foreground{errPath: filepath.Join(d.dir, "foreground.err"), done: make(chan struct{})}
+	errFile, err := os.Create(fg.errPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "start", "-c", d.cfg)
-	cmd.Dir, cmd.Env = d.dir, append(cleanEnv(), d.env...)
 	cmd.Stdout, cmd.Stderr = errFile, errFile
 	if err := cmd.Start(); err != nil {
 		errFile.Close()
@@ -52,19 +67,22 @@ func (d *daemon) startForeground(bin string) (errPath string) {
 	}
 	errFile.Close()
 	d.setMaster(cmd.Process.Pid)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	go func() { fg.err = cmd.Wait(); close(fg.done) }()
 	t.Cleanup(func() {
-		// The master this test started, by its pid: TERM, then KILL.
+		select {
+		case <-fg.done:
+			return
+		default:
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-fg.done:
 		case <-time.After(slow(10 * time.Second)):
 			_ = cmd.Process.Kill()
-			<-done
+			<-fg.done
 		}
 	})
-	return errPath
+	return fg
 }
 
 // waitReloaded waits for every process of worker name to be replaced,

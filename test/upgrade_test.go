@@ -303,32 +303,7 @@ func TestSocketActivation(t *testing.T) {
 	}
 	cmd := exec.Command(activate, args...)
 	cmd.Env = cleanEnv()
-	errFile, err := os.Create(filepath.Join(d.dir, "foreground.err"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errFile.Close()
-	cmd.Stdout, cmd.Stderr = errFile, errFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	done := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	d.setMaster(cmd.Process.Pid)
+	fg := d.startCmd(cmd)
 	// systemd-socket-activate starts the service on the first connection,
 	// which waits in the backlog until a child accepts it.
 	waitFor(t, slow(10*time.Second), "systemd-socket-activate listening", func() (bool, string) {
@@ -362,7 +337,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("the socket no worker uses (port %d) still accepts", spare)
 	}
 	// In the foreground the master logs to its standard error.
-	log, _ := os.ReadFile(errFile.Name())
+	log, _ := os.ReadFile(fg.errPath)
 	if !strings.Contains(string(log), "inherited listening socket matches no worker") {
 		t.Errorf("no warning about the unused socket in the log:\n%s", d.logTail())
 	}
@@ -374,9 +349,9 @@ func TestSocketActivation(t *testing.T) {
 	}
 	d.mustRun(0, "stop")
 	select {
-	case <-done:
-		if waitErr != nil {
-			t.Errorf("master: %v", waitErr)
+	case <-fg.done:
+		if fg.err != nil {
+			t.Errorf("master: %v", fg.err)
 		}
 	case <-time.After(slow(10 * time.Second)):
 		t.Errorf("master still running after stop")
@@ -430,18 +405,8 @@ func TestUpgradeUnderSystemd(t *testing.T) {
 	cmd := exec.Command(d.bin, "restart", "-c", d.cfg)
 	cmd.Dir = d.dir
 	cmd.Env = append(cleanEnv(), "NOTIFY_SOCKET="+sockPath, markerEnv+"="+d.dir)
-	errFile, err := os.Create(filepath.Join(d.dir, "foreground.err"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errFile.Close()
-	cmd.Stdout, cmd.Stderr = errFile, errFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait() }()
+	d.startCmd(cmd)
 	old := cmd.Process.Pid
-	d.setMaster(old)
 	if n := next("READY=1"); n != (note{old, "READY=1"}) {
 		t.Fatalf("first notification %+v, want READY=1 from %d", n, old)
 	}
