@@ -26,7 +26,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -45,6 +44,8 @@ import (
 	"github.com/workermand/workermand/channel"
 	chanserver "github.com/workermand/workermand/handlers/channel"
 	"github.com/workermand/workermand/workerman"
+
+	"github.com/workermand/workermand/bench/internal/proc"
 )
 
 type options struct {
@@ -162,23 +163,7 @@ func (s *server) stop() {
 }
 
 // cpuTime is the process's user + system time.
-func (s *server) cpuTime() (time.Duration, error) { return cpuTime(s.cmd.Process.Pid) }
-
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / hz, nil
-}
+func (s *server) cpuTime() (time.Duration, error) { return proc.CPUTime(s.cmd.Process.Pid) }
 
 // result is one round of one backend.
 type result struct {
@@ -386,7 +371,7 @@ func round(o options, backend string, loops []*workerman.EventLoop) (result, err
 	if err != nil {
 		return result{}, err
 	}
-	self0, err := cpuTime(os.Getpid())
+	self0, err := proc.CPUTime(os.Getpid())
 	if err != nil {
 		return result{}, err
 	}
@@ -402,7 +387,7 @@ func round(o options, backend string, loops []*workerman.EventLoop) (result, err
 	if err != nil {
 		return result{}, err
 	}
-	self1, err := cpuTime(os.Getpid())
+	self1, err := proc.CPUTime(os.Getpid())
 	if err != nil {
 		return result{}, err
 	}

@@ -172,12 +172,7 @@ func (s *server) stop() {
 	_ = s.cmd.Wait()
 }
 
-func (s *server) cpu() (time.Duration, error) {
-	t, err := proc.Ticks(s.cmd.Process.Pid)
-	return time.Duration(t) * time.Second / time.Duration(hz), err
-}
-
-var hz = proc.ClockTicks()
+func (s *server) cpu() (time.Duration, error) { return proc.CPUTime(s.cmd.Process.Pid) }
 
 // tracker counts the deliveries of the messages in flight, in a ring of
 // slots indexed by sequence number: at most window are in flight, so a

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // ClockTicks returns the kernel's USER_HZ (utime/stime unit), falling back
@@ -160,4 +162,13 @@ func Ticks(pid int) (int64, error) {
 		return 0, err
 	}
 	return s.utime + s.stime, nil
+}
+
+var userHZ = sync.OnceValue(ClockTicks)
+
+// CPUTime is Ticks as a duration: one process's user + system time, for
+// the drivers that read a server's CPU before and after a window.
+func CPUTime(pid int) (time.Duration, error) {
+	t, err := Ticks(pid)
+	return time.Duration(t) * time.Second / time.Duration(userHZ()), err
 }
