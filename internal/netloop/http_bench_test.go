@@ -4,6 +4,7 @@ package netloop
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -17,30 +18,14 @@ import (
 // line and Host) framed, delivered to a handler answering a fixed
 // "Hello, World!" Response, and encoded into the cork.
 func BenchmarkProcessHTTPPipelined16(b *testing.B) {
-	l, err := New(Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
 	resp := &http.Response{Header: http.Header{{Name: "Content-Type", Value: "text/plain; charset=utf-8"}}, Body: []byte("Hello, World!")}
-	c := &Conn{}
-	c.SetHandler(&handler{message: func(c *Conn, _ codec.Message) { _, _ = c.SendValue(resp) }})
-	c.init(l, -1, netip.MustParseAddrPort("127.0.0.1:40000"), nil)
-	c.codec = httpproto.Default.NewCodec(c)
-	c.status = StatusEstablished
+	h := &handler{message: func(c *Conn, _ codec.Message) { _, _ = c.SendValue(resp) }}
 	req := bytes.Repeat([]byte("GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"), 16)
-	b.SetBytes(int64(len(req)))
-	b.ReportAllocs()
-	for range b.N {
-		l.corkConn = c
-		if n := c.process(req); n != len(req) {
-			b.Fatalf("processed %d of %d bytes", n, len(req))
+	benchProcess(b, httpproto.Default, h, netip.MustParseAddrPort("127.0.0.1:40000"), req, func(cork []byte) error {
+		if bytes.Count(cork, []byte("Hello, World!")) != 16 {
+			return fmt.Errorf("corked %q", cork)
 		}
-		l.corkConn = nil
-		if bytes.Count(l.cork, []byte("Hello, World!")) != 16 {
-			b.Fatalf("corked %q", l.cork)
-		}
-		l.cork = l.cork[:0]
-	}
+		return nil
+	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*16), "ns/req")
 }
