@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/proc"
+	"github.com/workermand/workermand/bench/internal/runner"
 	"github.com/workermand/workermand/channel"
 	"github.com/workermand/workermand/handlers/push"
 	"github.com/workermand/workermand/workerman"
@@ -126,15 +127,6 @@ func serve(kind, redisURL, addr string) error {
 	return p.Run(ctx)
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // server is a process of ours.
 type server struct {
 	name, addr string
@@ -142,7 +134,7 @@ type server struct {
 }
 
 func start(name string, args func(addr string) []string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := runner.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
