@@ -18,6 +18,7 @@ import (
 
 	"github.com/workermand/workermand/bench/internal/proc"
 	"github.com/workermand/workermand/bench/internal/runner"
+	"github.com/workermand/workermand/bench/internal/scale"
 )
 
 // A row of the table: a figure and, where the issue sets one, its goal.
@@ -29,7 +30,7 @@ type row struct {
 type bench struct {
 	options
 	self string
-	lim  limits
+	lim  scale.Limits
 	rows []row
 	errs []error
 }
@@ -43,16 +44,16 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	lo, hi, err := readPortRange()
+	lo, hi, err := scale.ReadPortRange()
 	if err != nil {
 		return false, err
 	}
-	b := &bench{options: o, self: self, lim: limits{nofile: nofile, portLo: lo, portHi: hi, cpus: runtime.NumCPU()}}
-	p, err := makePlan(o.conns, b.lim, o.procs, o.loaders)
+	b := &bench{options: o, self: self, lim: scale.Limits{NoFile: nofile, PortLo: lo, PortHi: hi, CPUs: runtime.NumCPU()}}
+	p, err := scale.MakePlan(o.conns, b.lim, o.procs, o.loaders)
 	if err != nil {
 		return false, err
 	}
-	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, b.lim.cpus, p)
+	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, b.lim.CPUs, p)
 	b.scale(ctx, p)
 	if o.compare > 0 && ctx.Err() == nil {
 		b.comparison(ctx)
@@ -130,7 +131,7 @@ func waitChildren(d *runner.Daemon, n int) (map[string]int, error) {
 
 // newScaleDaemon writes a config with one websocket echo worker per
 // destination address, all on the same port.
-func (b *bench) newScaleDaemon(p plan) (*runner.Daemon, error) {
+func (b *bench) newScaleDaemon(p scale.Plan) (*runner.Daemon, error) {
 	d, err := runner.NewDaemon(b.workermand, "scalebench", runner.DaemonConfig{Count: 1, LogFiles: true})
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func (b *bench) newScaleDaemon(p plan) (*runner.Daemon, error) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "pid_file = %q\ncontrol_socket = %q\nlog_file = %q\nstdout_file = %q\n",
 		d.Dir+"/workermand.pid", d.Dir+"/workermand.sock", d.Dir+"/workermand.log", d.Dir+"/stdout.log")
-	for i, dst := range p.dests {
+	for i, dst := range p.Dests {
 		fmt.Fprintf(&sb, "\n[[worker]]\nname = \"ws%d\"\nlisten = \"websocket://%s:%s\"\nhandler = \"echo\"\ncount = 1\n", i+1, dst, port)
 	}
 	if err := os.WriteFile(d.Config, []byte(sb.String()), 0o644); err != nil {
@@ -161,25 +162,25 @@ type loader struct {
 
 // startLoaders starts the load processes of p against port and returns
 // once each has reported its connections open (or failed).
-func (b *bench) startLoaders(ctx context.Context, p plan, port string, within time.Duration) ([]*loader, error) {
+func (b *bench) startLoaders(ctx context.Context, p scale.Plan, port string, within time.Duration) ([]*loader, error) {
 	var targets []string
-	for _, d := range p.dests {
+	for _, d := range p.Dests {
 		targets = append(targets, d+":"+port)
 	}
 	type report struct {
 		l   *loader
 		err error
 	}
-	reports := make(chan report, p.loaders)
+	reports := make(chan report, p.Loaders)
 	var ls []*loader
-	for j := range p.loaders {
-		n := min(p.perLoad, p.conns-j*p.perLoad)
+	for j := range p.Loaders {
+		n := min(p.PerLoad, p.Conns-j*p.PerLoad)
 		if n <= 0 {
 			break
 		}
 		argv := []string{"hold", "-targets", strings.Join(targets, ","), "-conns", strconv.Itoa(n),
-			"-sources", strings.Join(p.loaderSources(j), ","),
-			"-ports", fmt.Sprintf("%d-%d", b.lim.portLo, b.lim.portHi),
+			"-sources", strings.Join(p.LoaderSources(j), ","),
+			"-ports", fmt.Sprintf("%d-%d", b.lim.PortLo, b.lim.PortHi),
 			"-parallel", strconv.Itoa(b.parallel), "-connect-within", within.String()}
 		cmd := exec.CommandContext(ctx, b.self, argv...)
 		cmd.Stderr = os.Stderr
@@ -315,8 +316,8 @@ func (b *bench) timeCLI(d *runner.Daemon, args ...string) (time.Duration, string
 	return time.Duration(runner.Median(ds) * float64(time.Second)), out, nil
 }
 
-// scale runs the main case: p.conns websockets over p.procs children.
-func (b *bench) scale(ctx context.Context, p plan) {
+// scale runs the main case: p.Conns websockets over p.Procs children.
+func (b *bench) scale(ctx context.Context, p scale.Plan) {
 	d, err := b.newScaleDaemon(p)
 	if err != nil {
 		b.fail("daemon config", err)
@@ -327,7 +328,7 @@ func (b *bench) scale(ctx context.Context, p plan) {
 		b.fail("start the daemon", err)
 		return
 	}
-	pids, err := waitChildren(d, p.procs)
+	pids, err := waitChildren(d, p.Procs)
 	if err != nil {
 		b.fail("start the daemon", err)
 		return
@@ -347,7 +348,7 @@ func (b *bench) scale(ctx context.Context, p plan) {
 		return
 	}
 	_, port, _ := net.SplitHostPort(d.Addr)
-	runner.Logf("daemon up: %d children; opening %d websockets", len(children), p.conns)
+	runner.Logf("daemon up: %d children; opening %d websockets", len(children), p.Conns)
 	ticks := func() int64 {
 		var sum int64
 		for _, pid := range d.Pids {
@@ -384,14 +385,14 @@ func (b *bench) scale(ctx context.Context, p plan) {
 	span := last.Sub(first)
 	rate := float64(ok) / span.Seconds()
 	runner.Logf("%d websockets open (%d failed) in %.1f s: %.0f/s", ok, failed, span.Seconds(), rate)
-	b.addGoal("websockets open at once", fmt.Sprintf("%d of %d (%d failed)", ok, p.conns, failed), "all", ok == p.conns)
+	b.addGoal("websockets open at once", fmt.Sprintf("%d of %d (%d failed)", ok, p.Conns, failed), "all", ok == p.Conns)
 	b.addGoal("setup rate, whole daemon (connections/s)", fmt.Sprintf("%.0f (%.1f s)", rate, span.Seconds()), "≥ 10000", rate >= 10000)
 	// The rate depends on what else the cores run (the load processes, and
 	// other tenants); the daemon's own CPU per connection does not.
 	if ok > 0 {
 		b.add("daemon CPU per connection set up (µs; master and children)", fmt.Sprintf("%.1f", cpu*1e6/float64(ok)), "", nil)
 		b.add("setup rate the daemon's CPU allows on all cores (connections/s)",
-			fmt.Sprintf("%.0f", float64(ok)/cpu*float64(b.lim.cpus)), "", nil)
+			fmt.Sprintf("%.0f", float64(ok)/cpu*float64(b.lim.CPUs)), "", nil)
 		b.add("load processes' CPU per connection (µs)",
 			fmt.Sprintf("%.1f", float64(loadTicks)/float64(proc.ClockTicks())*1e6/float64(ok)), "", nil)
 	}
@@ -479,7 +480,7 @@ func (b *bench) scale(ctx context.Context, p plan) {
 // comparison holds b.compare websockets in one daemon child, then in
 // gnet's minimal websocket server, and reports the memory each costs.
 func (b *bench) comparison(ctx context.Context) {
-	p, err := makePlan(b.compare, b.lim, 1, 1)
+	p, err := scale.MakePlan(b.compare, b.lim, 1, 1)
 	if err != nil {
 		b.fail("comparison", err)
 		return
@@ -571,10 +572,10 @@ func (b *bench) comparison(ctx context.Context) {
 	}
 }
 
-func (b *bench) report(p plan) string {
+func (b *bench) report(p scale.Plan) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "scalebench: %v.\n", p)
-	fmt.Fprintf(&sb, "Limits: %d open files per process, local ports %d–%d, %d cores; %s.\n\n", b.lim.nofile, b.lim.portLo, b.lim.portHi, b.lim.cpus, runner.Machine())
+	fmt.Fprintf(&sb, "Limits: %d open files per process, local ports %d–%d, %d cores; %s.\n\n", b.lim.NoFile, b.lim.PortLo, b.lim.PortHi, b.lim.CPUs, runner.Machine())
 	runner.Row(&sb, []string{"metric", "value", "goal", "met"})
 	runner.Row(&sb, []string{"---", "---:", "---:", "---"})
 	for _, r := range b.rows {
