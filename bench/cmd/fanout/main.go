@@ -55,6 +55,11 @@ type options struct {
 	warm      int
 	quietWait time.Duration
 	base      string
+	// the processes mode (procs.go)
+	procs         int
+	loaders       int
+	channel       string
+	deliverWithin time.Duration
 }
 
 func main() {
@@ -79,6 +84,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.sends, "sends", 40, "broadcasts per server per round (one CPU reading around them)")
 	fs.IntVar(&o.warm, "warm", 5, "unmeasured broadcasts per server before the first round")
 	fs.StringVar(&o.base, "base", "", "`path` of a second workermand binary, run as the server "+baseServer+" (add it to -servers): an A/B of a change in one run")
+	fs.IntVar(&o.procs, "procs", 0, "processes mode: the stock broadcast handler in this many processes (one worker each on 127.0.0.k) through -channel, "+
+		"the clients spread over them; 0: one process against gnet")
+	fs.IntVar(&o.loaders, "loaders", 0, "processes mode: client processes; 0 derives them from the open-files limit and the cores")
+	fs.StringVar(&o.channel, "channel", "redis", "processes mode: the Channel backend started on loopback, redis or nats")
+	fs.DurationVar(&o.deliverWithin, "deliver-within", 10*time.Second, "processes mode: a client without a broadcast after this long counts as a miss")
 	fs.DurationVar(&o.quietWait, "quiet-wait", 5*time.Second,
 		"before each server's round, wait up to this long for the two cores to be nearly idle (other tenants); 0 to not wait")
 	fs.Lookup("servers").DefValue = strings.Join(allServers, ",")
@@ -135,6 +145,9 @@ var metrics = []runner.Metric{
 }
 
 func run(ctx context.Context, o options) (ok bool, err error) {
+	if o.procs > 0 {
+		return runProcs(ctx, o)
+	}
 	self, err := runner.Preflight(o.Servers, o.serverArgv, "gnet")
 	if err != nil {
 		return false, err

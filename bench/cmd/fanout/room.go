@@ -36,7 +36,7 @@ type room struct {
 // client is one fanoutload process.
 type client struct {
 	cmd   *exec.Cmd
-	stdin io.Closer
+	stdin io.WriteCloser
 	lines chan string // its stdout, closed at EOF
 	out   *runner.Tail
 	conns int
@@ -85,7 +85,11 @@ func (b *bench) open(ctx context.Context, s string) (*room, error) {
 }
 
 func startClient(ctx context.Context, cpu int, argv []string, n int) (*client, error) {
-	cmd := runner.Pinned(ctx, cpu, argv, nil)
+	// cpu < 0: unpinned (the processes mode spreads over every core).
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if cpu >= 0 {
+		cmd = runner.Pinned(ctx, cpu, argv, nil)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c := &client{cmd: cmd, lines: make(chan string, 16), out: &runner.Tail{}, conns: n}
 	cmd.Stderr = c.out
@@ -111,6 +115,9 @@ func startClient(ctx context.Context, cpu int, argv []string, n int) (*client, e
 	return c, nil
 }
 
+// errNoWord is next's timeout.
+var errNoWord = errors.New("no word from the client process")
+
 // next is the client's next line, within timeout.
 func (c *client) next(ctx context.Context, timeout time.Duration) (string, error) {
 	t := time.NewTimer(timeout)
@@ -122,7 +129,7 @@ func (c *client) next(ctx context.Context, timeout time.Duration) (string, error
 		}
 		return line, nil
 	case <-t.C:
-		return "", fmt.Errorf("no word from the client process in %s", timeout)
+		return "", fmt.Errorf("%w in %s", errNoWord, timeout)
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
@@ -186,6 +193,12 @@ func (r *room) clientTicks() (int64, error) {
 // SIGKILL to the group of each pid this driver started after 3 s) and the
 // server.
 func (r *room) close() {
+	r.closeClients()
+	r.srv.Stop()
+}
+
+// closeClients ends the trigger and the client processes.
+func (r *room) closeClients() {
 	if r.trig != nil {
 		r.trig.Close()
 	}
@@ -200,5 +213,4 @@ func (r *room) close() {
 			<-done
 		}
 	}
-	r.srv.Stop()
 }
