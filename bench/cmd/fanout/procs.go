@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/workermand/workermand/bench/internal/fanout"
-	"github.com/workermand/workermand/bench/internal/proc"
 	"github.com/workermand/workermand/bench/internal/runner"
 	"github.com/workermand/workermand/bench/internal/scale"
 	"github.com/workermand/workermand/bench/internal/wsload"
@@ -37,7 +36,6 @@ import (
 type procsRun struct {
 	options
 	self    string
-	clkTck  int64
 	plan    scale.Plan
 	backend *runner.Server
 	url     string
@@ -53,7 +51,7 @@ type procsRun struct {
 	// per round
 	lasts, cpus, masterCPU, rates []float64
 	misses                        int
-	backendTicks                  int64 // over all rounds: a broadcast costs it well under a tick
+	backendTicks                  int64 // ns over all rounds
 	measured                      int   // broadcasts in rounds
 	measuredWall                  float64
 	backendIdlePct                float64
@@ -84,7 +82,7 @@ func runProcs(ctx context.Context, o options) (bool, error) {
 		return false, err
 	}
 	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, lim.CPUs, p)
-	r := &procsRun{options: o, self: self, clkTck: proc.ClockTicks(), plan: p, missedBy: make([]int, p.Procs)}
+	r := &procsRun{options: o, self: self, plan: p, missedBy: make([]int, p.Procs)}
 	defer r.close()
 	if err := r.open(ctx, lim); err != nil {
 		return false, err
@@ -325,7 +323,7 @@ func (r *procsRun) backendIdle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.backendIdlePct = 100 * float64(t1-t0) / float64(r.clkTck) / time.Since(began).Seconds()
+	r.backendIdlePct = 100 * float64(t1-t0) / 1e9 / time.Since(began).Seconds()
 	return nil
 }
 
@@ -344,16 +342,32 @@ func (c *client) nextOf(ctx context.Context, seq uint64, deadline time.Time) (st
 	}
 }
 
-// ticks sums the CPU ticks of pids (each alone: the master's children
-// are read on their own).
+// ticks sums the CPU time of pids, each alone (the master's children are
+// read on their own), in nanoseconds: the run time the scheduler keeps
+// per thread (/proc/PID/task/*/schedstat), as a broadcast costs the
+// backend well under the 10 ms tick of /proc/PID/stat.
 func ticks(pids ...int) (int64, error) {
 	var sum int64
 	for _, pid := range pids {
-		t, err := proc.Ticks(pid)
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("threads of %d: %w", pid, err)
 		}
-		sum += t
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				continue
+			}
+			ns, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("schedstat of %d/%s: %q", pid, t.Name(), b)
+			}
+			sum += ns
+		}
 	}
 	return sum, nil
 }
@@ -393,7 +407,7 @@ func (r *procsRun) round(ctx context.Context) error {
 		return err
 	}
 	deliveries := float64(r.sends * (r.conns + 1))
-	sec := func(t int64) float64 { return float64(t) / float64(r.clkTck) }
+	sec := func(t int64) float64 { return float64(t) / 1e9 }
 	r.cpus = append(r.cpus, sec(c1-c0)*1e6/deliveries)
 	r.masterCPU = append(r.masterCPU, sec(m1-m0)*1e6/deliveries)
 	r.backendTicks += b1 - b0
@@ -419,8 +433,10 @@ func (r *procsRun) report() string {
 	row("**server CPU per delivered message, all children (µs)**", fmtMedian("%.3f", r.cpus))
 	row("master CPU per delivered message (µs)", fmtMedian("%.3f", r.masterCPU))
 	if r.measured > 0 {
-		bsec := float64(r.backendTicks) / float64(r.clkTck)
-		row(r.channel+"-server CPU per broadcast, over all rounds (µs)", fmt.Sprintf("%.0f", bsec*1e6/float64(r.measured)))
+		bsec := float64(r.backendTicks) / 1e9
+		net := bsec - r.backendIdlePct/100*r.measuredWall // less what its timers take when idle
+		row(r.channel+"-server CPU per broadcast over all rounds, all and above its idle (µs)",
+			fmt.Sprintf("%.0f, %.0f", bsec*1e6/float64(r.measured), net*1e6/float64(r.measured)))
 		row(r.channel+"-server CPU busy while broadcasting, and idle (%)", fmt.Sprintf("%.1f, %.1f", 100*bsec/r.measuredWall, r.backendIdlePct))
 	}
 	row("deliveries/s while broadcasting", fmtMedian("%.0f", r.rates))
