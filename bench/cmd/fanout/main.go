@@ -9,8 +9,13 @@
 // last client has the message, and the server's CPU time per delivered
 // message. See README.md.
 //
+// With -procs N it measures instead one broadcast reaching -conns
+// connections over N processes of the stock handler through a Channel
+// backend (procs.go), with no gnet peer.
+//
 //	go run ./cmd/fanout -workermand ../bin/workermand
 //	go run ./cmd/fanout -quick
+//	go run ./cmd/fanout -workermand ../bin/workermand -procs 8 -conns 100000 -channel redis
 package main
 
 import (
