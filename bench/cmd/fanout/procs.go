@@ -282,24 +282,16 @@ func (r *procsRun) broadcast(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("broadcast %d: %w: %s", r.seq, err, c.out)
 		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "GOT" || f[1] != strconv.FormatUint(r.seq, 10) {
-			return 0, fmt.Errorf("broadcast %d: client process said %q", r.seq, line)
-		}
-		at, err := strconv.ParseInt(f[2], 10, 64)
+		at, err := gotAt(line, r.seq)
 		if err != nil {
-			return 0, fmt.Errorf("broadcast %d: client process said %q", r.seq, line)
+			return 0, err
 		}
 		last = max(last, at)
 	}
-	_ = r.trig.SetReadDeadline(time.Now().Add(10 * time.Second))
-	op, _, got, err := wsload.ReadFrame(r.trigR, r.buf)
+	buf, err := checkTriggerCopy(r.trig, r.trigR, r.buf, p, r.seq)
+	r.buf = buf
 	if err != nil {
-		return 0, fmt.Errorf("broadcast %d: the trigger's copy: %w", r.seq, err)
-	}
-	r.buf = got[:0]
-	if op != wsload.OpText || string(got) != string(p) {
-		return 0, fmt.Errorf("broadcast %d: the trigger's copy differs", r.seq)
+		return 0, err
 	}
 	if missed > 0 {
 		r.misses += missed

@@ -154,24 +154,16 @@ func (r *room) broadcast(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("broadcast %d: %w: %s", r.seq, err, c.out)
 		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "GOT" || f[1] != strconv.FormatUint(r.seq, 10) {
-			return 0, fmt.Errorf("broadcast %d: client process said %q", r.seq, line)
-		}
-		at, err := strconv.ParseInt(f[2], 10, 64)
+		at, err := gotAt(line, r.seq)
 		if err != nil {
-			return 0, fmt.Errorf("broadcast %d: client process said %q", r.seq, line)
+			return 0, err
 		}
 		last = max(last, at)
 	}
-	_ = r.trig.SetReadDeadline(time.Now().Add(10 * time.Second))
-	op, _, got, err := wsload.ReadFrame(r.trigR, r.buf)
+	buf, err := checkTriggerCopy(r.trig, r.trigR, r.buf, p, r.seq)
+	r.buf = buf
 	if err != nil {
-		return 0, fmt.Errorf("broadcast %d: the trigger's copy: %w", r.seq, err)
-	}
-	r.buf = got[:0]
-	if op != wsload.OpText || string(got) != string(p) {
-		return 0, fmt.Errorf("broadcast %d: the trigger's copy differs", r.seq)
+		return 0, err
 	}
 	return time.Duration(last - t0), nil
 }
@@ -213,4 +205,32 @@ func (r *room) closeClients() {
 			<-done
 		}
 	}
+}
+
+// gotAt reads a client process's report that its last connection got
+// broadcast seq ("GOT <seq> <monotonic ns>") and returns the time.
+func gotAt(line string, seq uint64) (int64, error) {
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "GOT" || f[1] != strconv.FormatUint(seq, 10) {
+		return 0, fmt.Errorf("broadcast %d: client process said %q", seq, line)
+	}
+	at, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("broadcast %d: client process said %q", seq, line)
+	}
+	return at, nil
+}
+
+// checkTriggerCopy reads the trigger connection's own copy of broadcast
+// seq and checks it is p; it returns buf for the next read.
+func checkTriggerCopy(trig net.Conn, trigR *bufio.Reader, buf, p []byte, seq uint64) ([]byte, error) {
+	_ = trig.SetReadDeadline(time.Now().Add(10 * time.Second))
+	op, _, got, err := wsload.ReadFrame(trigR, buf)
+	if err != nil {
+		return buf, fmt.Errorf("broadcast %d: the trigger's copy: %w", seq, err)
+	}
+	if op != wsload.OpText || string(got) != string(p) {
+		return got[:0], fmt.Errorf("broadcast %d: the trigger's copy differs", seq)
+	}
+	return got[:0], nil
 }
