@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -68,20 +67,10 @@ func runProcs(ctx context.Context, o options) (bool, error) {
 	if o.Workermand, err = runner.WorkermandBin(o.Workermand); err != nil {
 		return false, err
 	}
-	nofile, err := runner.RaiseNoFile()
+	lim, p, err := scale.PlanHere(o.conns, o.procs, o.loaders)
 	if err != nil {
 		return false, err
 	}
-	lo, hi, err := scale.ReadPortRange()
-	if err != nil {
-		return false, err
-	}
-	lim := scale.Limits{NoFile: nofile, PortLo: lo, PortHi: hi, CPUs: runtime.NumCPU()}
-	p, err := scale.MakePlan(o.conns, lim, o.procs, o.loaders)
-	if err != nil {
-		return false, err
-	}
-	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, lim.CPUs, p)
 	r := &procsRun{options: o, self: self, plan: p, missedBy: make([]int, p.Procs)}
 	defer r.close()
 	if err := r.open(ctx, lim); err != nil {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,20 +39,11 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("own executable: %w", err)
 	}
-	nofile, err := runner.RaiseNoFile()
+	lim, p, err := scale.PlanHere(o.conns, o.procs, o.loaders)
 	if err != nil {
 		return false, err
 	}
-	lo, hi, err := scale.ReadPortRange()
-	if err != nil {
-		return false, err
-	}
-	b := &bench{options: o, self: self, lim: scale.Limits{NoFile: nofile, PortLo: lo, PortHi: hi, CPUs: runtime.NumCPU()}}
-	p, err := scale.MakePlan(o.conns, b.lim, o.procs, o.loaders)
-	if err != nil {
-		return false, err
-	}
-	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, b.lim.CPUs, p)
+	b := &bench{options: o, self: self, lim: lim}
 	b.scale(ctx, p)
 	if o.compare > 0 && ctx.Err() == nil {
 		b.comparison(ctx)

@@ -7,8 +7,11 @@ package scale
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 // Limits are what this machine allows: the open-files limit every process
@@ -127,4 +130,25 @@ func ReadPortRange() (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("local port range %q", b)
 	}
 	return lo, hi, nil
+}
+
+// PlanHere raises this process's open-files limit (the run's processes
+// inherit it), reads this machine's limits, plans conns connections on
+// them and logs both.
+func PlanHere(conns, procs, loaders int) (Limits, Plan, error) {
+	nofile, err := runner.RaiseNoFile()
+	if err != nil {
+		return Limits{}, Plan{}, err
+	}
+	lo, hi, err := ReadPortRange()
+	if err != nil {
+		return Limits{}, Plan{}, err
+	}
+	lim := Limits{NoFile: nofile, PortLo: lo, PortHi: hi, CPUs: runtime.NumCPU()}
+	p, err := MakePlan(conns, lim, procs, loaders)
+	if err != nil {
+		return lim, Plan{}, err
+	}
+	runner.Logf("limits: %d open files, local ports %d-%d, %d cores; plan: %v", nofile, lo, hi, lim.CPUs, p)
+	return lim, p, nil
 }
