@@ -28,7 +28,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -46,6 +45,7 @@ import (
 	"github.com/workermand/workermand/workerman"
 
 	"github.com/workermand/workermand/bench/internal/proc"
+	"github.com/workermand/workermand/bench/internal/runner"
 )
 
 type options struct {
@@ -94,76 +94,37 @@ func frameServer(addr string) error {
 	return p.Run(ctx)
 }
 
-// server is a backend server process of ours.
+// server is a backend server process of ours and its Channel URL.
 type server struct {
-	name string
-	url  string
-	cmd  *exec.Cmd
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	*runner.Server
+	url string
 }
 
 func startServer(name string) (*server, error) {
-	port, err := freePort()
+	if name != "frame" {
+		s, url, err := runner.StartChannelBackend(name)
+		if err != nil {
+			return nil, err
+		}
+		return &server{s, url}, nil
+	}
+	addr, err := runner.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	var cmd *exec.Cmd
-	var url string
-	switch name {
-	case "frame":
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		cmd, url = exec.Command(self, "frameserver", addr), "frame://"+addr
-	case "redis":
-		dir, err := os.MkdirTemp("", "chanbench-redis-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir) // redis writes nothing with persistence off
-		cmd, url = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir), "redis://"+addr
-	case "nats":
-		cmd, url = exec.Command("nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(port)), "nats://"+addr
-	default:
-		return nil, fmt.Errorf("unknown backend %q", name)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	s, err := runner.Start(name, exec.Command(self, "frameserver", addr), addr)
+	if err != nil {
+		return nil, err
 	}
-	s := &server{name: name, url: url, cmd: cmd}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("%s did not listen on %s: %w", name, addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	return &server{s, "frame://" + addr}, nil
 }
 
 // cpuTime is the process's user + system time.
-func (s *server) cpuTime() (time.Duration, error) { return proc.CPUTime(s.cmd.Process.Pid) }
+func (s *server) cpuTime() (time.Duration, error) { return proc.CPUTime(s.Pid()) }
 
 // result is one round of one backend.
 type result struct {
@@ -254,7 +215,7 @@ func round(o options, backend string, loops []*workerman.EventLoop) (result, err
 	if err != nil {
 		return result{}, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	var (
 		mu        sync.Mutex

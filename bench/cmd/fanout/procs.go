@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -99,41 +98,11 @@ func runProcs(ctx context.Context, o options) (bool, error) {
 	return len(r.failures) == 0 && r.misses == 0, nil
 }
 
-// startBackend starts the Channel backend on a free loopback port, as
-// chanbench and pushbench do: redis-server without persistence, or
-// nats-server with its defaults.
-func startBackend(name string) (*runner.Server, string, error) {
-	addr, err := runner.FreeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	var cmd *exec.Cmd
-	switch name {
-	case "redis":
-		dir, err := os.MkdirTemp("", "fanout-redis-")
-		if err != nil {
-			return nil, "", err
-		}
-		defer os.RemoveAll(dir) // nothing is written with persistence off
-		cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	case "nats":
-		cmd = exec.Command("nats-server", "-a", "127.0.0.1", "-p", port)
-	default:
-		return nil, "", fmt.Errorf("-channel %q: want redis or nats", name)
-	}
-	s, err := runner.Start(name+"-server", cmd, addr)
-	if err != nil {
-		return nil, "", err
-	}
-	return s, name + "://" + addr, nil
-}
-
 // open starts the backend, the daemon, the client processes and the
 // trigger.
 func (r *procsRun) open(ctx context.Context, lim scale.Limits) error {
 	var err error
-	if r.backend, r.url, err = startBackend(r.channel); err != nil {
+	if r.backend, r.url, err = runner.StartChannelBackend(r.channel); err != nil {
 		return err
 	}
 	if r.d, err = runner.NewDaemon(r.Workermand, "fanout", runner.DaemonConfig{Count: 1, LogFiles: true}); err != nil {

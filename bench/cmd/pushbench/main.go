@@ -128,10 +128,7 @@ func serve(kind, redisURL, addr string) error {
 }
 
 // server is a process of ours.
-type server struct {
-	name, addr string
-	cmd        *exec.Cmd
-}
+type server struct{ *runner.Server }
 
 func start(name string, args func(addr string) []string) (*server, error) {
 	addr, err := runner.FreeAddr()
@@ -139,32 +136,14 @@ func start(name string, args func(addr string) []string) (*server, error) {
 		return nil, err
 	}
 	a := args(addr)
-	cmd := exec.Command(a[0], a[1:]...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	s, err := runner.Start(name, exec.Command(a[0], a[1:]...), addr)
+	if err != nil {
+		return nil, err
 	}
-	s := &server{name: name, addr: addr, cmd: cmd}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("%s did not listen on %s: %w", name, addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &server{s}, nil
 }
 
-func (s *server) stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-}
-
-func (s *server) cpu() (time.Duration, error) { return proc.CPUTime(s.cmd.Process.Pid) }
+func (s *server) cpu() (time.Duration, error) { return proc.CPUTime(s.Pid()) }
 
 // tracker counts the deliveries of the messages in flight, in a ring of
 // slots indexed by sequence number: at most window are in flight, so a
@@ -209,34 +188,26 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "pushbench-redis-")
+	redisSrv, url, err := runner.StartChannelBackend("redis")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	redis, err := start("redis-server", func(addr string) []string {
-		_, port, _ := net.SplitHostPort(addr)
-		return []string{"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
-	})
-	if err != nil {
-		return err
-	}
-	defer redis.stop()
-	url := "redis://" + redis.addr
+	defer redisSrv.Stop()
+	redis := &server{redisSrv}
 	ws, err := start("wsserver", func(addr string) []string { return []string{self, "wsserver", url, addr} })
 	if err != nil {
 		return err
 	}
-	defer ws.stop()
+	defer ws.Stop()
 	pushSrv, err := start("pushserver", func(addr string) []string { return []string{self, "pushserver", url, addr} })
 	if err != nil {
 		return err
 	}
-	defer pushSrv.stop()
+	defer pushSrv.Stop()
 
 	tr := &tracker{clients: o.clients, counts: make([]atomic.Int64, 4*o.window+16), sent: make([]atomic.Int64, 4*o.window+16), done: make(chan time.Duration, o.window)}
 	t0 := time.Now()
-	conns, err := dialAll(ws.addr, o.clients, tr)
+	conns, err := dialAll(ws.Addr, o.clients, tr)
 	if err != nil {
 		return err
 	}
@@ -266,7 +237,7 @@ func run(o options) error {
 	}
 	defer direct.Close()
 
-	api := &apiClient{base: "http://" + pushSrv.addr, c: &nethttp.Client{Timeout: 10 * time.Second}}
+	api := &apiClient{base: "http://" + pushSrv.Addr, c: &nethttp.Client{Timeout: 10 * time.Second}}
 	// Every client has joined, and the subscriptions are in: a probe
 	// through each operation reaches every client.
 	for _, op := range ops {
