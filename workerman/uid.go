@@ -292,6 +292,18 @@ func (w *Worker) SendToAll(data []byte) error {
 	return w.sendTo(allEvent(w.Name), "", nil, data)
 }
 
+// SendToWorker sends data to every connection of the worker named name,
+// in every process sharing this worker's channel backend: SendToAll for
+// another worker on the same backend (a push API reaching the websocket
+// workers). With this worker's own name it is SendToAll. Safe from any
+// goroutine.
+func (w *Worker) SendToWorker(name string, data []byte) error {
+	if name == w.Name {
+		return w.SendToAll(data)
+	}
+	return w.sendTo(allEvent(name), "", func() map[*Connection]struct{} { return nil }, data)
+}
+
 // CloseUID closes every connection bound to uid, in every process sharing
 // the worker's channel backend (Gateway::closeClient for each of the
 // uid's clients). Safe from any goroutine.

@@ -176,16 +176,6 @@ func (h *Handler) Attach(w *workerman.Worker) error {
 		a.tokenSum = &sum
 	}
 	h.api = a
-	if len(h.Targets) == 0 {
-		// The process's client of the backend, kept for /broadcast, which
-		// publishes to other workers' "all:" events.
-		connect := w.Channel
-		w.Channel = func(loop *workerman.EventLoop) (workerman.Bus, error) {
-			bus, err := connect(loop)
-			a.bus = bus
-			return bus, err
-		}
-	}
 	userStart := w.OnWorkerStart
 	w.OnWorkerStart = func(w *workerman.Worker) {
 		a.log = w.Loop().Logger().With(zap.String("worker", w.Name))
@@ -215,7 +205,6 @@ func loopback(listen string) bool {
 type api struct {
 	h        *Handler
 	w        *workerman.Worker
-	bus      workerman.Bus
 	log      *zap.Logger
 	tokenSum *[sha256.Size]byte
 	maxBody  int
@@ -423,13 +412,8 @@ func (a *api) broadcast(names []string, data []byte) error {
 		}
 		return errors.Join(errs...)
 	}
-	if a.bus == nil {
-		return workerman.ErrNotRunning
-	}
-	// A plain string on "all:<name>" is delivered as the data by every
-	// process of that worker (workerman's uids and groups).
 	for _, n := range names {
-		if err := a.bus.Publish(string(data), "all:"+n); err != nil {
+		if err := a.w.SendToWorker(n, data); err != nil {
 			return fmt.Errorf("broadcast to %s: %w", n, err)
 		}
 	}
